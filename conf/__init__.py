@@ -1,0 +1,1 @@
+"""Hydra configs; packaged as ``genolewm.conf`` so an installed wheel finds them."""

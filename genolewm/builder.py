@@ -1,0 +1,231 @@
+"""Training tuples: a window, the edits of one mix slot, and the edited target.
+
+Randomness: every draw for a window comes from its own generator,
+``random.Random(stream_seed(seed, window, requested, serving))`` where the
+stream seed is the first 8 bytes (big-endian) of
+``sha256("{seed}/{requested}/{serving}/{record_id}/{start_bp}/{window_id}")``.
+``requested`` is the mix slot and ``serving`` the source drawing for it (they
+differ when a fallback serves). No draw depends on which process, worker or
+shard handles the window, or on the windows before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from random import Random
+from typing import Iterator, Mapping, Sequence
+
+from .edits import RelEdit, apply_edits, check_in_margins
+from .errors import ConfigError, EditError, ShortfallError
+from .holdout import HoldoutPolicy
+from .mix import (
+    DEFAULT_EDIT_SOURCE_COUNTS,
+    DEFAULT_SOURCE_FALLBACKS,
+    EditSourceCount,
+    validate_fallbacks,
+    validate_mix,
+)
+from .providers import EditProvider
+from .windows import WindowContext
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingTuple:
+    """One (window, action, target window) training item."""
+
+    window_id: str
+    source_record_id: str
+    edit_source: str
+    rel_edits: tuple[RelEdit, ...]
+    target_window: str
+    window_start_bp: int
+    window_end_bp: int
+    window_index: int = 0
+    tuple_index: int = 0
+    requested_source: str = ""
+    chrom: str | None = None
+
+
+def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) -> int:
+    key = f"{seed}/{requested}/{serving}/{window.record_id}/{window.start_bp}/{window.window_id}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def _fill_slot(
+    window: WindowContext,
+    requested: str,
+    count: int,
+    providers: Mapping[str, EditProvider],
+    fallbacks: Mapping[str, str | None],
+    seed: int,
+    edge_margin: int,
+    holdouts: HoldoutPolicy,
+    fallback_counts: Counter | None,
+) -> list[tuple[str, RelEdit]]:
+    """Edits for one mix slot, each with the source that served it."""
+    excluded = (lambda e: holdouts.excludes_edit(window, e)) if holdouts.edit_keys else (lambda e: False)
+    out: list[tuple[str, RelEdit]] = []
+    serving: str | None = requested
+    while len(out) < count:
+        if serving is None:
+            raise ShortfallError(
+                f"{window.label}: source {requested!r} gave {len(out)} of {count} edits and has no fallback; "
+                f"add fallback.{requested}=<source> or use windows with enough variants"
+            )
+        provider = providers[serving]
+        need = count - len(out)
+        got: list[RelEdit] = []
+        if window.placed or not provider.placed:
+            rng = Random(stream_seed(seed, window, requested, serving))
+            got = provider(window, rng, need, edge_margin=edge_margin, excluded=excluded)
+        for edit in got[:need]:
+            check_in_margins(edit, len(window.sequence), edge_margin, f"{window.label}, source {serving}")
+            if excluded(edit):
+                raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
+            out.append((serving, edit))
+        if serving != requested and fallback_counts is not None and got:
+            fallback_counts[f"{requested}->{serving}"] += len(got[:need])
+        serving = fallbacks.get(serving)
+    return out
+
+
+def build_training_tuples(
+    window: WindowContext,
+    providers: Mapping[str, EditProvider],
+    *,
+    seed: int,
+    mix: Sequence[EditSourceCount] = DEFAULT_EDIT_SOURCE_COUNTS,
+    holdouts: HoldoutPolicy | None = None,
+    fallback_sources: Mapping[str, str | None] | None = DEFAULT_SOURCE_FALLBACKS,
+    preserve_length: bool = True,
+    edge_margin: int = 64,
+    fallback_counts: Counter | None = None,
+) -> tuple[TrainingTuple, ...]:
+    """Build one window's tuples: ``count`` single-edit tuples per mix slot, in mix order.
+
+    A held-out window yields nothing. A source that comes up short is topped
+    up from its configured fallback (and that one's, in turn); with no
+    fallback left the shortfall is an error, so missing gnomAD data never
+    silently turns the stream synthetic. ``fallback_counts`` (if given)
+    is incremented per ``"requested->serving"`` edit.
+    """
+    holdouts = holdouts or HoldoutPolicy()
+    fallbacks = dict(fallback_sources or {})
+    if holdouts.excludes_window(window):
+        return ()
+    tuples = []
+    for slot in mix:
+        if slot.count == 0:
+            continue
+        served = _fill_slot(
+            window, slot.source, slot.count, providers, fallbacks, seed, edge_margin, holdouts, fallback_counts
+        )
+        for serving, edit in served:
+            target = apply_edits(
+                window.sequence, (edit,), left_flank=window.left_flank, right_flank=window.right_flank,
+                preserve_length=preserve_length, where=window.label,
+            )
+            tuples.append(
+                TrainingTuple(
+                    window_id=window.window_id, source_record_id=window.record_id, edit_source=serving,
+                    rel_edits=(edit,), target_window=target, window_start_bp=window.start_bp,
+                    window_end_bp=window.end_bp, window_index=window.window_index,
+                    tuple_index=len(tuples), requested_source=slot.source, chrom=window.chrom,
+                )
+            )
+    return tuple(tuples)
+
+
+@dataclass
+class BuildStats:
+    kept: int = 0
+    excluded_by_holdout: int = 0
+    fallbacks: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class TupleBuilder:
+    """Windows, providers, mix, fallbacks and holdouts, checked together once.
+
+    Iterating yields ``(window, tuples)`` for each window the holdout keeps
+    (``split="train"``).
+    """
+
+    windows: object
+    providers: Mapping[str, EditProvider]
+    seed: int = 0
+    mix: Sequence[EditSourceCount] = DEFAULT_EDIT_SOURCE_COUNTS
+    fallbacks: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_SOURCE_FALLBACKS))
+    holdouts: HoldoutPolicy = field(default_factory=HoldoutPolicy)
+    preserve_length: bool = True
+    edge_margin: int = 64
+    stats: BuildStats = field(default_factory=BuildStats, init=False)
+
+    def __post_init__(self) -> None:
+        self.providers = dict(self.providers)
+        self.mix = tuple(self.mix)
+        self.fallbacks = {k: v for k, v in dict(self.fallbacks).items()}
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed={self.seed!r}: must be an integer")
+        if self.edge_margin < 0:
+            raise ConfigError(f"edge_margin={self.edge_margin}: must be >= 0")
+        window_bp = getattr(self.windows, "window_bp", None)
+        if window_bp is not None and window_bp <= 2 * self.edge_margin:
+            raise ConfigError(
+                f"windows.window_bp={window_bp}: must exceed twice edge_margin ({2 * self.edge_margin}); "
+                "lengthen the window or lower edge_margin"
+            )
+        validate_mix(self.mix, self.providers)
+        validate_fallbacks(self.fallbacks, self.providers)
+        self._check_contigs()
+
+    def _check_contigs(self) -> None:
+        """Placed inputs must share contig names with the reference, or nothing would match."""
+        reference = set(getattr(self.windows, "contigs", []) or [])
+        if not reference:
+            return
+        for name, provider in self.providers.items():
+            contigs = set(getattr(provider, "contigs", []) or [])
+            if contigs and not contigs & reference:
+                raise ConfigError(
+                    f"providers.{name}: no contig of {getattr(provider, 'path', name)} "
+                    f"({', '.join(sorted(contigs)[:5])} ...) matches the reference "
+                    f"({', '.join(sorted(reference)[:5])} ...); rename contigs so both agree"
+                )
+        unknown = sorted(set(self.holdouts.holdout_chroms) - reference)
+        if unknown:
+            raise ConfigError(
+                f"holdout.chroms: {', '.join(unknown)} not in the reference "
+                f"({', '.join(sorted(reference)[:8])} ...); a misspelt holdout would hold out nothing"
+            )
+        named = self.holdouts.contigs
+        if named and not named & reference:
+            raise ConfigError(
+                f"holdout: none of the contigs it names ({', '.join(sorted(named)[:5])}) is in the reference "
+                f"({', '.join(sorted(reference)[:5])} ...)"
+            )
+
+    @property
+    def variants_skipped(self) -> Counter:
+        out: Counter = Counter()
+        for name, provider in self.providers.items():
+            for reason, n in getattr(provider, "skipped", {}).items():
+                out[f"{name}:{reason}"] += n
+        return out
+
+    def tuples_for(self, window: WindowContext) -> tuple[TrainingTuple, ...]:
+        return build_training_tuples(
+            window, self.providers, seed=self.seed, mix=self.mix, holdouts=self.holdouts,
+            fallback_sources=self.fallbacks, preserve_length=self.preserve_length,
+            edge_margin=self.edge_margin, fallback_counts=self.stats.fallbacks,
+        )
+
+    def iter_windows(self, select=None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
+        for window in self.windows.iter_windows(select):
+            if self.holdouts.excludes_window(window):
+                self.stats.excluded_by_holdout += 1
+                continue
+            self.stats.kept += 1
+            yield window, self.tuples_for(window)

@@ -1,0 +1,129 @@
+"""Window-relative edits: the value type, its validation and its application.
+
+Coordinates: ``rel_pos`` is 0-based inside the window; a variant key
+``chrom:pos:ref:alt`` uses the 1-based VCF position ``start_bp + rel_pos + 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .errors import EditError
+
+MAX_ALLELE_BP = 16
+ACGT = frozenset("ACGT")
+
+EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
+
+
+def is_acgt(allele: str) -> bool:
+    return bool(allele) and set(allele) <= ACGT
+
+
+@dataclass(frozen=True, slots=True)
+class RelEdit:
+    """One edit: replace ``ref`` at window offset ``rel_pos`` by ``alt``."""
+
+    rel_pos: int
+    ref: str
+    alt: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rel_pos, int) or self.rel_pos < 0:
+            raise EditError(f"edit {self}: rel_pos must be a non-negative int")
+        for name, allele in (("ref", self.ref), ("alt", self.alt)):
+            if not is_acgt(allele) or len(allele) > MAX_ALLELE_BP:
+                raise EditError(
+                    f"edit {self.rel_pos}:{self.ref}:{self.alt}: {name} must be 1-{MAX_ALLELE_BP} "
+                    "uppercase A/C/G/T bases"
+                )
+        if self.ref == self.alt:
+            raise EditError(f"edit {self.rel_pos}:{self.ref}:{self.alt}: ref equals alt, not an edit")
+
+    @property
+    def end(self) -> int:
+        """0-based exclusive end of the reference bases this edit replaces."""
+        return self.rel_pos + len(self.ref)
+
+    @property
+    def edit_type(self) -> str:
+        return edit_type(self.ref, self.alt)
+
+
+def edit_type(ref: str, alt: str) -> str:
+    """SNV, MNV (same length), INS/DEL (anchored on a shared first base) or INDEL."""
+    if len(ref) == len(alt):
+        return "SNV" if len(ref) == 1 else "MNV"
+    if len(ref) == 1 and alt[0] == ref:
+        return "INS"
+    if len(alt) == 1 and ref[0] == alt:
+        return "DEL"
+    return "INDEL"
+
+
+def edit_key(chrom: str, start_bp: int, edit: RelEdit) -> str:
+    """The VCF-style key ``chrom:pos:ref:alt`` (1-based pos) of a placed edit."""
+    return f"{chrom}:{start_bp + edit.rel_pos + 1}:{edit.ref}:{edit.alt}"
+
+
+def check_in_margins(edit: RelEdit, window_len: int, edge_margin: int, where: str) -> None:
+    """Reject an edit closer than ``edge_margin`` bases to either window end."""
+    if edit.rel_pos < edge_margin or edit.end > window_len - edge_margin:
+        raise EditError(
+            f"{where}: edit {edit.rel_pos}:{edit.ref}:{edit.alt} is outside the edge margins "
+            f"[{edge_margin}, {window_len - edge_margin}) of a {window_len} bp window"
+        )
+
+
+def apply_edits(
+    sequence: str,
+    edits: Sequence[RelEdit],
+    *,
+    left_flank: str = "",
+    right_flank: str = "",
+    preserve_length: bool = True,
+    where: str = "window",
+) -> str:
+    """Return ``sequence`` with non-overlapping ``edits`` applied.
+
+    Each edit's REF must equal the window bases it replaces. With
+    ``preserve_length`` the result has the window's length: the end away from
+    the edits stays anchored and the other end takes real bases from the
+    flank (after a net deletion) or loses bases (after a net insertion).
+    ``N`` appears only where the flank itself runs out.
+    """
+    ordered = sorted(edits, key=lambda e: e.rel_pos)
+    for before, after in zip(ordered, ordered[1:]):
+        if after.rel_pos < before.end:
+            raise EditError(f"{where}: edits {before} and {after} overlap")
+    n = len(sequence)
+    for e in ordered:
+        if e.end > n or sequence[e.rel_pos : e.end] != e.ref:
+            raise EditError(
+                f"{where}: edit {e.rel_pos}:{e.ref}:{e.alt} REF does not match the window "
+                f"bases {sequence[e.rel_pos:e.end]!r}"
+            )
+    offset = len(left_flank)
+    parts = []
+    cursor = 0
+    for e in ordered:
+        parts.append(sequence[cursor : e.rel_pos])
+        parts.append(e.alt)
+        cursor = e.end
+    parts.append(sequence[cursor:])
+    edited = "".join(parts)
+    delta = len(edited) - n
+    if not preserve_length or delta == 0 or not ordered:
+        return edited
+    full = left_flank + edited + right_flank
+    span_mid2 = ordered[0].rel_pos + ordered[-1].end
+    if span_mid2 < n:
+        # Edits sit in the left half: keep the left end, adjust on the right.
+        start = offset
+    else:
+        # Edits sit in the right half: keep the right end, adjust on the left.
+        start = offset + delta
+    pad_left = max(0, -start)
+    window = full[max(0, start) : start + n]
+    return "N" * pad_left + window + "N" * (n - pad_left - len(window))

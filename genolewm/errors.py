@@ -1,0 +1,25 @@
+"""One exception family for everything genolewm rejects.
+
+Every message names the file, config key, record or window at fault and says
+how to fix it, so the command line can print it as a single line.
+"""
+
+
+class GenolewmError(Exception):
+    """Base class: bad configuration, bad input or a broken data contract."""
+
+
+class ConfigError(GenolewmError):
+    """A config value is invalid (names the key and the allowed values)."""
+
+
+class InputError(GenolewmError):
+    """An input file is missing, unreadable, unindexed or inconsistent."""
+
+
+class EditError(GenolewmError):
+    """An edit is malformed, out of bounds or disagrees with the reference."""
+
+
+class ShortfallError(GenolewmError):
+    """A source without a fallback could not fill its quota in a window."""

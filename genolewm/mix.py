@@ -1,0 +1,74 @@
+"""The per-window mix of edit sources and the fallbacks between sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from .errors import ConfigError
+
+SOURCE_GNOMAD_COMMON = "gnomad_common"
+SOURCE_SYNTHETIC_SNV = "synthetic_snv"
+SOURCE_SYNTHETIC_INDEL = "synthetic_indel"
+SOURCE_CLINVAR = "clinvar"
+
+
+@dataclass(frozen=True, slots=True)
+class EditSourceCount:
+    """Number of tuples to draw from one source per window."""
+
+    source: str
+    count: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
+            raise ConfigError(f"mix.counts.{self.source}={self.count!r}: must be an integer >= 0")
+
+
+DEFAULT_EDIT_SOURCE_COUNTS: tuple[EditSourceCount, ...] = (
+    EditSourceCount(SOURCE_GNOMAD_COMMON, 3),
+    EditSourceCount(SOURCE_SYNTHETIC_SNV, 3),
+    EditSourceCount(SOURCE_SYNTHETIC_INDEL, 1),
+    EditSourceCount(SOURCE_CLINVAR, 1),
+)
+
+DEFAULT_SOURCE_FALLBACKS: dict[str, str] = {
+    SOURCE_CLINVAR: SOURCE_SYNTHETIC_SNV,
+    SOURCE_GNOMAD_COMMON: SOURCE_SYNTHETIC_SNV,
+}
+
+
+def mix_from_counts(counts: Mapping[str, int]) -> tuple[EditSourceCount, ...]:
+    """The mix ``{source: count}`` in its configured order."""
+    return tuple(EditSourceCount(str(s), c) for s, c in counts.items())
+
+
+def validate_mix(mix: Sequence[EditSourceCount], providers: Iterable[str]) -> None:
+    names = sorted(providers)
+    if not mix:
+        raise ConfigError("mix.counts: empty; give at least one source with a positive count")
+    seen = set()
+    for item in mix:
+        if item.source in seen:
+            raise ConfigError(f"mix.counts.{item.source}: listed twice")
+        seen.add(item.source)
+        if item.source not in names:
+            raise ConfigError(f"mix.counts.{item.source}: no provider of that name (providers: {', '.join(names)})")
+    if all(item.count == 0 for item in mix):
+        raise ConfigError("mix.counts: every count is 0; at least one source needs a positive count")
+
+
+def validate_fallbacks(fallbacks: Mapping[str, str | None], providers: Iterable[str]) -> None:
+    """Every fallback names known providers and no chain of fallbacks loops."""
+    names = sorted(providers)
+    for src, dst in fallbacks.items():
+        if src not in names:
+            raise ConfigError(f"fallback.{src}: no provider of that name (providers: {', '.join(names)})")
+        if dst is not None and dst not in names:
+            raise ConfigError(f"fallback.{src}={dst}: no provider of that name (providers: {', '.join(names)})")
+    for start in fallbacks:
+        chain = [start]
+        while (nxt := fallbacks.get(chain[-1])) is not None:
+            if nxt in chain:
+                raise ConfigError(f"fallback: cycle {' -> '.join(chain + [nxt])}; a fallback chain must end")
+            chain.append(nxt)

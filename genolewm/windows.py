@@ -1,0 +1,233 @@
+"""Reference windows: tiling a FASTA (placed) or a sequence corpus (unplaced).
+
+Coordinates are 0-based half-open: ``start_bp`` inclusive, ``end_bp`` exclusive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import pysam
+
+from .errors import ConfigError, InputError
+
+_NOT_ACGTN = re.compile(r"[^ACGTN]")
+NON_ACGTN_POLICIES = ("error", "mask")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowContext:
+    """One reference window plus where it came from.
+
+    ``chrom`` is None for unplaced (corpus) windows, which then carry no
+    genome coordinates and receive no VCF variants. ``left_flank`` and
+    ``right_flank`` are the real bases just outside the window (shorter only
+    where the sequence ends); they refill a target after a deletion.
+    """
+
+    record_id: str
+    source: str
+    sequence: str
+    start_bp: int = 0
+    chrom: str | None = None
+    window_index: int = 0
+    left_flank: str = ""
+    right_flank: str = ""
+    window_id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.start_bp < 0:
+            raise InputError(f"window {self.record_id}:{self.start_bp}: start_bp must be >= 0")
+        for name in ("sequence", "left_flank", "right_flank"):
+            bad = _NOT_ACGTN.search(getattr(self, name))
+            if bad:
+                raise InputError(
+                    f"window {self.record_id}:{self.start_bp}: {name} has {bad.group()!r}; "
+                    "windows hold uppercase A/C/G/T/N only"
+                )
+        if not self.window_id:
+            object.__setattr__(self, "window_id", hashlib.sha256(self.sequence.encode()).hexdigest())
+
+    @property
+    def end_bp(self) -> int:
+        return self.start_bp + len(self.sequence)
+
+    @property
+    def placed(self) -> bool:
+        return self.chrom is not None
+
+    @property
+    def label(self) -> str:
+        """How messages name this window."""
+        return f"window {self.window_index} ({self.record_id}:{self.start_bp}-{self.end_bp})"
+
+
+def tile_starts(length: int, window_bp: int, stride_bp: int, margin_bp: int) -> range:
+    """Window starts on a sequence of ``length`` bases, ``margin_bp`` clear of both ends."""
+    last = length - margin_bp - window_bp
+    if last < margin_bp:
+        return range(0)
+    return range(margin_bp, last + 1, stride_bp)
+
+
+@dataclass
+class WindowStats:
+    seen: int = 0
+    skipped_n: int = 0
+
+
+@dataclass
+class _Tiling:
+    """Settings shared by both window sources, validated once."""
+
+    window_bp: int = 12_288
+    stride_bp: int = 8_192
+    margin_bp: int = 256
+    max_n_fraction: float = 0.5
+    non_acgtn: str = "error"
+    flank_bp: int = 64
+    source: str = "reference"
+    stats: WindowStats = field(default_factory=WindowStats, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for key in ("window_bp", "stride_bp"):
+            if int(getattr(self, key)) <= 0:
+                raise ConfigError(f"windows.{key}={getattr(self, key)}: must be a positive integer")
+        for key in ("margin_bp", "flank_bp"):
+            if int(getattr(self, key)) < 0:
+                raise ConfigError(f"windows.{key}={getattr(self, key)}: must be >= 0")
+        if not 0.0 <= float(self.max_n_fraction) <= 1.0:
+            raise ConfigError(f"windows.max_n_fraction={self.max_n_fraction}: must be in [0, 1]")
+        if self.non_acgtn not in NON_ACGTN_POLICIES:
+            raise ConfigError(
+                f"windows.non_acgtn={self.non_acgtn!r}: allowed values are {', '.join(NON_ACGTN_POLICIES)}"
+            )
+
+    def _canonical(self, bases: str, where: str) -> str:
+        bases = bases.upper()
+        bad = _NOT_ACGTN.search(bases)
+        if bad:
+            if self.non_acgtn == "error":
+                raise InputError(
+                    f"{where}: base {bad.group()!r} is not A/C/G/T/N; "
+                    "set windows.non_acgtn=mask to read such bases as N"
+                )
+            bases = _NOT_ACGTN.sub("N", bases)
+        return bases
+
+    def _windows_of(
+        self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
+        first_index: int, select: Callable[[int], bool] | None, where: str,
+    ) -> Iterator[WindowContext]:
+        for k, start in enumerate(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)):
+            index = first_index + k
+            if select is not None and not select(index):
+                continue
+            self.stats.seen += 1
+            lo = max(0, start - self.flank_bp)
+            end = start + self.window_bp
+            hi = min(length, end + self.flank_bp)
+            region = self._canonical(fetch(lo, hi), f"{where} {record_id}:{lo}-{hi}")
+            seq = region[start - lo : end - lo]
+            if seq.count("N") > self.max_n_fraction * self.window_bp:
+                self.stats.skipped_n += 1
+                continue
+            yield WindowContext(
+                record_id=record_id, source=self.source, sequence=seq, start_bp=start,
+                chrom=chrom, window_index=index,
+                left_flank=region[: start - lo], right_flank=region[end - lo :],
+            )
+
+
+def _require_file(path: str, key: str) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{key}: file not found: {path}")
+    return path
+
+
+@dataclass
+class ReferenceWindows(_Tiling):
+    """Placed windows tiled along the chromosomes of an indexed FASTA.
+
+    ``chromosomes`` None means every sequence in the FASTA, in file order.
+    """
+
+    fasta: str = ""
+    chromosomes: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.fasta = _require_file(self.fasta, "paths.reference")
+        try:
+            with pysam.FastaFile(self.fasta) as fa:
+                lengths = dict(zip(fa.references, fa.lengths))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"paths.reference: cannot read FASTA {self.fasta}: {exc}") from exc
+        if self.chromosomes is None:
+            names = list(lengths)
+        else:
+            names = [str(c) for c in self.chromosomes]
+            missing = [c for c in names if c not in lengths]
+            if missing:
+                raise InputError(
+                    f"windows.chromosomes: {', '.join(missing)} not in {self.fasta} "
+                    f"(it has {', '.join(list(lengths)[:8])}{' ...' if len(lengths) > 8 else ''})"
+                )
+        self.lengths = {c: lengths[c] for c in names}
+        self.contigs = list(lengths)
+
+    def plan_size(self) -> int:
+        return sum(
+            len(tile_starts(n, self.window_bp, self.stride_bp, self.margin_bp)) for n in self.lengths.values()
+        )
+
+    def iter_windows(self, select: Callable[[int], bool] | None = None) -> Iterator[WindowContext]:
+        """Yield windows whose plan index passes ``select`` (all when None)."""
+        first = 0
+        # Opened here, not in __init__, so the object pickles into DataLoader workers.
+        with pysam.FastaFile(self.fasta) as fa:
+            for chrom, length in self.lengths.items():
+                fetch = lambda lo, hi, c=chrom: fa.fetch(c, lo, hi)  # noqa: E731
+                yield from self._windows_of(chrom, chrom, length, fetch, first, select, self.fasta)
+                first += len(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp))
+
+    def __iter__(self) -> Iterator[WindowContext]:
+        return self.iter_windows()
+
+
+@dataclass
+class CorpusWindows(_Tiling):
+    """Unplaced windows from the records of a FASTA/FASTQ corpus (optionally gzipped)."""
+
+    path: str = ""
+    margin_bp: int = 0
+    source: str = "corpus"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.path = _require_file(self.path, "paths.corpus")
+
+    contigs = ()
+
+    def plan_size(self) -> None:
+        return None
+
+    def iter_windows(self, select: Callable[[int], bool] | None = None) -> Iterator[WindowContext]:
+        first = 0
+        try:
+            with pysam.FastxFile(self.path) as fx:
+                for rec in fx:
+                    seq = rec.sequence or ""
+                    fetch = lambda lo, hi, s=seq: s[lo:hi]  # noqa: E731
+                    yield from self._windows_of(rec.name, None, len(seq), fetch, first, select, self.path)
+                    first += len(tile_starts(len(seq), self.window_bp, self.stride_bp, self.margin_bp))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc
+
+    def __iter__(self) -> Iterator[WindowContext]:
+        return self.iter_windows()
