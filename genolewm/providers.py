@@ -219,6 +219,7 @@ class VariantProvider:
                 raise ConfigError(f"providers.{self.name}.clnsig: INFO CLNSIG not declared in {self.path}")
         self._clnsig = frozenset(self.clnsig) if self.clnsig is not None else None
         self._vf: pysam.VariantFile | None = None
+        self._vf_pid = 0
         self._counted_upto: dict[str, int] = {}
 
     def __getstate__(self) -> dict:
@@ -262,8 +263,10 @@ class VariantProvider:
     ) -> list[RelEdit]:
         if window.chrom is None or window.chrom not in self.contigs:
             return []
-        if self._vf is None:
+        if self._vf is None or self._vf_pid != os.getpid():
+            # A handle inherited through fork shares its file offset with the parent: reopen.
             self._vf = pysam.VariantFile(self.path)
+            self._vf_pid = os.getpid()
         seq = window.sequence
         lo = window.start_bp + edge_margin
         hi = window.end_bp - edge_margin

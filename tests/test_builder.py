@@ -1,0 +1,148 @@
+import collections
+
+import pytest
+
+from genolewm.builder import TupleBuilder, build_training_tuples
+from genolewm.edits import RelEdit
+from genolewm.errors import ConfigError, EditError, ShortfallError
+from genolewm.holdout import HoldoutPolicy
+from genolewm.mix import DEFAULT_EDIT_SOURCE_COUNTS, EditSourceCount, mix_from_counts
+from genolewm.providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from genolewm.windows import ReferenceWindows, WindowContext
+
+from conftest import random_seq, write_vcf
+
+SEQ = random_seq(1_000, 21)
+
+
+def providers(vcf=None):
+    out = {"synthetic_snv": SyntheticSnv(), "synthetic_indel": SyntheticIndel()}
+    if vcf:
+        out["gnomad_common"] = VariantProvider(vcf, name="gnomad_common", min_af=0.01)
+        out["clinvar"] = VariantProvider(vcf, name="clinvar", clnsig=["Pathogenic"])
+    return out
+
+
+@pytest.fixture
+def vcf_with_two_common(tmp_path):
+    rows = [
+        f"chr1\t{1000 + rel + 1}\t.\t{SEQ[rel]}\t{'A' if SEQ[rel] != 'A' else 'C'}\t.\tPASS\tAF=0.2"
+        for rel in (200, 300)
+    ]
+    return write_vcf(tmp_path / "g.vcf", {"chr1": 5_000}, rows)
+
+
+def test_default_mix_with_fallbacks(vcf_with_two_common):
+    w = WindowContext("chr1", "ref", SEQ, 1_000, "chr1")
+    fallbacks = collections.Counter()
+    tuples = build_training_tuples(w, providers(vcf_with_two_common), seed=3, fallback_counts=fallbacks)
+    assert len(tuples) == 8
+    assert collections.Counter(t.requested_source for t in tuples) == {
+        "gnomad_common": 3, "synthetic_snv": 3, "synthetic_indel": 1, "clinvar": 1}
+    gnomad_slot = [t for t in tuples if t.requested_source == "gnomad_common"]
+    assert collections.Counter(t.edit_source for t in gnomad_slot) == {"gnomad_common": 2, "synthetic_snv": 1}
+    assert fallbacks == {"gnomad_common->synthetic_snv": 1, "clinvar->synthetic_snv": 1}
+    assert [t.tuple_index for t in tuples] == list(range(8))
+    assert tuples == build_training_tuples(w, providers(vcf_with_two_common), seed=3)
+    assert tuples != build_training_tuples(w, providers(vcf_with_two_common), seed=4)
+
+
+def test_strict_shortfall_names_window_and_source(vcf_with_two_common):
+    w = WindowContext("chr1", "ref", SEQ, 1_000, "chr1", window_index=7)
+    with pytest.raises(ShortfallError, match=r"window 7 \(chr1:1000-2000\): source 'gnomad_common' gave 2 of 3"):
+        build_training_tuples(w, providers(vcf_with_two_common), seed=1, fallback_sources={})
+
+
+def test_unplaced_window_falls_back(vcf_with_two_common):
+    w = WindowContext("carbon_0", "corpus", SEQ)
+    tuples = build_training_tuples(w, providers(vcf_with_two_common), seed=1)
+    assert collections.Counter(t.edit_source for t in tuples) == {"synthetic_snv": 7, "synthetic_indel": 1}
+
+
+def test_fallback_chain(vcf_with_two_common):
+    w = WindowContext("chr1", "ref", SEQ, 1_000, "chr1")
+    mix = (EditSourceCount("clinvar", 2),)
+    tuples = build_training_tuples(
+        w, providers(vcf_with_two_common), seed=1, mix=mix,
+        fallback_sources={"clinvar": "gnomad_common", "gnomad_common": "synthetic_indel"},
+    )
+    assert [t.edit_source for t in tuples] == ["gnomad_common", "gnomad_common"]
+
+
+def test_held_out_window_and_keys(vcf_with_two_common):
+    w = WindowContext("chr1", "ref", SEQ, 1_000, "chr1")
+    assert build_training_tuples(w, providers(), seed=1, mix=(EditSourceCount("synthetic_snv", 2),),
+                                 holdouts=HoldoutPolicy(holdout_chroms=("chr1",))) == ()
+    key = f"chr1:{1000 + 201}:{SEQ[200]}:{'A' if SEQ[200] != 'A' else 'C'}"
+    tuples = build_training_tuples(w, providers(vcf_with_two_common), seed=1,
+                                   mix=(EditSourceCount("gnomad_common", 2),),
+                                   holdouts=HoldoutPolicy(edit_keys=(key,)))
+    assert [t.edit_source for t in tuples] == ["gnomad_common", "synthetic_snv"]
+    assert all(t.rel_edits[0].rel_pos != 200 or t.edit_source != "gnomad_common" for t in tuples)
+
+
+def test_per_window_streams_do_not_depend_on_other_windows():
+    a = WindowContext("chr1", "ref", SEQ, 0, "chr1", window_index=0)
+    b = WindowContext("chr1", "ref", random_seq(1_000, 22), 1_000, "chr1", window_index=1)
+    p = providers()
+    mix = mix_from_counts({"synthetic_snv": 3, "synthetic_indel": 2})
+    alone = build_training_tuples(b, p, seed=9, mix=mix)
+    build_training_tuples(a, p, seed=9, mix=mix)
+    assert build_training_tuples(b, p, seed=9, mix=mix) == alone
+
+
+def test_provider_contract_enforced():
+    def rogue(window, rng, count, *, edge_margin, excluded):
+        return [RelEdit(1, window.sequence[1], "A" if window.sequence[1] != "A" else "C")]
+    rogue.placed = False
+    w = WindowContext("r", "ref", SEQ)
+    with pytest.raises(EditError, match="outside the edge margins"):
+        build_training_tuples(w, {"rogue": rogue}, seed=1, mix=(EditSourceCount("rogue", 1),))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mix": mix_from_counts({"gnomad": 3})}, r"mix.counts.gnomad: no provider .*synthetic_snv"),
+        ({"mix": mix_from_counts({"synthetic_snv": 0})}, "every count is 0"),
+        ({"mix": ()}, "empty"),
+        ({"fallbacks": {"synthetic_snv": "synthetic_indel", "synthetic_indel": "synthetic_snv"}},
+         "cycle synthetic_snv -> synthetic_indel -> synthetic_snv"),
+        ({"fallbacks": {"synthetic_snv": "nothing"}}, "fallback.synthetic_snv=nothing: no provider"),
+        ({"edge_margin": 600}, "windows.window_bp=1000: must exceed twice edge_margin"),
+        ({"seed": "x"}, "seed='x'"),
+        ({"holdouts": HoldoutPolicy(holdout_chroms=("8",))}, "holdout.chroms: 8 not in the reference"),
+    ],
+)
+def test_builder_validation(small_genome, kwargs, message):
+    fasta, _ = small_genome
+    args = {"windows": ReferenceWindows(fasta=fasta, window_bp=1_000, stride_bp=1_000, margin_bp=0),
+            "providers": providers(), "mix": mix_from_counts({"synthetic_snv": 2}), "fallbacks": {}}
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=message):
+        TupleBuilder(**args)
+
+
+def test_negative_count_rejected():
+    with pytest.raises(ConfigError, match=r"mix.counts.synthetic_snv=-1"):
+        mix_from_counts({"synthetic_snv": -1})
+
+
+def test_vcf_contigs_must_match_reference(small_genome, tmp_path):
+    fasta, _ = small_genome
+    vcf = write_vcf(tmp_path / "nochr.vcf", {"1": 40_000}, ["1\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
+    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*nochr.vcf.gz \(1 ...\) matches"):
+        TupleBuilder(windows=ReferenceWindows(fasta=fasta), providers=providers(vcf),
+                     mix=DEFAULT_EDIT_SOURCE_COUNTS)
+
+
+def test_builder_stats(small_genome):
+    fasta, _ = small_genome
+    builder = TupleBuilder(
+        windows=ReferenceWindows(fasta=fasta, window_bp=2_000, stride_bp=2_000, margin_bp=0),
+        providers=providers(), mix=mix_from_counts({"synthetic_snv": 1}), fallbacks={},
+        holdouts=HoldoutPolicy(holdout_chroms=("chr2",)),
+    )
+    out = list(builder.iter_windows())
+    assert len(out) == 20 and builder.stats.kept == 20 and builder.stats.excluded_by_holdout == 15
+    assert all(len(tuples) == 1 for _, tuples in out)

@@ -1,0 +1,74 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genolewm.edits import RelEdit
+from genolewm.errors import ConfigError, InputError
+from genolewm.holdout import HoldoutInterval, HoldoutPolicy, read_bed, read_keys
+from genolewm.windows import WindowContext
+
+intervals = st.lists(
+    st.tuples(st.sampled_from(["chr1", "chr2"]), st.integers(0, 500), st.integers(1, 200)).map(
+        lambda t: HoldoutInterval(t[0], t[1], t[1] + t[2])
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(intervals, st.sampled_from(["chr1", "chr2", "chr3"]), st.integers(0, 700), st.integers(1, 300))
+def test_interval_lookup_matches_brute_force(ivs, chrom, start, length):
+    policy = HoldoutPolicy(intervals=tuple(ivs))
+    window = WindowContext("r", "ref", "A" * length, start_bp=start, chrom=chrom)
+    expected = any(iv.intersects(chrom, start, start + length) for iv in ivs)
+    assert policy.excludes_window(window) == expected
+
+
+def test_half_open_boundaries():
+    policy = HoldoutPolicy(intervals=(HoldoutInterval("chr1", 100, 200),))
+    touch_left = WindowContext("r", "ref", "A" * 100, start_bp=0, chrom="chr1")
+    touch_right = WindowContext("r", "ref", "A" * 100, start_bp=200, chrom="chr1")
+    inside = WindowContext("r", "ref", "A" * 100, start_bp=199, chrom="chr1")
+    assert not policy.excludes_window(touch_left)
+    assert not policy.excludes_window(touch_right)
+    assert policy.excludes_window(inside)
+
+
+def test_chrom_record_and_key_holdouts():
+    policy = HoldoutPolicy(holdout_chroms=("chr8",), edit_keys=("chr1:1006:A:G",), record_ids=("carbon_1",))
+    assert policy.excludes_window(WindowContext("chr8", "ref", "ACGT", 0, "chr8"))
+    assert policy.excludes_window(WindowContext("carbon_1", "corpus", "ACGT"))
+    assert not policy.excludes_window(WindowContext("carbon_2", "corpus", "ACGT"))
+    window = WindowContext("chr1", "ref", "ACGTAAAA", 1000, "chr1")
+    assert policy.excludes_edit(window, RelEdit(5, "A", "G"))
+    assert not policy.excludes_edit(window, RelEdit(5, "A", "T"))
+    assert not policy.excludes_edit(WindowContext("x", "corpus", "ACGTAAAA", 1000), RelEdit(5, "A", "G"))
+
+
+def test_files(tmp_path):
+    bed = tmp_path / "h.bed"
+    bed.write_text("track name=x\nchr1\t10\t20\textra\n# note\nchr2 5 6\n")
+    assert read_bed(str(bed)) == [HoldoutInterval("chr1", 10, 20), HoldoutInterval("chr2", 5, 6)]
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chr1\t20\t10\n")
+    with pytest.raises(InputError, match="bad.bed:1"):
+        read_bed(str(bad))
+    keys = tmp_path / "k.txt"
+    keys.write_text("chr1:5:A:G\nchrUn_KI270742v1:9:AC:A\n")
+    assert read_keys(str(keys)) == ["chr1:5:A:G", "chrUn_KI270742v1:9:AC:A"]
+    keys.write_text("chr1:0:A:G\n")
+    with pytest.raises(InputError, match="k.txt:1"):
+        read_keys(str(keys))
+    with pytest.raises(InputError, match="paths.holdout_bed: file not found"):
+        HoldoutPolicy.from_files(bed=str(tmp_path / "missing.bed"))
+
+
+def test_digest_is_order_independent():
+    a = HoldoutPolicy(holdout_chroms=("chr8", "chr21"), edit_keys=("chr1:5:A:G", "chr1:9:C:T"))
+    b = HoldoutPolicy(holdout_chroms=("chr21", "chr8"), edit_keys=("chr1:9:C:T", "chr1:5:A:G"))
+    assert a.digest() == b.digest() != HoldoutPolicy().digest()
+
+
+def test_invalid_interval():
+    with pytest.raises(ConfigError):
+        HoldoutInterval("chr1", 5, 5)

@@ -1,0 +1,160 @@
+import collections
+import gzip
+import shutil
+from random import Random
+
+import pytest
+
+from genolewm.errors import ConfigError, InputError
+from genolewm.providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from genolewm.windows import WindowContext
+
+from conftest import random_seq, write_vcf
+
+SEQ = random_seq(2_000, 11)
+
+
+def window(seq=SEQ, start=1_000, chrom="chr1"):
+    return WindowContext(chrom or "rec", "ref", seq, start_bp=start, chrom=chrom)
+
+
+def test_synthetic_snv_contract():
+    seq = SEQ[:300] + "N" * 200 + SEQ[500:]
+    w = window(seq)
+    edits = SyntheticSnv()(w, Random(1), 500, edge_margin=64)
+    assert len(edits) == 500 == len(set(edits))
+    for e in edits:
+        assert 64 <= e.rel_pos < len(seq) - 64
+        assert e.ref == seq[e.rel_pos] != "N" and e.alt != e.ref and e.edit_type == "SNV"
+    alts = collections.Counter((e.ref, e.alt) for e in SyntheticSnv()(w, Random(2), 1_500, edge_margin=64))
+    assert len(alts) == 12  # every ref base reaches every other base
+
+
+def test_synthetic_snv_deterministic_and_respects_exclusion():
+    w = window()
+    a = SyntheticSnv()(w, Random(7), 8, edge_margin=64)
+    assert a == SyntheticSnv()(w, Random(7), 8, edge_margin=64)
+    banned = set(a[:4])
+    b = SyntheticSnv()(w, Random(7), 8, edge_margin=64, excluded=lambda e: e in banned)
+    assert not banned & set(b) and len(b) == 8
+
+
+def test_synthetic_snv_all_n_window_gives_nothing():
+    assert SyntheticSnv()(window("N" * 400), Random(1), 3, edge_margin=64) == []
+
+
+def test_synthetic_indel_contract_and_distribution():
+    seq = SEQ[:1000] + "N" * 5 + SEQ[1005:]
+    w = window(seq)
+    edits = SyntheticIndel()(w, Random(3), 4_000, edge_margin=64)
+    kinds = collections.Counter(e.edit_type for e in edits)
+    assert set(kinds) == {"INS", "DEL"}
+    assert abs(kinds["INS"] / len(edits) - 0.5) < 0.05
+    lengths = collections.Counter(abs(len(e.alt) - len(e.ref)) for e in edits)
+    assert max(lengths) <= 15 and min(lengths) >= 1
+    assert abs(lengths[1] / len(edits) - 0.5) < 0.05  # geometric p=0.5
+    assert abs(lengths[2] / len(edits) - 0.25) < 0.04
+    for e in edits:
+        assert 64 <= e.rel_pos and e.end <= len(seq) - 64
+        assert seq[e.rel_pos : e.end] == e.ref and "N" not in e.ref
+        assert len(e.ref) <= 16 and len(e.alt) <= 16
+
+
+def test_synthetic_indel_rejects_bad_settings():
+    with pytest.raises(ConfigError, match="max_event_bp"):
+        SyntheticIndel(max_event_bp=16)
+    with pytest.raises(ConfigError, match="insertion_fraction"):
+        SyntheticIndel(insertion_fraction=2)
+
+
+def vcf_rows(seq, start):
+    """Records around a window at ``start`` on chr1 (1-based POS = start + rel + 1)."""
+    def pos(rel):
+        return start + rel + 1
+
+    def ref(rel, n=1):
+        return seq[rel : rel + n]
+
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    return [
+        f"chr1\t{pos(10)}\t.\t{ref(10)}\t{other[ref(10)]}\t.\tPASS\tAF=0.5;CLNSIG=Pathogenic",
+        f"chr1\t{pos(100)}\t.\t{ref(100)}\t{other[ref(100)]}\t.\tPASS\tAF=0.2;CLNSIG=Pathogenic",
+        f"chr1\t{pos(110)}\t.\t{ref(110)}\t{other[ref(110)]},*\t.\tPASS\tAF=0.3,0.4;CLNSIG=Benign",
+        f"chr1\t{pos(120)}\t.\t{ref(120)}\t<DEL>\t.\tPASS\tAF=0.3;CLNSIG=Pathogenic",
+        f"chr1\t{pos(130)}\t.\t{ref(130, 20)}\t{ref(130)}\t.\tPASS\tAF=0.3;CLNSIG=Pathogenic",
+        f"chr1\t{pos(160)}\t.\t{ref(160)}\t{other[ref(160)]}\t.\tLowQual\tAF=0.3;CLNSIG=Pathogenic",
+        f"chr1\t{pos(170)}\t.\t{ref(170)}\t{other[ref(170)]}\t.\tPASS\tAF=0.001;CLNSIG=Likely_pathogenic",
+        f"chr1\t{pos(180)}\t.\t{ref(180)}\t{other[ref(180)]}\t.\tPASS\tAF=.;CLNSIG=Pathogenic|drug_response",
+        f"chr1\t{pos(190)}\t.\t{other[ref(190)]}\t{ref(190)}\t.\tPASS\tAF=0.5;CLNSIG=Pathogenic",
+        f"chr1\t{pos(200)}\t.\t{ref(200, 3)}\t{ref(200)},{ref(200)}GGT\t.\tPASS\tAF=0.05,0.002;CLNSIG=Pathogenic",
+    ]
+
+
+@pytest.fixture
+def small_vcf(tmp_path):
+    start = 1_000
+    return write_vcf(tmp_path / "v.vcf", {"chr1": 10_000}, vcf_rows(SEQ, start)), start
+
+
+def test_variant_provider_filters_and_counts(small_vcf):
+    path, start = small_vcf
+    w = window(SEQ, start)
+    gnomad = VariantProvider(path, name="gnomad_common", min_af=0.01)
+    edits = gnomad(w, Random(1), 100, edge_margin=64)
+    assert sorted((e.rel_pos, e.ref, e.alt) for e in edits) == sorted(
+        [(100, SEQ[100], {"A": "C", "C": "G", "G": "T", "T": "A"}[SEQ[100]]),
+         (110, SEQ[110], {"A": "C", "C": "G", "G": "T", "T": "A"}[SEQ[110]]),
+         (200, SEQ[200:203], SEQ[200])]
+    )
+    assert gnomad.skipped == {
+        "spanning_deletion": 1, "symbolic": 1, "too_long": 1, "not_pass": 1, "af_below_min": 2,
+        "af_missing": 1, "ref_mismatch": 1,
+    }
+    clinvar = VariantProvider(path, name="clinvar", clnsig=["Pathogenic", "Likely_pathogenic"])
+    got = {(e.rel_pos, e.alt) for e in clinvar(w, Random(1), 100, edge_margin=64)}
+    assert {p for p, _ in got} == {100, 170, 180, 200}
+
+
+def test_variant_provider_samples_within_quota_and_respects_holdout(small_vcf):
+    path, start = small_vcf
+    w = window(SEQ, start)
+    provider = VariantProvider(path, min_af=0.01)
+    two = provider(w, Random(5), 2, edge_margin=64)
+    assert len(two) == 2 and two == provider(w, Random(5), 2, edge_margin=64)
+    held = provider(w, Random(5), 10, edge_margin=64, excluded=lambda e: e.rel_pos == 100)
+    assert {e.rel_pos for e in held} == {110, 200}
+
+
+def test_variant_provider_margins_and_unplaced(small_vcf):
+    path, start = small_vcf
+    provider = VariantProvider(path, min_af=0.01)
+    assert all(e.rel_pos >= 150 for e in provider(window(SEQ, start), Random(1), 10, edge_margin=150))
+    assert provider(window(SEQ, start, chrom=None), Random(1), 10, edge_margin=64) == []
+
+
+def test_ref_mismatch_error_policy_names_record(small_vcf):
+    path, start = small_vcf
+    provider = VariantProvider(path, min_af=0.01, ref_mismatch="error")
+    with pytest.raises(InputError, match=rf"chr1:{start + 191}:.*REF does not match"):
+        provider(window(SEQ, start), Random(1), 10, edge_margin=64)
+
+
+def test_vcf_file_checks(tmp_path):
+    plain = write_vcf(tmp_path / "plain.vcf", {"chr1": 100}, [], index=False)
+    with pytest.raises(InputError, match="not bgzip-compressed"):
+        VariantProvider(plain)
+    gz = tmp_path / "gzip.vcf.gz"
+    with open(plain, "rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with pytest.raises(InputError, match="not bgzip-compressed"):
+        VariantProvider(str(gz))
+    indexed = write_vcf(tmp_path / "ok.vcf", {"chr1": 100}, [])
+    shutil.copy(indexed, tmp_path / "noindex.vcf.gz")
+    with pytest.raises(InputError, match="no .tbi or .csi index"):
+        VariantProvider(str(tmp_path / "noindex.vcf.gz"))
+    with pytest.raises(InputError, match="file not found"):
+        VariantProvider(str(tmp_path / "missing.vcf.gz"))
+    with pytest.raises(ConfigError, match="af_field='AF_joint'"):
+        VariantProvider(indexed, min_af=0.01, af_field="AF_joint")
+    with pytest.raises(ConfigError, match="ref_mismatch"):
+        VariantProvider(indexed, ref_mismatch="fix")

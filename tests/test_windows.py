@@ -1,0 +1,83 @@
+import pytest
+
+from genolewm.errors import ConfigError, InputError
+from genolewm.windows import CorpusWindows, ReferenceWindows, WindowContext, tile_starts
+
+from conftest import random_seq, write_fasta
+
+
+def test_tile_starts_respects_margins():
+    assert list(tile_starts(12_288 + 512, 12_288, 8_192, 256)) == [256]
+    assert list(tile_starts(12_288 + 511, 12_288, 8_192, 256)) == []
+    starts = list(tile_starts(100_000, 12_288, 8_192, 256))
+    assert starts[0] == 256 and starts[1] - starts[0] == 8_192
+    assert starts[-1] + 12_288 <= 100_000 - 256
+
+
+def test_reference_windows_uppercase_flanks_and_n_skip(tmp_path):
+    seq = random_seq(3_000, 3)
+    seq = seq[:500] + seq[500:900].lower() + "N" * 700 + seq[1600:]
+    fa = write_fasta(tmp_path / "r.fa", {"c1": seq, "short": "ACGT" * 50})
+    win = ReferenceWindows(fasta=fa, window_bp=1_000, stride_bp=500, margin_bp=100, max_n_fraction=0.5, flank_bp=10)
+    windows = list(win)
+    assert win.plan_size() == len(list(tile_starts(3_000, 1_000, 500, 100)))
+    assert win.stats.seen == win.plan_size()
+    assert win.stats.skipped_n == win.plan_size() - len(windows) > 0
+    for w in windows:
+        assert w.chrom == "c1" and w.record_id == "c1"
+        assert w.sequence == seq[w.start_bp : w.end_bp].upper()
+        assert w.left_flank == seq[w.start_bp - 10 : w.start_bp].upper()
+        assert w.right_flank == seq[w.end_bp : w.end_bp + 10].upper()
+    assert [w.window_index for w in windows] == sorted({w.window_index for w in windows})
+
+
+def test_select_picks_by_plan_index(tmp_path):
+    fa = write_fasta(tmp_path / "r.fa", {"a": random_seq(5_000, 1), "b": random_seq(4_000, 2)})
+    win = ReferenceWindows(fasta=fa, window_bp=1_000, stride_bp=700, margin_bp=0)
+    every = list(win)
+    odd = list(win.iter_windows(lambda i: i % 2 == 1))
+    assert odd == [w for w in every if w.window_index % 2 == 1]
+
+
+def test_non_acgtn_error_or_mask(tmp_path):
+    seq = random_seq(2_000, 4)
+    fa = write_fasta(tmp_path / "r.fa", {"c1": seq[:1000] + "R" + seq[1001:]})
+    with pytest.raises(InputError, match="non_acgtn=mask"):
+        list(ReferenceWindows(fasta=fa, window_bp=1_500, stride_bp=500, margin_bp=0))
+    masked = list(ReferenceWindows(fasta=fa, window_bp=1_500, stride_bp=500, margin_bp=0, non_acgtn="mask"))
+    assert masked[0].sequence[1000] == "N"
+
+
+def test_reference_errors(tmp_path):
+    with pytest.raises(InputError, match="paths.reference: file not found"):
+        ReferenceWindows(fasta=str(tmp_path / "nope.fa"))
+    fa = write_fasta(tmp_path / "r.fa", {"chr1": random_seq(2_000, 1)})
+    with pytest.raises(InputError, match=r"windows.chromosomes: 1 not in .*chr1"):
+        ReferenceWindows(fasta=fa, chromosomes=["1"])
+    with pytest.raises(ConfigError, match="windows.non_acgtn"):
+        ReferenceWindows(fasta=fa, non_acgtn="drop")
+    with pytest.raises(ConfigError, match="windows.window_bp"):
+        ReferenceWindows(fasta=fa, window_bp=0)
+
+
+def test_corpus_windows_are_unplaced(tmp_path):
+    import gzip
+
+    seqs = {"rec_a": random_seq(3_000, 5), "rec_b": random_seq(900, 6)}
+    path = tmp_path / "corpus.fa.gz"
+    with gzip.open(path, "wt") as fh:
+        for name, seq in seqs.items():
+            fh.write(f">{name}\n{seq}\n")
+    win = CorpusWindows(path=str(path), window_bp=1_000, stride_bp=1_000, source="carbon")
+    windows = list(win)
+    assert [w.record_id for w in windows] == ["rec_a"] * 3
+    assert all(w.chrom is None and w.source == "carbon" and not w.placed for w in windows)
+    assert windows[1].sequence == seqs["rec_a"][1000:2000]
+    assert windows[1].left_flank == seqs["rec_a"][936:1000]
+
+
+def test_window_context_validates():
+    with pytest.raises(InputError, match="uppercase"):
+        WindowContext("r", "s", "ACGTx")
+    w = WindowContext("r", "s", "ACGT", start_bp=10, chrom="chr1")
+    assert w.end_bp == 14 and len(w.window_id) == 64
