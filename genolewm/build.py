@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .builder import TupleBuilder
 from .demo import demo_path
@@ -34,8 +34,18 @@ if not OmegaConf.has_resolver("genolewm.demo"):
 INPUT_PATH_KEYS = ("reference", "gnomad", "clinvar", "holdout_bed", "holdout_keys", "corpus")
 
 
-def _instantiate(node: DictConfig, key: str):
-    """Hydra instantiation with our errors unwrapped and Hydra's named by config key."""
+def _missing_message(cfg: DictConfig, exc: MissingMandatoryValue) -> str:
+    """Name the key the user must set: the paths.* key a node interpolates, or the node itself."""
+    source = OmegaConf.to_container(cfg, resolve=False)
+    for part in str(exc.full_key).split("."):
+        source = source.get(part) if isinstance(source, dict) else None
+    key = source[2:-1] if isinstance(source, str) and source.startswith("${") else exc.full_key
+    return f"{key} is required here but not set (???); pass it on the command line, e.g. {key}=/path/to/file"
+
+
+def _instantiate(cfg: DictConfig, key: str):
+    """Hydra instantiation of ``cfg[key]`` with errors named by config key, on one line."""
+    node = OmegaConf.select(cfg, key)
     try:
         return instantiate(node)
     except InstantiationException as exc:
@@ -43,8 +53,10 @@ def _instantiate(node: DictConfig, key: str):
         if isinstance(cause, GenolewmError):
             raise cause
         raise ConfigError(f"{key}: {cause or exc}".replace("\n", " ")) from exc
+    except MissingMandatoryValue as exc:
+        raise ConfigError(_missing_message(cfg, exc)) from exc
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{key}: {exc}".replace("\n", " ")) from exc
+        raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from exc
 
 
 def absolute_paths(cfg: DictConfig) -> None:
@@ -56,8 +68,8 @@ def absolute_paths(cfg: DictConfig) -> None:
 
 def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, OutputSettings, list[str]]:
     """Instantiate every group and check them together before any work starts."""
-    windows = _instantiate(cfg.windows, "windows")
-    providers = {str(name): _instantiate(node, f"providers.{name}") for name, node in cfg.providers.items()}
+    windows = _instantiate(cfg, "windows")
+    providers = {str(name): _instantiate(cfg, f"providers.{name}") for name in cfg.providers}
     try:
         mix = mix_from_counts(OmegaConf.to_container(cfg.mix.counts, resolve=True))
         fallbacks = OmegaConf.to_container(cfg.fallback, resolve=True) or {}
@@ -66,9 +78,9 @@ def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, OutputSettings, list[st
         raise ConfigError(str(exc).replace("\n", " ")) from exc
     builder = TupleBuilder(
         windows=windows, providers=providers, seed=seed, mix=mix, fallbacks=fallbacks,
-        holdouts=_instantiate(cfg.holdout, "holdout"), preserve_length=preserve, edge_margin=edge_margin,
+        holdouts=_instantiate(cfg, "holdout"), preserve_length=preserve, edge_margin=edge_margin,
     )
-    output = _instantiate(cfg.output, "output")
+    output = _instantiate(cfg, "output")
     inputs = [getattr(windows, "fasta", None) or getattr(windows, "path", None)]
     inputs += [p.path for p in providers.values() if hasattr(p, "path")]
     inputs += [v for k, v in cfg.holdout.items() if k in ("bed", "keys") and v]

@@ -1,0 +1,184 @@
+"""End to end on the bundled demo: python -m genolewm.build mix=default holdout=chr8 (in-process).
+
+Every check here reads the inputs with pysam directly rather than through the builder.
+"""
+
+import collections
+import filecmp
+
+import pyarrow.parquet as pq
+import pysam
+import pytest
+
+from genolewm.build import make_builder, run
+from genolewm.store import read_tuples, read_windows
+
+CLINVAR_OK = {"Pathogenic", "Likely_pathogenic", "Pathogenic/Likely_pathogenic"}
+
+
+def rows(run_dir, table):
+    return pq.read_table(run_dir / table).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_build):
+    run_dir, manifest, cfg = demo_build
+    windows = {w["window_index"]: w for w in rows(run_dir, "windows")}
+    return run_dir, manifest, cfg, windows, rows(run_dir, "tuples")
+
+
+def test_layout_and_manifest(demo):
+    run_dir, manifest, _, windows, tuples = demo
+    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "tuples", "windows"]
+    assert (run_dir / "windows" / "part-00000.parquet").is_file()
+    assert manifest["windows"]["kept"] == len(windows) > 0
+    assert manifest["tuples"]["total"] == len(tuples) == 8 * len(windows)
+    assert manifest["windows"]["excluded_by_holdout"] > 0
+    assert manifest["windows"]["skipped_n"] > 0
+    w = manifest["windows"]
+    assert w["seen"] == w["kept"] + w["excluded_by_holdout"] + w["skipped_n"]
+    assert sum(manifest["tuples"]["by_edit_source"].values()) == len(tuples)
+    assert manifest["tuples"]["by_requested_source"] == dict(collections.Counter(t["requested_source"] for t in tuples))
+    assert manifest["tuples"]["by_edit_source"] == dict(collections.Counter(t["edit_source"] for t in tuples))
+    fallbacks = collections.Counter(
+        f"{t['requested_source']}->{t['edit_source']}" for t in tuples if t["requested_source"] != t["edit_source"])
+    assert manifest["fallbacks"] == dict(fallbacks) and fallbacks
+    assert {"gnomad_common:af_below_min", "gnomad_common:symbolic", "gnomad_common:too_long",
+            "gnomad_common:not_pass", "gnomad_common:spanning_deletion"} <= set(manifest["variants_skipped"])
+    assert {i["path"].rsplit("/", 1)[-1] for i in manifest["inputs"]} >= {
+        "ref.fa", "ref.fa.fai", "gnomad.vcf.gz", "gnomad.vcf.gz.tbi", "clinvar.vcf.gz"}
+    assert all(len(i["sha256"]) == 64 and i["size"] > 0 for i in manifest["inputs"])
+    assert len(manifest["config_sha256"]) == len(manifest["holdout_sha256"]) == 64
+
+
+def test_no_chr8_anywhere(demo):
+    _, _, _, windows, _ = demo
+    assert {w["chrom"] for w in windows.values()} == {"chr1", "chr21"}
+
+
+def test_exact_mix_per_window(demo):
+    _, _, _, windows, tuples = demo
+    per_window = collections.defaultdict(collections.Counter)
+    for t in tuples:
+        per_window[t["window_index"]][t["requested_source"]] += 1
+    assert set(per_window) == set(windows)
+    for counts in per_window.values():
+        assert counts == {"gnomad_common": 3, "synthetic_snv": 3, "synthetic_indel": 1, "clinvar": 1}
+
+
+def vcf_alleles(path, keep):
+    out = set()
+    with pysam.VariantFile(path) as vf:
+        for rec in vf:
+            for i, alt in enumerate(rec.alts or ()):
+                if keep(rec, i):
+                    out.add((rec.chrom, rec.pos, rec.ref, alt))
+    return out
+
+
+def test_edits_are_real_filtered_variants_with_matching_ref(demo):
+    _, _, cfg, windows, tuples = demo
+    def common(rec, i):
+        af = rec.info.get("AF") or ()
+        return list(rec.filter) == ["PASS"] and i < len(af) and af[i] is not None and af[i] >= 0.01
+
+    gnomad = vcf_alleles(cfg.paths.gnomad, common)
+    clinvar = vcf_alleles(cfg.paths.clinvar, lambda r, i: list(r.filter) == ["PASS"] and
+                          bool({t for v in r.info["CLNSIG"] for t in v.split("|")} & CLINVAR_OK))
+    seen = collections.Counter()
+    with pysam.FastaFile(cfg.paths.reference) as fa:
+        for t in tuples:
+            w = windows[t["window_index"]]
+            (edit,) = t["edits"]
+            pos = w["start_bp"] + edit["rel_pos"]
+            assert fa.fetch(w["chrom"], pos, pos + len(edit["ref"])).upper() == edit["ref"]
+            assert 64 <= edit["rel_pos"] and edit["rel_pos"] + len(edit["ref"]) <= 12_288 - 64
+            key = (w["chrom"], pos + 1, edit["ref"], edit["alt"])
+            if t["edit_source"] == "gnomad_common":
+                assert key in gnomad
+            if t["edit_source"] == "clinvar":
+                assert key in clinvar
+            seen[t["edit_source"]] += 1
+    assert seen["gnomad_common"] and seen["clinvar"]
+
+
+def test_targets_are_the_genome_with_the_edit(demo):
+    """Oracle: apply the edit to the chromosome itself and cut the window on the anchored side."""
+    _, _, cfg, windows, tuples = demo
+    with pysam.FastaFile(cfg.paths.reference) as fa:
+        chroms = {c: fa.fetch(c).upper() for c in {w["chrom"] for w in windows.values()}}
+    types = collections.Counter()
+    for t in tuples:
+        w = windows[t["window_index"]]
+        (edit,) = t["edits"]
+        chrom, start, n = chroms[w["chrom"]], w["start_bp"], 12_288
+        pos = start + edit["rel_pos"]
+        edited = chrom[:pos] + edit["alt"] + chrom[pos + len(edit["ref"]):]
+        delta = len(edit["alt"]) - len(edit["ref"])
+        left_anchor = 2 * edit["rel_pos"] + len(edit["ref"]) < n
+        lo = start if left_anchor else start + delta
+        assert t["target_window"] == edited[lo : lo + n]
+        assert w["sequence"] == chrom[start : start + n]
+        types[edit["edit_type"]] += 1
+    assert {"SNV", "INS", "DEL"} <= set(types)
+
+
+def test_reader_matches_live_builder(demo):
+    run_dir, _, cfg, _, _ = demo
+    builder, _, _ = make_builder(cfg)
+    live = [t for _, tuples in builder.iter_windows() for t in tuples]
+    assert list(read_tuples(run_dir)) == live
+    assert [w.window_index for w in read_windows(run_dir)] == sorted({t.window_index for t in live})
+
+
+def test_same_seed_byte_identical_other_seed_differs(demo, compose_cfg, tmp_path):
+    run_dir, _, _, _, tuples = demo
+    again = tmp_path / "again"
+    run(compose_cfg(["mix=default", "holdout=chr8"]), str(again), progress=False)
+    for table in ("windows", "tuples"):
+        assert filecmp.cmp(run_dir / table / "part-00000.parquet", again / table / "part-00000.parquet", shallow=False)
+    other = tmp_path / "seed1"
+    run(compose_cfg(["mix=default", "holdout=chr8", "seed=1"]), str(other), progress=False)
+    synth = lambda ts: [t["edits"] for t in ts if t["edit_source"].startswith("synthetic")]  # noqa: E731
+    assert synth(rows(other, "tuples")) != synth(tuples)
+
+
+def test_targets_not_stored_are_recomputed(demo, compose_cfg, tmp_path):
+    run_dir, _, _, _, _ = demo
+    lean = tmp_path / "lean"
+    run(compose_cfg(["mix=default", "holdout=chr8", "output.store_targets=false", "output.rows_per_shard=100"]),
+        str(lean), progress=False)
+    assert "target_window" not in pq.read_schema(lean / "tuples" / "part-00000.parquet").names
+    assert len(list((lean / "tuples").glob("part-*.parquet"))) > 1
+    assert list(read_tuples(lean)) == list(read_tuples(run_dir))
+
+
+@pytest.mark.parametrize("holdout", ["chr21", "intervals", "keys", "rfc"])
+def test_holdout_options(compose_cfg, tmp_path, holdout):
+    cfg = compose_cfg([f"holdout={holdout}", "mix=realism"])
+    manifest = run(cfg, str(tmp_path), progress=False)
+    windows = rows(tmp_path, "windows")
+    with open(cfg.paths.holdout_keys) as fh:
+        keys = {line.strip() for line in fh if line.strip()}
+    intervals = [line.split() for line in open(cfg.paths.holdout_bed)]
+    by_index = {w["window_index"]: w for w in windows}
+    for w in windows:
+        if holdout in ("chr21", "rfc"):
+            assert w["chrom"] != "chr21"
+        if holdout in ("intervals", "rfc"):
+            assert not any(c == w["chrom"] and int(s) < w["end_bp"] and w["start_bp"] < int(e) for c, s, e in intervals)
+    emitted = {f"{by_index[t['window_index']]['chrom']}:{by_index[t['window_index']]['start_bp'] + e['rel_pos'] + 1}:"
+               f"{e['ref']}:{e['alt']}" for t in rows(tmp_path, "tuples") for e in t["edits"]}
+    if holdout in ("keys", "rfc"):
+        assert not emitted & keys
+        assert manifest["variants_skipped"].get("gnomad_common:held_out", 0) > 0
+    assert manifest["windows"]["excluded_by_holdout"] > 0 or holdout == "keys"
+
+
+def test_corpus_windows_build(compose_cfg, tmp_path):
+    manifest = run(compose_cfg(["windows=corpus"]), str(tmp_path), progress=False)
+    windows = rows(tmp_path, "windows")
+    assert windows and all(w["chrom"] is None and w["source"] == "corpus" for w in windows)
+    assert set(manifest["tuples"]["by_edit_source"]) == {"synthetic_snv", "synthetic_indel"}
+    assert manifest["fallbacks"] == {"gnomad_common->synthetic_snv": 3 * len(windows),
+                                     "clinvar->synthetic_snv": len(windows)}

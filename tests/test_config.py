@@ -1,0 +1,84 @@
+"""Config snapshots and the composition of every shipped option.
+
+Snapshots are the composed, resolved build configs; a change to a shipped
+default fails here until it is made on purpose:
+    python -m pytest tests/test_config.py --update-snapshots
+"""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from genolewm.build import CONFIG_PATH, make_builder
+from genolewm.demo import DEMO_DIR
+from genolewm.errors import ConfigError
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+COMBINATIONS = {
+    "default": [],
+    "default_chr8": ["mix=default", "holdout=chr8"],
+    "snv_only": ["mix=snv_only"],
+    "realism_rfc": ["mix=realism", "holdout=rfc"],
+    "corpus": ["windows=corpus"],
+    "corpus_pretrain": ["experiment=corpus_pretrain"],
+    "strict_keys": ["fallback=strict", "holdout=keys", "mix=synthetic"],
+}
+
+
+def options():
+    conf = Path(CONFIG_PATH)
+    return [(g.name, f.stem) for g in sorted(conf.iterdir()) if g.is_dir() and not g.name.startswith("_")
+            for f in sorted(g.glob("*.yaml"))]
+
+
+def snapshot_text(cfg) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True).replace(str(DEMO_DIR), "<demo_data>")
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_snapshot(compose_cfg, request, name):
+    text = snapshot_text(compose_cfg(COMBINATIONS[name]))
+    path = SNAPSHOTS / f"{name}.yaml"
+    if request.config.getoption("--update-snapshots"):
+        path.write_text(text)
+    assert path.is_file(), f"missing snapshot {path}; run pytest --update-snapshots on purpose"
+    assert text == path.read_text(), f"composed config {name} differs from {path}"
+
+
+def test_every_group_is_snapshotted_somewhere():
+    groups = {g for g, _ in options()}
+    assert groups == {"paths", "windows", "providers", "mix", "fallback", "holdout", "output", "experiment"}
+
+
+@pytest.mark.parametrize("group, option", options())
+def test_every_option_composes_and_instantiates(compose_cfg, group, option):
+    overrides = [f"{group}={option}"]
+    if group == "paths" and option == "user":
+        with pytest.raises(ConfigError, match=r"^paths.reference is required here but not set .*paths.reference=/path/to/file$"):
+            make_builder(compose_cfg(overrides))
+        return
+    if group == "providers" and option == "synthetic":
+        overrides += ["mix=synthetic", "fallback=strict"]
+    if group == "mix" and option == "synthetic":
+        overrides += ["providers=synthetic", "fallback=strict"]
+    builder, output, inputs = make_builder(compose_cfg(overrides))
+    assert builder.mix and output.rows_per_shard > 0 and inputs
+    assert all(Path(p).is_absolute() for p in inputs)
+
+
+def test_misspelt_keys_rejected_before_work(compose_cfg):
+    with pytest.raises(ConfigError, match="windows: .*windw_bp"):
+        make_builder(compose_cfg(["+windows.windw_bp=100"]))
+    with pytest.raises(ConfigError, match="providers.gnomad_common: .*min_aff"):
+        make_builder(compose_cfg(["+providers.gnomad_common.min_aff=0.1"]))
+
+
+def test_user_paths_point_at_own_files(compose_cfg, tmp_path):
+    demo = Path(DEMO_DIR)
+    overrides = ["paths=user", "holdout=rfc"] + [
+        f"paths.{k}={demo / v}" for k, v in {
+            "reference": "ref.fa", "gnomad": "gnomad.vcf.gz", "clinvar": "clinvar.vcf.gz",
+            "holdout_bed": "holdout.bed", "holdout_keys": "holdout_keys.txt", "corpus": "corpus.fa"}.items()]
+    builder, _, inputs = make_builder(compose_cfg(overrides))
+    assert str(demo / "holdout.bed") in inputs and builder.holdouts.holdout_chroms == ("chr21",)
