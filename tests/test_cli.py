@@ -1,0 +1,122 @@
+"""The command line as users run it: subprocesses, multirun sweeps, an installed wheel, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pysam
+import pytest
+
+from genolewm.demo import DEMO_DIR
+
+from conftest import write_vcf
+
+pytestmark = pytest.mark.slow
+
+
+def build(*args, cwd=None, python=sys.executable):
+    return subprocess.run(
+        [python, "-m", "genolewm.build", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+    )
+
+
+def test_demo_build_cli(tmp_path):
+    out = build("mix=default", "holdout=chr8", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    assert "genolewm build ->" in out.stdout and "tuples" in out.stdout
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["tuples"]["total"] == 8 * manifest["windows"]["kept"]
+    assert (tmp_path / ".hydra" / "config.yaml").is_file()
+
+
+def test_multirun_writes_one_run_dir_per_job(tmp_path):
+    out = build("-m", "mix=default,snv_only", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    seen = set()
+    for job in jobs:
+        manifest = json.loads((job / "manifest.json").read_text())
+        overrides = (job / ".hydra" / "overrides.yaml").read_text()
+        mix = "snv_only" if "mix=snv_only" in overrides else "default"
+        seen.add((mix, manifest["seed"]))
+        if mix == "snv_only":
+            assert set(manifest["tuples"]["by_edit_source"]) == {"synthetic_snv"}
+    assert seen == {("default", 0), ("default", 1), ("snv_only", 0), ("snv_only", 1)}
+
+
+def mismatching_gnomad(tmp_path):
+    """The demo gnomAD VCF with one common PASS SNV given a REF the reference does not have."""
+    lines, changed = [], None
+    with pysam.VariantFile(str(DEMO_DIR / "gnomad.vcf.gz")) as vf:
+        header = str(vf.header).rstrip("\n").split("\n")
+        for rec in vf:
+            line = str(rec).rstrip("\n")
+            if changed is None and rec.chrom == "chr1" and rec.pos > 2_000 and len(rec.ref) == 1 \
+                    and list(rec.filter) == ["PASS"] and len(rec.alts) == 1 and (rec.info["AF"][0] or 0) >= 0.01:
+                wrong = next(b for b in "ACGT" if b not in (rec.ref, rec.alts[0]))
+                cols = line.split("\t")
+                cols[3] = wrong
+                line, changed = "\t".join(cols), f"chr1:{rec.pos}"
+            lines.append(line)
+    path = tmp_path / "mismatch.vcf"
+    path.write_text("\n".join(header + lines) + "\n")
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    return str(path) + ".gz", changed
+
+
+def bad_inputs(tmp_path):
+    plain = write_vcf(tmp_path / "plain.vcf", {"chr1": 1000}, [], index=False)
+    unindexed = tmp_path / "unindexed.vcf.gz"
+    unindexed.write_bytes(Path(write_vcf(tmp_path / "u.vcf", {"chr1": 1000}, [])).read_bytes())
+    renamed = write_vcf(tmp_path / "nochr.vcf", {"1": 240_000}, ["1\t5000\t.\tA\tC\t.\tPASS\tAF=0.5"])
+    mismatch, where = mismatching_gnomad(tmp_path)
+    return {
+        "missing_fasta": ([f"paths.reference={tmp_path}/none.fa"], "paths.reference: file not found"),
+        "plain_vcf": ([f"paths.gnomad={plain}"], "is not bgzip-compressed"),
+        "unindexed_vcf": ([f"paths.clinvar={unindexed}"], "has no .tbi or .csi index"),
+        "contigs_match_nothing": ([f"paths.gnomad={renamed}"], "providers.gnomad_common: no contig of"),
+        "ref_mismatch_error": ([f"paths.gnomad={mismatch}", "providers.gnomad_common.ref_mismatch=error"],
+                               f"record {where}:"),
+        "unknown_chromosome": (["windows.chromosomes=[chr8,chr99]"], "windows.chromosomes: chr99 not in"),
+        "bad_mix": (["mix.counts.synthetic_snv=-2"], "mix.counts.synthetic_snv=-2"),
+    }
+
+
+def test_bad_input_one_line_error_no_output(tmp_path):
+    for name, (overrides, message) in bad_inputs(tmp_path).items():
+        run_dir = tmp_path / f"run_{name}"
+        out = build(*overrides, f"hydra.run.dir={run_dir}")
+        assert out.returncode == 2, (name, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("genolewm.build: error: "), (name, out.stderr)
+        assert message in lines[0], (name, lines[0])
+        assert not list(run_dir.rglob("*.parquet")) and not (run_dir / "manifest.json").exists(), name
+        assert not (run_dir / ".partial").exists(), name
+
+
+def test_unknown_override_rejected(tmp_path):
+    out = build("windows.window_size=100", f"hydra.run.dir={tmp_path}")
+    assert out.returncode != 0 and "window_size" in out.stderr
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_installed_wheel_runs_outside_checkout(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root),
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("genolewm-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")], check=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
+    where = subprocess.run([python, "-c", "import genolewm.build as b; print(b.__file__); print(b.CONFIG_PATH)"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
+    assert where[0].startswith(str(tmp_path / "venv")) and where[1] == "pkg://genolewm.conf"
+    out = build("holdout=rfc", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, python=python)
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["tuples"]["total"] > 0
+    assert all(i["path"].startswith(str(tmp_path / "venv")) for i in manifest["inputs"])
