@@ -85,33 +85,55 @@ class OutputSettings:
 
 
 class _ShardWriter:
-    """Buffers rows of one table and writes ``part-NNNNN.parquet`` shards."""
+    """Writes one table as ``part-NNNNN.parquet`` shards of ``rows_per_shard`` rows.
+
+    Rows are flushed as row groups of at most ``ROW_GROUP_ROWS``, so memory
+    stays bounded whatever the shard size.
+    """
+
+    ROW_GROUP_ROWS = 2_048
 
     def __init__(self, directory: Path, schema: pa.Schema, settings: OutputSettings) -> None:
         self.directory = directory
         self.schema = schema
         self.settings = settings
         self.rows: dict[str, list] = {name: [] for name in schema.names}
+        self.buffered = 0
+        self.in_shard = 0
         self.shards = 0
+        self.writer: pq.ParquetWriter | None = None
         directory.mkdir(parents=True)
 
     def add(self, row: dict) -> None:
         for name, values in self.rows.items():
             values.append(row[name])
-        if len(self.rows[self.schema.names[0]]) >= self.settings.rows_per_shard:
-            self.flush()
+        self.buffered += 1
+        if self.buffered >= min(self.ROW_GROUP_ROWS, self.settings.rows_per_shard - self.in_shard):
+            self._write_group()
 
-    def flush(self) -> None:
-        if not self.rows[self.schema.names[0]] and self.shards:
-            return
-        table = pa.table(self.rows, schema=self.schema)
-        compression = None if self.settings.compression == "none" else self.settings.compression
-        pq.write_table(
-            table, self.directory / f"part-{self.shards:05d}.parquet", compression=compression,
-            compression_level=self.settings.compression_level,
-        )
-        self.shards += 1
+    def _write_group(self) -> None:
+        if self.writer is None:
+            compression = None if self.settings.compression == "none" else self.settings.compression
+            self.writer = pq.ParquetWriter(
+                self.directory / f"part-{self.shards:05d}.parquet", self.schema, compression=compression,
+                compression_level=self.settings.compression_level,
+            )
+            self.shards += 1
+        self.writer.write_table(pa.table(self.rows, schema=self.schema))
+        self.in_shard += self.buffered
         self.rows = {name: [] for name in self.schema.names}
+        self.buffered = 0
+        if self.in_shard >= self.settings.rows_per_shard:
+            self.writer.close()
+            self.writer, self.in_shard = None, 0
+
+    def close(self) -> None:
+        """Write what is buffered and close the last shard (an empty table still gets one)."""
+        if self.buffered or self.shards == 0:
+            self._write_group()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 class RunWriter:
@@ -164,10 +186,10 @@ class RunWriter:
     def total_tuples(self) -> int:
         return sum(self.by_edit_source.values())
 
-    def flush(self) -> None:
-        """Write the rows still buffered as the last shards."""
-        self.windows.flush()
-        self.tuples.flush()
+    def close(self) -> None:
+        """Write the rows still buffered and close the last shards."""
+        self.windows.close()
+        self.tuples.close()
 
     def commit(self, manifest: dict) -> Path:
         """Move the flushed shards into place, then write the manifest."""
@@ -181,6 +203,9 @@ class RunWriter:
         return path
 
     def abort(self) -> None:
+        for table in (self.windows, self.tuples):
+            if table.writer is not None:
+                table.writer.close()
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
@@ -232,7 +257,7 @@ def write_run(
                 writer.add(window, tuples)
                 bar.update(stats.seen - bar.n)
             bar.update(stats.seen - bar.n)
-        writer.flush()
+        writer.close()
         elapsed = time.perf_counter() - started
         total = writer.total_tuples
         manifest = {
