@@ -16,9 +16,18 @@ from .providers import (
 from .windows import CorpusWindows, ReferenceWindows, WindowContext
 
 __all__ = [
-    "ConfigError", "CorpusWindows", "DEFAULT_EDIT_SOURCE_COUNTS", "DEFAULT_SOURCE_FALLBACKS", "EditError",
+    "GenoLeWMDataset", "ConfigError", "CorpusWindows", "DEFAULT_EDIT_SOURCE_COUNTS", "DEFAULT_SOURCE_FALLBACKS", "EditError",
     "EditSourceCount", "GenolewmError", "HoldoutInterval", "HoldoutPolicy", "InputError", "RelEdit",
     "ReferenceWindows", "ShortfallError", "SyntheticIndel", "SyntheticSnv", "TrainingTuple", "TupleBuilder",
     "VariantProvider", "WindowContext", "apply_edits", "build_training_tuples", "synthetic_indel_provider",
     "synthetic_snv_provider", "variant_provider",
 ]
+
+
+def __getattr__(name: str):
+    # The dataset pulls in torch; import it only when asked for.
+    if name == "GenoLeWMDataset":
+        from .dataset import GenoLeWMDataset
+
+        return GenoLeWMDataset
+    raise AttributeError(f"module 'genolewm' has no attribute {name!r}")

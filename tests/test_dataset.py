@@ -4,7 +4,7 @@ import pytest
 from torch.utils.data import DataLoader
 
 from genolewm.build import make_builder
-from genolewm.dataset import GenoLeWMDataset
+from genolewm import GenoLeWMDataset
 from genolewm.holdout import HoldoutPolicy
 from genolewm.mix import mix_from_counts
 from genolewm.providers import SyntheticIndel, SyntheticSnv
