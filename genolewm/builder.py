@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Iterator, Mapping, Sequence
 
+from .contigs import ContigNames
 from .edits import RelEdit, apply_edits, check_in_margins
 from .errors import ConfigError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
@@ -182,30 +183,20 @@ class TupleBuilder:
         self._check_contigs()
 
     def _check_contigs(self) -> None:
-        """Placed inputs must share contig names with the reference, or nothing would match."""
-        reference = set(getattr(self.windows, "contigs", []) or [])
-        if not reference:
-            return
+        """Placed inputs must share contigs with the reference; holdouts take the reference's spelling."""
+        reference = getattr(self.windows, "contigs", None) or ContigNames(())
+        others = []
         for name, provider in self.providers.items():
-            contigs = set(getattr(provider, "contigs", []) or [])
-            if contigs and not contigs & reference:
+            contigs = getattr(provider, "contigs", None)
+            if not contigs:
+                continue
+            others.append(contigs)
+            if reference and not any(c in contigs for c in reference.names):
                 raise ConfigError(
-                    f"providers.{name}: no contig of {getattr(provider, 'path', name)} "
-                    f"({', '.join(sorted(contigs)[:5])} ...) matches the reference "
-                    f"({', '.join(sorted(reference)[:5])} ...); rename contigs so both agree"
+                    f"providers.{name}: no contig of {getattr(provider, 'path', name)} ({contigs.preview(5)}) "
+                    f"matches the reference ({reference.preview(5)}); rename contigs so both agree"
                 )
-        unknown = sorted(set(self.holdouts.holdout_chroms) - reference)
-        if unknown:
-            raise ConfigError(
-                f"holdout.chroms: {', '.join(unknown)} not in the reference "
-                f"({', '.join(sorted(reference)[:8])} ...); a misspelt holdout would hold out nothing"
-            )
-        named = self.holdouts.contigs
-        if named and not named & reference:
-            raise ConfigError(
-                f"holdout: none of the contigs it names ({', '.join(sorted(named)[:5])}) is in the reference "
-                f"({', '.join(sorted(reference)[:5])} ...)"
-            )
+        self.holdouts = self.holdouts.in_reference_names(reference, others)
 
     @property
     def variants_skipped(self) -> Counter:

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from .contigs import ContigNames
 from .edits import RelEdit, edit_key
 from .errors import ConfigError, InputError
 from .windows import WindowContext
@@ -81,14 +82,40 @@ class HoldoutPolicy:
             record_ids=tuple(str(r) for r in record_ids),
         )
 
+    def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = ()) -> "HoldoutPolicy":
+        """This policy with every contig spelt as the reference spells it.
+
+        A contig found in none of the inputs (reference or ``others``) is an
+        error: a misspelt holdout would otherwise hold out nothing.
+        """
+
+        def rename(name: str, where: str) -> str:
+            found = reference.find(name)
+            if found is not None:
+                return found
+            if any(name in other for other in others):
+                return name
+            raise ConfigError(
+                f"{where}: contig {name!r} is in none of the inputs (reference: {reference.preview() or 'none'}); "
+                "a misspelt holdout would hold out nothing"
+            )
+
+        def rename_key(key: str) -> str:
+            chrom, rest = key.split(":", 1)
+            return f"{rename(chrom, 'holdout.keys')}:{rest}"
+
+        return HoldoutPolicy(
+            holdout_chroms=tuple(rename(c, "holdout.chroms") for c in self.holdout_chroms),
+            intervals=tuple(
+                HoldoutInterval(rename(iv.chrom, "holdout.bed"), iv.start_bp, iv.end_bp) for iv in self.intervals
+            ),
+            edit_keys=tuple(rename_key(k) for k in self.edit_keys),
+            record_ids=self.record_ids,
+        )
+
     @property
     def empty(self) -> bool:
         return not (self._chroms or self._keys or self._records or self._by_chrom)
-
-    @property
-    def contigs(self) -> set[str]:
-        """Every contig the policy names (for checking against the inputs)."""
-        return set(self._chroms) | set(self._by_chrom) | {k.rsplit(":", 3)[0] for k in self._keys}
 
     def interval_hits(self, chrom: str, start_bp: int, end_bp: int) -> bool:
         found = self._by_chrom.get(chrom)

@@ -18,6 +18,7 @@ from typing import Callable, Protocol, Sequence
 
 import pysam
 
+from .contigs import ContigNames
 from .edits import MAX_ALLELE_BP, RelEdit, is_acgt
 from .errors import ConfigError, InputError
 from .windows import WindowContext
@@ -207,7 +208,7 @@ class VariantProvider:
             raise ConfigError(
                 f"providers.{self.name}.max_allele_len={self.max_allele_len}: must be in [1, {MAX_ALLELE_BP}]"
             )
-        self.contigs = open_indexed_vcf_check(self.path, key)
+        self.contigs = ContigNames(open_indexed_vcf_check(self.path, key))
         with pysam.VariantFile(self.path) as vf:
             info = vf.header.info
             if self.min_af is not None and self.af_field not in info:
@@ -261,7 +262,8 @@ class VariantProvider:
     def __call__(
         self, window: WindowContext, rng: Random, count: int, *, edge_margin: int, excluded: Excluded = _never
     ) -> list[RelEdit]:
-        if window.chrom is None or window.chrom not in self.contigs:
+        file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+        if file_chrom is None:
             return []
         if self._vf is None or self._vf_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
@@ -272,7 +274,7 @@ class VariantProvider:
         hi = window.end_bp - edge_margin
         counted_upto = self._counted_upto.get(window.chrom, -1)
         eligible: dict[RelEdit, None] = {}
-        for rec in self._vf.fetch(window.chrom, lo, hi):
+        for rec in self._vf.fetch(file_chrom, lo, hi):
             # Overlapping windows see a record more than once; count its skips once.
             count_it = rec.start > counted_upto
             if count_it:

@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import pysam
 
+from .contigs import ContigNames
 from .errors import ConfigError, InputError
 
 _NOT_ACGTN = re.compile(r"[^ACGTN]")
@@ -154,7 +155,9 @@ def _require_file(path: str, key: str) -> str:
 class ReferenceWindows(_Tiling):
     """Placed windows tiled along the chromosomes of an indexed FASTA.
 
-    ``chromosomes`` None means every sequence in the FASTA, in file order.
+    ``chromosomes`` None means every sequence in the FASTA, in file order;
+    names may use any convention (``1`` or ``chr1``). The FASTA's own names
+    are the ones every output uses.
     """
 
     fasta: str = ""
@@ -168,18 +171,18 @@ class ReferenceWindows(_Tiling):
                 lengths = dict(zip(fa.references, fa.lengths))
         except (OSError, ValueError) as exc:
             raise InputError(f"paths.reference: cannot read FASTA {self.fasta}: {exc}") from exc
+        self.contigs = ContigNames(lengths)
         if self.chromosomes is None:
             names = list(lengths)
         else:
-            names = [str(c) for c in self.chromosomes]
-            missing = [c for c in names if c not in lengths]
+            found = {str(c): self.contigs.find(str(c)) for c in self.chromosomes}
+            missing = [c for c, name in found.items() if name is None]
             if missing:
                 raise InputError(
-                    f"windows.chromosomes: {', '.join(missing)} not in {self.fasta} "
-                    f"(it has {', '.join(list(lengths)[:8])}{' ...' if len(lengths) > 8 else ''})"
+                    f"windows.chromosomes: {', '.join(missing)} not in {self.fasta} (it has {self.contigs.preview(8)})"
                 )
+            names = list(found.values())
         self.lengths = {c: lengths[c] for c in names}
-        self.contigs = list(lengths)
 
     def plan_size(self) -> int:
         return sum(
@@ -212,7 +215,7 @@ class CorpusWindows(_Tiling):
         super().__post_init__()
         self.path = _require_file(self.path, "paths.corpus")
 
-    contigs = ()
+    contigs = ContigNames(())
 
     def plan_size(self) -> None:
         return None

@@ -5,7 +5,7 @@ import pytest
 from genolewm.builder import TupleBuilder, build_training_tuples
 from genolewm.edits import RelEdit
 from genolewm.errors import ConfigError, EditError, ShortfallError
-from genolewm.holdout import HoldoutPolicy
+from genolewm.holdout import HoldoutInterval, HoldoutPolicy
 from genolewm.mix import DEFAULT_EDIT_SOURCE_COUNTS, EditSourceCount, mix_from_counts
 from genolewm.providers import SyntheticIndel, SyntheticSnv, VariantProvider
 from genolewm.windows import ReferenceWindows, WindowContext
@@ -111,7 +111,9 @@ def test_provider_contract_enforced():
         ({"fallbacks": {"synthetic_snv": "nothing"}}, "fallback.synthetic_snv=nothing: no provider"),
         ({"edge_margin": 600}, "windows.window_bp=1000: must exceed twice edge_margin"),
         ({"seed": "x"}, "seed='x'"),
-        ({"holdouts": HoldoutPolicy(holdout_chroms=("8",))}, "holdout.chroms: 8 not in the reference"),
+        ({"holdouts": HoldoutPolicy(holdout_chroms=("chr9",))}, "holdout.chroms: contig 'chr9' is in none of the inputs"),
+        ({"holdouts": HoldoutPolicy(intervals=(HoldoutInterval("3", 5, 9),))}, "holdout.bed: contig '3'"),
+        ({"holdouts": HoldoutPolicy(edit_keys=("chrZ:5:A:G",))}, "holdout.keys: contig 'chrZ'"),
     ],
 )
 def test_builder_validation(small_genome, kwargs, message):
@@ -130,8 +132,8 @@ def test_negative_count_rejected():
 
 def test_vcf_contigs_must_match_reference(small_genome, tmp_path):
     fasta, _ = small_genome
-    vcf = write_vcf(tmp_path / "nochr.vcf", {"1": 40_000}, ["1\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
-    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*nochr.vcf.gz \(1 ...\) matches"):
+    vcf = write_vcf(tmp_path / "refseq.vcf", {"NC_000001.11": 40_000}, ["NC_000001.11\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
+    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*refseq.vcf.gz \(NC_000001.11\) matches"):
         TupleBuilder(windows=ReferenceWindows(fasta=fasta), providers=providers(vcf),
                      mix=DEFAULT_EDIT_SOURCE_COUNTS)
 
@@ -146,3 +148,25 @@ def test_builder_stats(small_genome):
     out = list(builder.iter_windows())
     assert len(out) == 20 and builder.stats.kept == 20 and builder.stats.excluded_by_holdout == 15
     assert all(len(tuples) == 1 for _, tuples in out)
+
+
+def test_aliases_across_inputs(small_genome, tmp_path):
+    """A chr-named FASTA with a VCF, holdouts and chromosome list written without the prefix."""
+    fasta, seqs = small_genome
+    rows = [f"{c}\t{p + 1}\t.\t{seqs['chr' + c][p]}\t{'A' if seqs['chr' + c][p] != 'A' else 'C'}\t.\tPASS\tAF=0.5"
+            for c in ("1", "2") for p in range(300, len(seqs["chr" + c]) - 100, 97)]
+    vcf = write_vcf(tmp_path / "nochr.vcf", {"1": 40_000, "2": 30_000}, rows)
+    builder = TupleBuilder(
+        windows=ReferenceWindows(fasta=fasta, window_bp=2_000, stride_bp=2_000, margin_bp=0, chromosomes=["1", "2"]),
+        providers=providers(vcf), mix=mix_from_counts({"gnomad_common": 2}), fallbacks={},
+        holdouts=HoldoutPolicy(holdout_chroms=("2",), intervals=(HoldoutInterval("1", 0, 1_000),),
+                               edit_keys=(f"1:{301}:{rows[0].split()[3]}:{rows[0].split()[4]}",)),
+    )
+    assert builder.holdouts.holdout_chroms == ("chr2",)
+    out = list(builder.iter_windows())
+    assert {w.chrom for w, _ in out} == {"chr1"} and out[0][0].start_bp == 2_000
+    for window, tuples in out:
+        assert len(tuples) == 2 and all(t.edit_source == "gnomad_common" for t in tuples)
+        for t in tuples:
+            (e,) = t.rel_edits
+            assert seqs["chr1"][window.start_bp + e.rel_pos] == e.ref

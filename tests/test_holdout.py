@@ -72,3 +72,16 @@ def test_digest_is_order_independent():
 def test_invalid_interval():
     with pytest.raises(ConfigError):
         HoldoutInterval("chr1", 5, 5)
+
+
+def test_contig_aliases():
+    from genolewm.contigs import ContigNames, canonical
+
+    assert canonical("chr1") == canonical("1") == "1"
+    assert canonical("chrM") == canonical("MT") == canonical("chrMT") == "MT"
+    assert canonical("chrx") == canonical("X") == "X"
+    names = ContigNames(["chr1", "chrX", "chrM"])
+    assert names.find("1") == "chr1" and names.find("MT") == "chrM" and names.find("chrX") == "chrX"
+    assert names.find("2") is None and "x" in names
+    ensembl = ContigNames(["1", "X", "MT"])
+    assert ensembl.find("chrM") == "MT"

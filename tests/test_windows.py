@@ -52,8 +52,9 @@ def test_reference_errors(tmp_path):
     with pytest.raises(InputError, match="paths.reference: file not found"):
         ReferenceWindows(fasta=str(tmp_path / "nope.fa"))
     fa = write_fasta(tmp_path / "r.fa", {"chr1": random_seq(2_000, 1)})
-    with pytest.raises(InputError, match=r"windows.chromosomes: 1 not in .*chr1"):
-        ReferenceWindows(fasta=fa, chromosomes=["1"])
+    with pytest.raises(InputError, match=r"windows.chromosomes: 2 not in .*chr1"):
+        ReferenceWindows(fasta=fa, chromosomes=["2"])
+    assert ReferenceWindows(fasta=fa, chromosomes=["1"], window_bp=500, margin_bp=0).contigs.find("1") == "chr1"
     with pytest.raises(ConfigError, match="windows.non_acgtn"):
         ReferenceWindows(fasta=fa, non_acgtn="drop")
     with pytest.raises(ConfigError, match="windows.window_bp"):
