@@ -27,6 +27,7 @@ Excluded = Callable[[RelEdit], bool]
 BASES = "ACGT"
 _OTHER_BASES = {b: tuple(x for x in BASES if x != b) for b in BASES}
 REF_MISMATCH_POLICIES = ("skip", "error")
+REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
 
 
 class EditProvider(Protocol):
@@ -173,16 +174,86 @@ def open_indexed_vcf_check(path: str, key: str) -> list[str]:
         raise InputError(f"{key}: cannot read tabix index of {path}: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class AlleleFilter:
+    """Which VCF alleles a variant source may use, and why the others are skipped.
+
+    PASS (or unfiltered ``.``) records when ``pass_only``; ACGT alleles of at
+    most ``max_allele_len`` bases; INFO ``af_field`` >= ``min_af`` when
+    ``min_af`` is set; any ``|``-separated INFO ``CLNSIG`` term in ``clnsig``
+    when ``clnsig`` is set.
+    """
+
+    af_field: str = "AF"
+    min_af: float | None = None
+    clnsig: frozenset[str] | None = None
+    pass_only: bool = True
+    max_allele_len: int = MAX_ALLELE_BP
+
+    def check_header(self, header: pysam.VariantHeader, path: str, key: str) -> None:
+        info = header.info
+        if self.min_af is not None and self.af_field not in info:
+            raise ConfigError(
+                f"{key}.af_field={self.af_field!r}: INFO field not declared in {path} "
+                f"(declared: {', '.join(list(info)[:12])})"
+            )
+        if self.clnsig is not None and "CLNSIG" not in info:
+            raise ConfigError(f"{key}.clnsig: INFO CLNSIG not declared in {path}")
+
+    def alleles(self, rec: pysam.VariantRecord) -> list[tuple[str, str, str | None]]:
+        """``(ref, alt, reason)`` per ALT allele; ``reason`` None means usable."""
+        alts = rec.alts or (None,)
+        if self.pass_only and any(f != "PASS" for f in rec.filter.keys()):
+            return [(rec.ref, alt, "not_pass") for alt in alts]
+        ref = rec.ref.upper()
+        af = clnsig = None
+        if self.min_af is not None:
+            af = rec.info.get(self.af_field)
+            af = af if isinstance(af, tuple) else (af,)
+        if self.clnsig is not None:
+            raw = rec.info.get("CLNSIG")
+            terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
+            clnsig = bool(terms & self.clnsig)
+        out = []
+        for index, alt in enumerate(alts):
+            out.append((ref, alt.upper() if alt else alt, self._reason(ref, alt, af, index, clnsig)))
+        return out
+
+    def _reason(self, ref: str, alt: str | None, af: tuple | None, index: int, clnsig: bool | None) -> str | None:
+        if alt is None or alt.startswith("<") or "[" in alt or "]" in alt:
+            return "symbolic"
+        if alt == "*":
+            return "spanning_deletion"
+        alt = alt.upper()
+        if not (is_acgt(ref) and is_acgt(alt)):
+            return "non_acgt"
+        if len(ref) > self.max_allele_len or len(alt) > self.max_allele_len:
+            return "too_long"
+        if ref == alt:
+            return "ref_equals_alt"
+        if af is not None:
+            value = af[index] if index < len(af) else None
+            if value is None:
+                return "af_missing"
+            if value < self.min_af:
+                return "af_below_min"
+        if clnsig is False:
+            return "clnsig_not_selected"
+        return None
+
+
 @dataclass
 class VariantProvider:
     """Variants from a bgzipped, tabix-indexed VCF, decomposed per ALT allele.
 
-    Selection: PASS (or unfiltered ``.``) records when ``pass_only``; ACGT
-    alleles of at most ``max_allele_len`` bases; INFO ``af_field`` >=
-    ``min_af`` when ``min_af`` is set; any INFO ``CLNSIG`` term in
-    ``clnsig`` when ``clnsig`` is set. A REF that disagrees with the window is
-    counted and skipped (``ref_mismatch: skip``) or fatal (``error``).
-    Skipped alleles are counted once per record and reason in ``skipped``.
+    Alleles are selected by an :class:`AlleleFilter` built from the filter
+    arguments. A REF that disagrees with the reference is counted and
+    skipped (``ref_mismatch: skip``) or fatal (``error``). Skipped alleles
+    are counted once per allele and reason in ``skipped``.
+
+    Windows arrive in order along each chromosome and overlap, so records are
+    read once into a cache that slides with the windows; a window's eligible
+    pool is kept for repeated calls on that window.
     """
 
     path: str
@@ -197,67 +268,99 @@ class VariantProvider:
     skipped: Counter = field(default_factory=Counter, init=False)
 
     def __post_init__(self) -> None:
-        key = f"providers.{self.name}.path"
+        key = f"providers.{self.name}"
         self.path = os.fspath(self.path)
         if self.ref_mismatch not in REF_MISMATCH_POLICIES:
             raise ConfigError(
-                f"providers.{self.name}.ref_mismatch={self.ref_mismatch!r}: allowed values are "
-                f"{', '.join(REF_MISMATCH_POLICIES)}"
+                f"{key}.ref_mismatch={self.ref_mismatch!r}: allowed values are {', '.join(REF_MISMATCH_POLICIES)}"
             )
         if not 1 <= self.max_allele_len <= MAX_ALLELE_BP:
-            raise ConfigError(
-                f"providers.{self.name}.max_allele_len={self.max_allele_len}: must be in [1, {MAX_ALLELE_BP}]"
-            )
-        self.contigs = ContigNames(open_indexed_vcf_check(self.path, key))
+            raise ConfigError(f"{key}.max_allele_len={self.max_allele_len}: must be in [1, {MAX_ALLELE_BP}]")
+        self.filter = AlleleFilter(
+            af_field=self.af_field, min_af=self.min_af,
+            clnsig=frozenset(self.clnsig) if self.clnsig is not None else None,
+            pass_only=self.pass_only, max_allele_len=self.max_allele_len,
+        )
+        self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
         with pysam.VariantFile(self.path) as vf:
-            info = vf.header.info
-            if self.min_af is not None and self.af_field not in info:
-                raise ConfigError(
-                    f"providers.{self.name}.af_field={self.af_field!r}: INFO field not declared in {self.path} "
-                    f"(declared: {', '.join(list(info)[:12])})"
-                )
-            if self.clnsig is not None and "CLNSIG" not in info:
-                raise ConfigError(f"providers.{self.name}.clnsig: INFO CLNSIG not declared in {self.path}")
-        self._clnsig = frozenset(self.clnsig) if self.clnsig is not None else None
+            self.filter.check_header(vf.header, self.path, key)
+        self._reset(None, 0)
         self._vf: pysam.VariantFile | None = None
         self._vf_pid = 0
-        self._counted_upto: dict[str, int] = {}
+
+    def _reset(self, chrom: str | None, start: int) -> None:
+        # The cache holds every usable allele starting in [_from, _to) on _chrom,
+        # in file order, as [start, ref, alt, ref_state] (REF_UNCHECKED/REF_OK/REF_BAD).
+        self._chrom, self._from, self._to = chrom, start, start
+        self._cache: list[list] = []
+        self._pool_key: tuple | None = None
+        self._pool: list[RelEdit] = []
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_vf"] = None
         return state
 
-    def _reason(self, rec: pysam.VariantRecord, index: int, alt: str | None) -> str | None:
-        """Why allele ``index`` of ``rec`` is unusable, or None if it is usable."""
-        if alt is None or alt.startswith("<") or "[" in alt or "]" in alt:
-            return "symbolic"
-        if alt == "*":
-            return "spanning_deletion"
-        ref, alt = rec.ref.upper(), alt.upper()
-        if not (is_acgt(ref) and is_acgt(alt)):
-            return "non_acgt"
-        if len(ref) > self.max_allele_len or len(alt) > self.max_allele_len:
-            return "too_long"
-        if ref == alt:
-            return "ref_equals_alt"
-        if self.min_af is not None:
-            try:
-                value = rec.info[self.af_field]
-            except KeyError:
-                return "af_missing"
-            if isinstance(value, tuple):
-                value = value[index] if index < len(value) else None
-            if value is None:
-                return "af_missing"
-            if value < self.min_af:
-                return "af_below_min"
-        if self._clnsig is not None:
-            raw = rec.info.get("CLNSIG")
-            terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
-            if not terms & self._clnsig:
-                return "clnsig_not_selected"
-        return None
+    def _handle(self) -> pysam.VariantFile:
+        if self._vf is None or self._vf_pid != os.getpid():
+            # A handle inherited through fork shares its file offset with the parent: reopen.
+            self._vf = pysam.VariantFile(self.path)
+            self._vf_pid = os.getpid()
+        return self._vf
+
+    def _slide(self, file_chrom: str, lo: int, hi: int) -> None:
+        """Make the cache hold every usable allele starting in ``[lo, hi)``, reading each record once."""
+        if file_chrom != self._chrom or not self._from <= lo <= self._to:
+            self._reset(file_chrom, lo)
+        if hi > self._to:
+            begin = self._to
+            for rec in self._handle().fetch(file_chrom, begin, hi):
+                if rec.start < begin:
+                    continue  # read by an earlier fetch
+                for ref, alt, reason in self.filter.alleles(rec):
+                    if reason is None:
+                        self._cache.append([rec.start, ref, alt, REF_UNCHECKED])
+                    else:
+                        self.skipped[reason] += 1
+            self._to = hi
+        drop = 0
+        while drop < len(self._cache) and self._cache[drop][0] < lo:
+            drop += 1
+        del self._cache[:drop]
+        self._from = lo
+
+    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int) -> list[RelEdit]:
+        """Usable alleles wholly inside the window's edge margins whose REF matches the window."""
+        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
+        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
+        if key == self._pool_key:
+            return self._pool
+        self._slide(file_chrom, lo, hi)
+        seq = window.sequence
+        pool: dict[RelEdit, None] = {}
+        for entry in self._cache:
+            start, ref, alt, state = entry
+            if start >= hi:
+                break
+            if start + len(ref) > hi or state == REF_BAD:
+                continue
+            rel = start - window.start_bp
+            if state == REF_UNCHECKED:
+                # The reference is the same in every window, so one check per allele suffices.
+                if seq[rel : rel + len(ref)] != ref:
+                    if self.ref_mismatch == "error":
+                        raise InputError(
+                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
+                            f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
+                            f"providers.{self.name}.ref_mismatch=skip"
+                        )
+                    self.skipped["ref_mismatch"] += 1
+                    entry[3] = REF_BAD
+                    continue
+                entry[3] = REF_OK
+            pool[RelEdit(rel, ref, alt)] = None
+        self._pool_key, self._pool = key, list(pool)
+        return self._pool
 
     def __call__(
         self, window: WindowContext, rng: Random, count: int, *, edge_margin: int, excluded: Excluded = _never
@@ -265,50 +368,7 @@ class VariantProvider:
         file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
         if file_chrom is None:
             return []
-        if self._vf is None or self._vf_pid != os.getpid():
-            # A handle inherited through fork shares its file offset with the parent: reopen.
-            self._vf = pysam.VariantFile(self.path)
-            self._vf_pid = os.getpid()
-        seq = window.sequence
-        lo = window.start_bp + edge_margin
-        hi = window.end_bp - edge_margin
-        counted_upto = self._counted_upto.get(window.chrom, -1)
-        eligible: dict[RelEdit, None] = {}
-        for rec in self._vf.fetch(file_chrom, lo, hi):
-            # Overlapping windows see a record more than once; count its skips once.
-            count_it = rec.start > counted_upto
-            if count_it:
-                self._counted_upto[window.chrom] = rec.start
-            if self.pass_only and any(f != "PASS" for f in rec.filter.keys()):
-                if count_it:
-                    self.skipped["not_pass"] += len(rec.alts or (None,))
-                continue
-            for index, alt in enumerate(rec.alts or (None,)):
-                reason = self._reason(rec, index, alt)
-                if reason is None and (rec.start < lo or rec.start + len(rec.ref) > hi):
-                    continue  # not wholly inside this window's margins
-                if reason is None:
-                    rel = rec.start - window.start_bp
-                    ref = rec.ref.upper()
-                    if seq[rel : rel + len(ref)] != ref:
-                        if self.ref_mismatch == "error":
-                            raise InputError(
-                                f"{self.path}: record {rec.chrom}:{rec.pos}:{rec.ref}:{alt} REF does not match "
-                                f"the reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
-                                f"providers.{self.name}.ref_mismatch=skip"
-                            )
-                        reason = "ref_mismatch"
-                if reason is not None:
-                    if count_it:
-                        self.skipped[reason] += 1
-                    continue
-                edit = RelEdit(rel, ref, alt.upper())
-                if excluded(edit):
-                    if count_it:
-                        self.skipped["held_out"] += 1
-                    continue
-                eligible[edit] = None
-        pool = list(eligible)
+        pool = [e for e in self._eligible(window, file_chrom, edge_margin) if not excluded(e)]
         return pool if len(pool) <= count else rng.sample(pool, count)
 
 

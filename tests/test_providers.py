@@ -158,3 +158,21 @@ def test_vcf_file_checks(tmp_path):
         VariantProvider(indexed, min_af=0.01, af_field="AF_joint")
     with pytest.raises(ConfigError, match="ref_mismatch"):
         VariantProvider(indexed, ref_mismatch="fix")
+
+
+def test_overlapping_windows_read_each_record_once(tmp_path):
+    genome = random_seq(8_000, 12)
+    rows = [f"chr1\t{p + 1}\t.\t{genome[p]}\t<DEL>\t.\tPASS\tAF=0.5" for p in range(100, 7_900, 50)]
+    rows += [f"chr1\t{p + 1}\t.\t{genome[p]}\t{'A' if genome[p] != 'A' else 'C'}\t.\tPASS\tAF=0.5"
+             for p in range(125, 7_900, 50)]
+    rows.sort(key=lambda r: int(r.split("\t")[1]))
+    provider = VariantProvider(write_vcf(tmp_path / "o.vcf", {"chr1": 8_000}, rows), min_af=0.01)
+    pools = []
+    for start in (0, 2_000, 4_000):  # 4 kb windows overlapping by 2 kb
+        w = WindowContext("chr1", "ref", genome[start : start + 4_000], start_bp=start, chrom="chr1")
+        pools.append(provider(w, Random(1), 1_000, edge_margin=64))
+        assert provider(w, Random(1), 1_000, edge_margin=64) == pools[-1]  # repeated calls reuse the pool
+        assert {e.rel_pos % 50 for e in pools[-1]} == {(125 - start) % 50}
+    # Every <DEL> record starts inside [64, 7936), the union of the windows' margins: each counted once.
+    assert provider.skipped == {"symbolic": len(range(100, 7_900, 50))}
+    assert len(pools[1]) == len(range(2_075, 6_000 - 64, 50))
