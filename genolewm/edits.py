@@ -12,13 +12,12 @@ from typing import Sequence
 from .errors import EditError
 
 MAX_ALLELE_BP = 16
-ACGT = frozenset("ACGT")
 
 EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
 
 
 def is_acgt(allele: str) -> bool:
-    return bool(allele) and set(allele) <= ACGT
+    return bool(allele) and not allele.strip("ACGT")
 
 
 @dataclass(frozen=True, slots=True)

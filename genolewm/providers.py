@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import pysam
 
@@ -28,6 +28,8 @@ BASES = "ACGT"
 _OTHER_BASES = {b: tuple(x for x in BASES if x != b) for b in BASES}
 REF_MISMATCH_POLICIES = ("skip", "error")
 REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
+# Past a gap this long between windows, seek instead of reading through it.
+READ_THROUGH_BP = 1_000_000
 
 
 class EditProvider(Protocol):
@@ -200,46 +202,56 @@ class AlleleFilter:
         if self.clnsig is not None and "CLNSIG" not in info:
             raise ConfigError(f"{key}.clnsig: INFO CLNSIG not declared in {path}")
 
-    def alleles(self, rec: pysam.VariantRecord) -> list[tuple[str, str, str | None]]:
+    def alleles(self, rec: pysam.VariantRecord) -> list[tuple[str, str | None, str | None]]:
         """``(ref, alt, reason)`` per ALT allele; ``reason`` None means usable."""
         alts = rec.alts or (None,)
-        if self.pass_only and any(f != "PASS" for f in rec.filter.keys()):
-            return [(rec.ref, alt, "not_pass") for alt in alts]
         ref = rec.ref.upper()
-        af = clnsig = None
+        if self.pass_only:
+            filters = rec.filter.keys()
+            if filters and filters != ["PASS"]:
+                return [(ref, alt, "not_pass") for alt in alts]
+        # Reasons that hold for the whole record, checked once.
+        record_reason = None
+        if not is_acgt(ref):
+            record_reason = "non_acgt"
+        elif len(ref) > self.max_allele_len:
+            record_reason = "too_long"
+        af = None
         if self.min_af is not None:
             af = rec.info.get(self.af_field)
             af = af if isinstance(af, tuple) else (af,)
+        clnsig_ok = True
         if self.clnsig is not None:
             raw = rec.info.get("CLNSIG")
             terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
-            clnsig = bool(terms & self.clnsig)
+            clnsig_ok = bool(terms & self.clnsig)
         out = []
         for index, alt in enumerate(alts):
-            out.append((ref, alt.upper() if alt else alt, self._reason(ref, alt, af, index, clnsig)))
+            if alt is None or alt[0] == "<" or "[" in alt or "]" in alt:
+                reason = "symbolic"
+            elif alt == "*":
+                reason = "spanning_deletion"
+            elif record_reason is not None:
+                reason = record_reason
+            else:
+                alt = alt.upper()
+                reason = None
+                if not is_acgt(alt):
+                    reason = "non_acgt"
+                elif len(alt) > self.max_allele_len:
+                    reason = "too_long"
+                elif ref == alt:
+                    reason = "ref_equals_alt"
+                elif af is not None:
+                    value = af[index] if index < len(af) else None
+                    if value is None:
+                        reason = "af_missing"
+                    elif value < self.min_af:
+                        reason = "af_below_min"
+                if reason is None and not clnsig_ok:
+                    reason = "clnsig_not_selected"
+            out.append((ref, alt, reason))
         return out
-
-    def _reason(self, ref: str, alt: str | None, af: tuple | None, index: int, clnsig: bool | None) -> str | None:
-        if alt is None or alt.startswith("<") or "[" in alt or "]" in alt:
-            return "symbolic"
-        if alt == "*":
-            return "spanning_deletion"
-        alt = alt.upper()
-        if not (is_acgt(ref) and is_acgt(alt)):
-            return "non_acgt"
-        if len(ref) > self.max_allele_len or len(alt) > self.max_allele_len:
-            return "too_long"
-        if ref == alt:
-            return "ref_equals_alt"
-        if af is not None:
-            value = af[index] if index < len(af) else None
-            if value is None:
-                return "af_missing"
-            if value < self.min_af:
-                return "af_below_min"
-        if clnsig is False:
-            return "clnsig_not_selected"
-        return None
 
 
 @dataclass
@@ -284,52 +296,71 @@ class VariantProvider:
         self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
         with pysam.VariantFile(self.path) as vf:
             self.filter.check_header(vf.header, self.path, key)
-        self._reset(None, 0)
         self._vf: pysam.VariantFile | None = None
         self._vf_pid = 0
+        self._reset(None, 0)
 
     def _reset(self, chrom: str | None, start: int) -> None:
-        # The cache holds every usable allele starting in [_from, _to) on _chrom,
-        # in file order, as [start, ref, alt, ref_state] (REF_UNCHECKED/REF_OK/REF_BAD).
+        # The cache holds every usable allele starting in [_from, _to) on _chrom, in
+        # file order, as [start, ref, alt, ref_state] (REF_UNCHECKED/REF_OK/REF_BAD).
+        # _records reads on from _to to the chromosome end, so each BGZF block is
+        # decompressed once per pass; _ahead holds the record read past _to.
         self._chrom, self._from, self._to = chrom, start, start
         self._cache: list[list] = []
+        self._records = None
+        self._ahead: tuple[int, list] | None = None
         self._pool_key: tuple | None = None
-        self._pool: list[RelEdit] = []
+        self._pool: list[tuple[int, str, str]] = []
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_vf"] = None
+        # Handles never travel; a copy starts reading afresh at its first window.
+        state.update(_vf=None, _records=None, _ahead=None, _chrom=None)
         return state
 
-    def _handle(self) -> pysam.VariantFile:
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[int, list]]:
+        """``(start, usable alleles)`` per record starting at or after ``start``; skips are counted here."""
         if self._vf is None or self._vf_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._vf = pysam.VariantFile(self.path)
             self._vf_pid = os.getpid()
-        return self._vf
+        for rec in self._vf.fetch(file_chrom, start):
+            if rec.start < start:
+                continue  # overlaps the start but begins before it
+            usable = []
+            for ref, alt, reason in self.filter.alleles(rec):
+                if reason is None:
+                    usable.append([rec.start, ref, alt, REF_UNCHECKED])
+                else:
+                    self.skipped[reason] += 1
+            yield rec.start, usable
 
     def _slide(self, file_chrom: str, lo: int, hi: int) -> None:
-        """Make the cache hold every usable allele starting in ``[lo, hi)``, reading each record once."""
-        if file_chrom != self._chrom or not self._from <= lo <= self._to:
+        """Make the cache hold every usable allele starting in ``[lo, hi)``."""
+        if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
+                or self._vf_pid != os.getpid():
             self._reset(file_chrom, lo)
-        if hi > self._to:
-            begin = self._to
-            for rec in self._handle().fetch(file_chrom, begin, hi):
-                if rec.start < begin:
-                    continue  # read by an earlier fetch
-                for ref, alt, reason in self.filter.alleles(rec):
-                    if reason is None:
-                        self._cache.append([rec.start, ref, alt, REF_UNCHECKED])
-                    else:
-                        self.skipped[reason] += 1
-            self._to = hi
+            self._records = self._read(file_chrom, lo)
+        while hi > self._to:
+            if self._ahead is None:
+                self._ahead = next(self._records, None)
+                if self._ahead is None:
+                    self._to = hi
+                    break
+            start, usable = self._ahead
+            if start >= hi:
+                self._to = hi
+                break
+            self._cache.extend(usable)
+            self._to = start
+            self._ahead = None
         drop = 0
         while drop < len(self._cache) and self._cache[drop][0] < lo:
             drop += 1
         del self._cache[:drop]
         self._from = lo
 
-    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int) -> list[RelEdit]:
+    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int) -> list[tuple[int, str, str]]:
         """Usable alleles wholly inside the window's edge margins whose REF matches the window."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
@@ -337,7 +368,7 @@ class VariantProvider:
             return self._pool
         self._slide(file_chrom, lo, hi)
         seq = window.sequence
-        pool: dict[RelEdit, None] = {}
+        pool: dict[tuple[int, str, str], None] = {}
         for entry in self._cache:
             start, ref, alt, state = entry
             if start >= hi:
@@ -358,7 +389,7 @@ class VariantProvider:
                     entry[3] = REF_BAD
                     continue
                 entry[3] = REF_OK
-            pool[RelEdit(rel, ref, alt)] = None
+            pool[(rel, ref, alt)] = None
         self._pool_key, self._pool = key, list(pool)
         return self._pool
 
@@ -368,8 +399,19 @@ class VariantProvider:
         file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
         if file_chrom is None:
             return []
-        pool = [e for e in self._eligible(window, file_chrom, edge_margin) if not excluded(e)]
-        return pool if len(pool) <= count else rng.sample(pool, count)
+        # A lazy Fisher-Yates shuffle: a uniform sample without replacement of the
+        # non-excluded alleles, building edits only for the alleles it looks at.
+        items = list(self._eligible(window, file_chrom, edge_margin))
+        out: list[RelEdit] = []
+        for i in range(len(items)):
+            if len(out) == count:
+                break
+            j = rng.randrange(i, len(items))
+            items[i], items[j] = items[j], items[i]
+            edit = RelEdit(*items[i])
+            if not excluded(edit):
+                out.append(edit)
+        return out
 
 
 def variant_provider(path: str, **filters) -> VariantProvider:
