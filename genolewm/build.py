@@ -21,7 +21,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from .builder import TupleBuilder
 from .demo import demo_path
 from .errors import ConfigError, GenolewmError
-from .mix import mix_from_counts
+from .mix import MultiEdit, mix_from_counts
 from .store import OutputSettings, write_run
 
 # A checkout (or editable install) reads the top-level conf/; a wheel ships it as genolewm.conf.
@@ -72,13 +72,15 @@ def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, OutputSettings, list[st
     providers = {str(name): _instantiate(cfg, f"providers.{name}") for name in cfg.providers}
     try:
         mix = mix_from_counts(OmegaConf.to_container(cfg.mix.counts, resolve=True))
+        multi_edit = MultiEdit(**OmegaConf.to_container(cfg.mix.multi_edit, resolve=True))
         fallbacks = OmegaConf.to_container(cfg.fallback, resolve=True) or {}
-        seed, edge_margin, preserve = cfg.seed, cfg.edge_margin, cfg.preserve_length
-    except OmegaConfBaseException as exc:
-        raise ConfigError(str(exc).replace("\n", " ")) from exc
+        seed, edge_margin, target = cfg.seed, cfg.edge_margin, cfg.target
+    except (OmegaConfBaseException, TypeError) as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from exc
     builder = TupleBuilder(
         windows=windows, providers=providers, seed=seed, mix=mix, fallbacks=fallbacks,
-        holdouts=_instantiate(cfg, "holdout"), preserve_length=preserve, edge_margin=edge_margin,
+        holdouts=_instantiate(cfg, "holdout"), preserve_length=target.preserve_length, pad=target.pad,
+        edge_margin=edge_margin, multi_edit=multi_edit,
     )
     output = _instantiate(cfg, "output")
     inputs = [getattr(windows, "fasta", None) or getattr(windows, "path", None)]

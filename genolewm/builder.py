@@ -18,13 +18,14 @@ from random import Random
 from typing import Iterator, Mapping, Sequence
 
 from .contigs import ContigNames
-from .edits import RelEdit, apply_edits, check_in_margins
+from .edits import MAX_ALLELE_BP, PAD_MODES, RelEdit, adjusted_side, apply_edits, check_in_margins
 from .errors import ConfigError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
 from .mix import (
     DEFAULT_EDIT_SOURCE_COUNTS,
     DEFAULT_SOURCE_FALLBACKS,
     EditSourceCount,
+    MultiEdit,
     validate_fallbacks,
     validate_mix,
 )
@@ -34,7 +35,14 @@ from .windows import WindowContext
 
 @dataclass(frozen=True, slots=True)
 class TrainingTuple:
-    """One (window, action, target window) training item."""
+    """One (window, action, target window) training item.
+
+    ``rel_edits`` are sorted by position and never overlap; ``edit_sources``
+    names the source that served each of them. ``edit_source`` is that
+    source, or the sources joined by ``+`` when a fallback served part of a
+    multi-edit tuple. ``adjusted_side`` is the end of the target that was
+    trimmed or extended to keep the window length (None when none was).
+    """
 
     window_id: str
     source_record_id: str
@@ -47,11 +55,17 @@ class TrainingTuple:
     tuple_index: int = 0
     requested_source: str = ""
     chrom: str | None = None
+    edit_sources: tuple[str, ...] = ()
+    adjusted_side: str | None = None
 
 
 def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) -> int:
     key = f"{seed}/{requested}/{serving}/{window.record_id}/{window.start_bp}/{window.window_id}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def _overlaps(edit: RelEdit, others: Sequence[RelEdit]) -> bool:
+    return any(edit.rel_pos < o.end and o.rel_pos < edit.end for o in others)
 
 
 def _fill_slot(
@@ -63,32 +77,53 @@ def _fill_slot(
     seed: int,
     edge_margin: int,
     holdouts: HoldoutPolicy,
+    multi_edit: MultiEdit,
     fallback_counts: Counter | None,
-) -> list[tuple[str, RelEdit]]:
-    """Edits for one mix slot, each with the source that served it."""
-    excluded = (lambda e: holdouts.excludes_edit(window, e)) if holdouts.edit_keys else (lambda e: False)
-    out: list[tuple[str, RelEdit]] = []
-    serving: str | None = requested
-    while len(out) < count:
-        if serving is None:
-            raise ShortfallError(
-                f"{window.label}: source {requested!r} gave {len(out)} of {count} edits and has no fallback; "
-                f"add fallback.{requested}=<source> or use windows with enough variants"
-            )
-        provider = providers[serving]
-        need = count - len(out)
-        got: list[RelEdit] = []
-        if window.placed or not provider.placed:
-            rng = Random(stream_seed(seed, window, requested, serving))
-            got = provider(window, rng, need, edge_margin=edge_margin, excluded=excluded)
-        for edit in got[:need]:
-            check_in_margins(edit, len(window.sequence), edge_margin, f"{window.label}, source {serving}")
-            if excluded(edit):
-                raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-            out.append((serving, edit))
-        if serving != requested and fallback_counts is not None and got:
-            fallback_counts[f"{requested}->{serving}"] += len(got[:need])
-        serving = fallbacks.get(serving)
+) -> list[list[tuple[str, RelEdit]]]:
+    """The edits of each of the slot's ``count`` tuples, each edit with the source that served it.
+
+    Edits are distinct within the slot and never overlap within a tuple.
+    """
+    held_out = (lambda e: holdouts.excludes_edit(window, e)) if holdouts.edit_keys else (lambda e: False)
+    sizes = multi_edit.sizes(Random(stream_seed(seed, window, requested, "edits-per-tuple")), count)
+    rngs: dict[str, Random] = {}
+    used: set[RelEdit] = set()
+    out = []
+    for size in sizes:
+        edits: list[RelEdit] = []
+        served: list[tuple[str, RelEdit]] = []
+        serving: str | None = requested
+        while len(edits) < size:
+            if serving is None:
+                got_total = sum(len(t) for t in out) + len(edits)
+                raise ShortfallError(
+                    f"{window.label}: source {requested!r} gave {got_total} of {sum(sizes)} edits and has no "
+                    f"fallback; add fallback.{requested}=<source> or use windows with enough variants"
+                )
+            provider = providers[serving]
+            accepted = 0
+            if window.placed or not provider.placed:
+                if serving not in rngs:
+                    rngs[serving] = Random(stream_seed(seed, window, requested, serving))
+                got = provider(
+                    window, rngs[serving], size - len(edits), edge_margin=edge_margin,
+                    excluded=lambda e: e in used or held_out(e) or _overlaps(e, edits),
+                )
+                for edit in got:
+                    check_in_margins(edit, len(window.sequence), edge_margin, f"{window.label}, source {serving}")
+                    if held_out(edit):
+                        raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
+                    if len(edits) == size or edit in used or _overlaps(edit, edits):
+                        continue
+                    edits.append(edit)
+                    used.add(edit)
+                    served.append((serving, edit))
+                    accepted += 1
+            if serving != requested and fallback_counts is not None and accepted:
+                fallback_counts[f"{requested}->{serving}"] += accepted
+            if not accepted:
+                serving = fallbacks.get(serving)
+        out.append(sorted(served, key=lambda se: se[1].rel_pos))
     return out
 
 
@@ -101,39 +136,51 @@ def build_training_tuples(
     holdouts: HoldoutPolicy | None = None,
     fallback_sources: Mapping[str, str | None] | None = DEFAULT_SOURCE_FALLBACKS,
     preserve_length: bool = True,
+    pad: str = "flank",
     edge_margin: int = 64,
+    multi_edit: MultiEdit = MultiEdit(),
     fallback_counts: Counter | None = None,
 ) -> tuple[TrainingTuple, ...]:
-    """Build one window's tuples: ``count`` single-edit tuples per mix slot, in mix order.
+    """Build one window's tuples: ``count`` tuples per mix slot, in mix order.
 
-    A held-out window yields nothing. A source that comes up short is topped
-    up from its configured fallback (and that one's, in turn); with no
-    fallback left the shortfall is an error, so missing gnomAD data never
-    silently turns the stream synthetic. ``fallback_counts`` (if given)
-    is incremented per ``"requested->serving"`` edit.
+    A tuple carries one edit, or with ``multi_edit`` sometimes several that
+    are applied together. A held-out window yields nothing. A source that
+    comes up short is topped up from its configured fallback (and that
+    one's, in turn); with no fallback left the shortfall is an error, so
+    missing gnomAD data never silently turns the stream synthetic.
+    ``fallback_counts`` (if given) is incremented per ``"requested->serving"``
+    edit. ``pad="N"`` fills a shortened target with N instead of the real
+    flanking bases.
     """
     holdouts = holdouts or HoldoutPolicy()
     fallbacks = dict(fallback_sources or {})
     if holdouts.excludes_window(window):
         return ()
+    left, right = (window.left_flank, window.right_flank) if pad == "flank" else ("", "")
+    n = len(window.sequence)
     tuples = []
     for slot in mix:
         if slot.count == 0:
             continue
-        served = _fill_slot(
-            window, slot.source, slot.count, providers, fallbacks, seed, edge_margin, holdouts, fallback_counts
+        per_tuple = _fill_slot(
+            window, slot.source, slot.count, providers, fallbacks, seed, edge_margin, holdouts, multi_edit,
+            fallback_counts,
         )
-        for serving, edit in served:
+        for served in per_tuple:
+            sources = tuple(src for src, _ in served)
+            edits = tuple(edit for _, edit in served)
             target = apply_edits(
-                window.sequence, (edit,), left_flank=window.left_flank, right_flank=window.right_flank,
-                preserve_length=preserve_length, where=window.label,
+                window.sequence, edits, left_flank=left, right_flank=right, preserve_length=preserve_length,
+                where=window.label,
             )
             tuples.append(
                 TrainingTuple(
-                    window_id=window.window_id, source_record_id=window.record_id, edit_source=serving,
-                    rel_edits=(edit,), target_window=target, window_start_bp=window.start_bp,
-                    window_end_bp=window.end_bp, window_index=window.window_index,
-                    tuple_index=len(tuples), requested_source=slot.source, chrom=window.chrom,
+                    window_id=window.window_id, source_record_id=window.record_id,
+                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
+                    window_start_bp=window.start_bp, window_end_bp=window.end_bp,
+                    window_index=window.window_index, tuple_index=len(tuples), requested_source=slot.source,
+                    chrom=window.chrom, edit_sources=sources,
+                    adjusted_side=adjusted_side(n, edits) if preserve_length else None,
                 )
             )
     return tuple(tuples)
@@ -161,7 +208,9 @@ class TupleBuilder:
     fallbacks: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_SOURCE_FALLBACKS))
     holdouts: HoldoutPolicy = field(default_factory=HoldoutPolicy)
     preserve_length: bool = True
+    pad: str = "flank"
     edge_margin: int = 64
+    multi_edit: MultiEdit = field(default_factory=MultiEdit)
     stats: BuildStats = field(default_factory=BuildStats, init=False)
 
     def __post_init__(self) -> None:
@@ -172,6 +221,15 @@ class TupleBuilder:
             raise ConfigError(f"seed={self.seed!r}: must be an integer")
         if self.edge_margin < 0:
             raise ConfigError(f"edge_margin={self.edge_margin}: must be >= 0")
+        if self.pad not in PAD_MODES:
+            raise ConfigError(f"target.pad={self.pad!r}: allowed values are {', '.join(PAD_MODES)}")
+        flank_bp = getattr(self.windows, "flank_bp", None)
+        needed = self.multi_edit.max_edits * (MAX_ALLELE_BP - 1)
+        if flank_bp is not None and self.pad == "flank" and self.preserve_length and flank_bp < needed:
+            raise ConfigError(
+                f"windows.flank_bp={flank_bp}: tuples of up to {self.multi_edit.max_edits} edits can delete "
+                f"{needed} bases, so targets need flank_bp >= {needed}"
+            )
         window_bp = getattr(self.windows, "window_bp", None)
         if window_bp is not None and window_bp <= 2 * self.edge_margin:
             raise ConfigError(
@@ -209,8 +267,8 @@ class TupleBuilder:
     def tuples_for(self, window: WindowContext) -> tuple[TrainingTuple, ...]:
         return build_training_tuples(
             window, self.providers, seed=self.seed, mix=self.mix, holdouts=self.holdouts,
-            fallback_sources=self.fallbacks, preserve_length=self.preserve_length,
-            edge_margin=self.edge_margin, fallback_counts=self.stats.fallbacks,
+            fallback_sources=self.fallbacks, preserve_length=self.preserve_length, pad=self.pad,
+            edge_margin=self.edge_margin, multi_edit=self.multi_edit, fallback_counts=self.stats.fallbacks,
         )
 
     def iter_windows(self, select=None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:

@@ -14,6 +14,7 @@ from .errors import EditError
 MAX_ALLELE_BP = 16
 
 EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
+PAD_MODES = ("flank", "N")
 
 
 def is_acgt(allele: str) -> bool:
@@ -112,17 +113,27 @@ def apply_edits(
         cursor = e.end
     parts.append(sequence[cursor:])
     edited = "".join(parts)
-    delta = len(edited) - n
-    if not preserve_length or delta == 0 or not ordered:
+    side = adjusted_side(n, ordered, delta=len(edited) - n) if preserve_length else None
+    if side is None:
         return edited
     full = left_flank + edited + right_flank
-    span_mid2 = ordered[0].rel_pos + ordered[-1].end
-    if span_mid2 < n:
-        # Edits sit in the left half: keep the left end, adjust on the right.
-        start = offset
-    else:
-        # Edits sit in the right half: keep the right end, adjust on the left.
-        start = offset + delta
+    # Keep the end away from the edits where it is; adjust the other end.
+    start = offset if side == "right" else offset + len(edited) - n
     pad_left = max(0, -start)
     window = full[max(0, start) : start + n]
     return "N" * pad_left + window + "N" * (n - pad_left - len(window))
+
+
+def adjusted_side(window_len: int, edits: Sequence[RelEdit], delta: int | None = None) -> str | None:
+    """Which end of a length-preserved target is trimmed or extended: ``left``, ``right`` or None.
+
+    The end farther from the edited span moves: edits centred in the left
+    half adjust the right end, and vice versa. None when the length is unchanged.
+    """
+    if delta is None:
+        delta = sum(len(e.alt) - len(e.ref) for e in edits)
+    if delta == 0 or not edits:
+        return None
+    first = min(e.rel_pos for e in edits)
+    last = max(e.end for e in edits)
+    return "right" if first + last < window_len else "left"

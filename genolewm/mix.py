@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from random import Random
 from typing import Iterable, Mapping, Sequence
 
 from .errors import ConfigError
@@ -23,6 +24,34 @@ class EditSourceCount:
     def __post_init__(self) -> None:
         if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
             raise ConfigError(f"mix.counts.{self.source}={self.count!r}: must be an integer >= 0")
+
+
+@dataclass(frozen=True)
+class MultiEdit:
+    """How often a tuple carries several edits applied together.
+
+    Each tuple independently has ``1`` edit, or with probability
+    ``fraction`` a number drawn uniformly from ``[2, max_edits]``.
+    """
+
+    fraction: float = 0.0
+    max_edits: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ConfigError(f"mix.multi_edit.fraction={self.fraction}: must be in [0, 1]")
+        if not isinstance(self.max_edits, int) or self.max_edits < 1:
+            raise ConfigError(f"mix.multi_edit.max_edits={self.max_edits!r}: must be an integer >= 1")
+        if self.fraction > 0 and self.max_edits < 2:
+            raise ConfigError(
+                f"mix.multi_edit.max_edits={self.max_edits}: must be >= 2 when mix.multi_edit.fraction > 0"
+            )
+
+    def sizes(self, rng: Random, count: int) -> list[int]:
+        """The number of edits of each of ``count`` tuples."""
+        if self.fraction == 0:
+            return [1] * count
+        return [rng.randint(2, self.max_edits) if rng.random() < self.fraction else 1 for _ in range(count)]
 
 
 DEFAULT_EDIT_SOURCE_COUNTS: tuple[EditSourceCount, ...] = (

@@ -38,7 +38,13 @@ SCHEMA_VERSION = 1
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 
 EDIT_TYPE = pa.struct(
-    [("rel_pos", pa.int32()), ("ref", pa.string()), ("alt", pa.string()), ("edit_type", pa.string())]
+    [
+        ("rel_pos", pa.int32()),
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("edit_type", pa.string()),
+        ("source", pa.string()),
+    ]
 )
 WINDOWS_SCHEMA = pa.schema(
     [
@@ -62,6 +68,7 @@ TUPLES_SCHEMA = pa.schema(
         ("requested_source", pa.string()),
         ("edit_source", pa.string()),
         ("edits", pa.list_(EDIT_TYPE)),
+        ("adjusted_side", pa.string()),
         ("target_window", pa.large_string()),
     ]
 )
@@ -208,9 +215,10 @@ class RunWriter:
                     "window_index": t.window_index, "window_id": t.window_id, "tuple_index": t.tuple_index,
                     "requested_source": t.requested_source, "edit_source": t.edit_source,
                     "edits": [
-                        {"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type}
-                        for e in t.rel_edits
+                        {"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src}
+                        for e, src in zip(t.rel_edits, t.edit_sources)
                     ],
+                    "adjusted_side": t.adjusted_side,
                     "target_window": t.target_window,
                 }
             )
@@ -299,6 +307,8 @@ def write_run(
             "seed": builder.seed,
             "edge_margin": builder.edge_margin,
             "preserve_length": builder.preserve_length,
+            "pad": builder.pad,
+            "multi_edit": {"fraction": builder.multi_edit.fraction, "max_edits": builder.multi_edit.max_edits},
             "store_targets": settings.store_targets,
             "config_sha256": hashlib.sha256(config_yaml.encode()).hexdigest(),
             "holdout_sha256": builder.holdouts.digest(),
@@ -359,7 +369,7 @@ def read_tuples(run_dir: str | os.PathLike) -> Iterator[TrainingTuple]:
     in stream order, so they are joined in one streaming pass.
     """
     manifest = read_manifest(run_dir)
-    preserve_length = manifest["preserve_length"]
+    preserve_length, pad = manifest["preserve_length"], manifest["pad"]
     windows = read_windows(run_dir)
     window: WindowContext | None = None
     for row in _rows(Path(run_dir) / "tuples"):
@@ -372,13 +382,15 @@ def read_tuples(run_dir: str | os.PathLike) -> Iterator[TrainingTuple]:
         edits = tuple(RelEdit(e["rel_pos"], e["ref"], e["alt"]) for e in row["edits"])
         target = row.get("target_window")
         if target is None:
+            left, right = (window.left_flank, window.right_flank) if pad == "flank" else ("", "")
             target = apply_edits(
-                window.sequence, edits, left_flank=window.left_flank, right_flank=window.right_flank,
-                preserve_length=preserve_length, where=window.label,
+                window.sequence, edits, left_flank=left, right_flank=right, preserve_length=preserve_length,
+                where=window.label,
             )
         yield TrainingTuple(
             window_id=row["window_id"], source_record_id=window.record_id, edit_source=row["edit_source"],
             rel_edits=edits, target_window=target, window_start_bp=window.start_bp,
             window_end_bp=window.end_bp, window_index=row["window_index"], tuple_index=row["tuple_index"],
             requested_source=row["requested_source"], chrom=window.chrom,
+            edit_sources=tuple(e["source"] for e in row["edits"]), adjusted_side=row["adjusted_side"],
         )

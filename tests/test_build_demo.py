@@ -102,25 +102,66 @@ def test_edits_are_real_filtered_variants_with_matching_ref(demo):
     assert seen["gnomad_common"] and seen["clinvar"]
 
 
-def test_targets_are_the_genome_with_the_edit(demo):
-    """Oracle: apply the edit to the chromosome itself and cut the window on the anchored side."""
-    _, _, cfg, windows, tuples = demo
-    with pysam.FastaFile(cfg.paths.reference) as fa:
+def check_targets_against_genome(fasta, windows, tuples, pad="flank"):
+    """Oracle: apply a tuple's edits to the chromosome itself and cut the window on the anchored side."""
+    with pysam.FastaFile(fasta) as fa:
         chroms = {c: fa.fetch(c).upper() for c in {w["chrom"] for w in windows.values()}}
     types = collections.Counter()
     for t in tuples:
         w = windows[t["window_index"]]
-        (edit,) = t["edits"]
         chrom, start, n = chroms[w["chrom"]], w["start_bp"], 12_288
-        pos = start + edit["rel_pos"]
-        edited = chrom[:pos] + edit["alt"] + chrom[pos + len(edit["ref"]):]
-        delta = len(edit["alt"]) - len(edit["ref"])
-        left_anchor = 2 * edit["rel_pos"] + len(edit["ref"]) < n
-        lo = start if left_anchor else start + delta
-        assert t["target_window"] == edited[lo : lo + n]
+        edited = chrom
+        for e in sorted(t["edits"], key=lambda e: -e["rel_pos"]):
+            pos = start + e["rel_pos"]
+            assert chrom[pos : pos + len(e["ref"])] == e["ref"]
+            edited = edited[:pos] + e["alt"] + edited[pos + len(e["ref"]):]
+            types[e["edit_type"]] += 1
+        delta = len(edited) - len(chrom)
+        first = min(e["rel_pos"] for e in t["edits"])
+        last = max(e["rel_pos"] + len(e["ref"]) for e in t["edits"])
+        side = None if delta == 0 else ("right" if first + last < n else "left")
+        assert t["adjusted_side"] == side
+        lo = start + delta if side == "left" else start
+        expected = edited[lo : lo + n]
+        if pad == "N" and delta < 0:
+            raw = edited[start : start + n + delta]
+            expected = raw + "N" * -delta if side == "right" else "N" * -delta + raw
+        assert t["target_window"] == expected
         assert w["sequence"] == chrom[start : start + n]
-        types[edit["edit_type"]] += 1
+    return types
+
+
+def test_targets_are_the_genome_with_the_edit(demo):
+    _, _, cfg, windows, tuples = demo
+    types = check_targets_against_genome(cfg.paths.reference, windows, tuples)
     assert {"SNV", "INS", "DEL"} <= set(types)
+
+
+def test_multi_edit_mix(compose_cfg, tmp_path):
+    cfg = compose_cfg(["mix=multi", "mix.multi_edit.fraction=0.3"])
+    manifest = run(cfg, str(tmp_path), progress=False)
+    windows = {w["window_index"]: w for w in rows(tmp_path, "windows")}
+    tuples = rows(tmp_path, "tuples")
+    sizes = collections.Counter(len(t["edits"]) for t in tuples)
+    assert set(sizes) == {1, 2, 3, 4} and 0.2 < 1 - sizes[1] / len(tuples) < 0.4
+    for t in tuples:
+        spans = [(e["rel_pos"], e["rel_pos"] + len(e["ref"])) for e in t["edits"]]
+        assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+        sources = {e["source"] for e in t["edits"]}
+        assert t["edit_source"] == "+".join(sorted(sources))
+    check_targets_against_genome(cfg.paths.reference, windows, tuples)
+    assert manifest["multi_edit"] == {"fraction": 0.3, "max_edits": 4}
+    assert list(read_tuples(tmp_path)) == [t for _, ts in make_builder(cfg)[0].iter_windows() for t in ts]
+
+
+def test_pad_n_uses_n_instead_of_flanks(compose_cfg, tmp_path):
+    cfg = compose_cfg(["target.pad=N", "mix=multi"])
+    run(cfg, str(tmp_path), progress=False)
+    windows = {w["window_index"]: w for w in rows(tmp_path, "windows")}
+    tuples = rows(tmp_path, "tuples")
+    shortened = [t for t in tuples if sum(len(e["alt"]) - len(e["ref"]) for e in t["edits"]) < 0]
+    assert shortened and all("N" in t["target_window"] for t in shortened)
+    check_targets_against_genome(cfg.paths.reference, windows, tuples, pad="N")
 
 
 def test_reader_matches_live_builder(demo):

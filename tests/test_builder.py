@@ -170,3 +170,63 @@ def test_aliases_across_inputs(small_genome, tmp_path):
         for t in tuples:
             (e,) = t.rel_edits
             assert seqs["chr1"][window.start_bp + e.rel_pos] == e.ref
+
+
+def test_multi_edit_tuples_partial_fallback(vcf_with_two_common):
+    from genolewm.mix import MultiEdit
+
+    w = WindowContext("chr1", "ref", SEQ, 1_000, "chr1", left_flank="ACGT" * 16, right_flank="TTGA" * 16)
+    fallbacks = collections.Counter()
+    tuples = build_training_tuples(
+        w, providers(vcf_with_two_common), seed=2, mix=(EditSourceCount("gnomad_common", 1),),
+        multi_edit=MultiEdit(fraction=1.0, max_edits=4), fallback_counts=fallbacks,
+    )
+    (t,) = tuples
+    assert 2 <= len(t.rel_edits) <= 4
+    assert t.edit_sources.count("gnomad_common") == 2 and t.edit_source == "gnomad_common+synthetic_snv"
+    assert fallbacks == {"gnomad_common->synthetic_snv": len(t.rel_edits) - 2}
+    positions = [e.rel_pos for e in t.rel_edits]
+    assert positions == sorted(positions)
+
+
+def test_multi_edit_fraction_and_sizes():
+    from genolewm.mix import MultiEdit
+
+    p = providers()
+    sizes = collections.Counter()
+    for i in range(60):
+        w = WindowContext("chr1", "ref", random_seq(1_000, 100 + i), 1_000 * i, "chr1", window_index=i)
+        for t in build_training_tuples(w, p, seed=1, mix=mix_from_counts({"synthetic_indel": 5}),
+                                       multi_edit=MultiEdit(fraction=0.25, max_edits=3)):
+            sizes[len(t.rel_edits)] += 1
+            spans = [(e.rel_pos, e.end) for e in t.rel_edits]
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert set(sizes) == {1, 2, 3} and abs(1 - sizes[1] / 300 - 0.25) < 0.08
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"fraction": 1.5}, "mix.multi_edit.fraction=1.5"),
+        ({"fraction": 0.1, "max_edits": 1}, "mix.multi_edit.max_edits=1: must be >= 2"),
+        ({"max_edits": 0}, "mix.multi_edit.max_edits=0"),
+    ],
+)
+def test_multi_edit_validation(kwargs, message):
+    from genolewm.mix import MultiEdit
+
+    with pytest.raises(ConfigError, match=message):
+        MultiEdit(**kwargs)
+
+
+def test_flank_must_cover_multi_edit_deletions(small_genome):
+    from genolewm.mix import MultiEdit
+
+    fasta, _ = small_genome
+    windows = ReferenceWindows(fasta=fasta, window_bp=1_000, stride_bp=1_000, margin_bp=0, flank_bp=40)
+    with pytest.raises(ConfigError, match="windows.flank_bp=40: .* flank_bp >= 45"):
+        TupleBuilder(windows=windows, providers=providers(), mix=mix_from_counts({"synthetic_snv": 1}),
+                     fallbacks={}, multi_edit=MultiEdit(fraction=0.1, max_edits=3))
+    with pytest.raises(ConfigError, match="target.pad='X'"):
+        TupleBuilder(windows=windows, providers=providers(), mix=mix_from_counts({"synthetic_snv": 1}),
+                     fallbacks={}, pad="X")

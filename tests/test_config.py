@@ -19,6 +19,7 @@ COMBINATIONS = {
     "default": [],
     "default_chr8": ["mix=default", "holdout=chr8"],
     "snv_only": ["mix=snv_only"],
+    "multi_pad_n": ["mix=multi", "target.pad=N"],
     "realism_rfc": ["mix=realism", "holdout=rfc"],
     "corpus": ["windows=corpus"],
     "corpus_pretrain": ["experiment=corpus_pretrain"],

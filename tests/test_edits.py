@@ -118,3 +118,13 @@ def test_apply_matches_genome_level_edit(case):
         assert out[: edits[0].rel_pos] == seq[: edits[0].rel_pos]
     else:
         assert out[len(out) - (len(seq) - edits[-1].end):] == seq[edits[-1].end:]
+
+
+def test_adjusted_side():
+    from genolewm.edits import adjusted_side
+
+    assert adjusted_side(100, [RelEdit(10, "A", "C")]) is None
+    assert adjusted_side(100, [RelEdit(10, "AC", "A")]) == "right"
+    assert adjusted_side(100, [RelEdit(80, "A", "AC")]) == "left"
+    assert adjusted_side(100, [RelEdit(10, "AC", "A"), RelEdit(95, "A", "AC")]) is None
+    assert adjusted_side(100, [RelEdit(10, "ACG", "A"), RelEdit(95, "A", "AC")]) == "left"
