@@ -74,13 +74,13 @@ def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, OutputSettings, list[st
         mix = mix_from_counts(OmegaConf.to_container(cfg.mix.counts, resolve=True))
         multi_edit = MultiEdit(**OmegaConf.to_container(cfg.mix.multi_edit, resolve=True))
         fallbacks = OmegaConf.to_container(cfg.fallback, resolve=True) or {}
-        seed, edge_margin, target = cfg.seed, cfg.edge_margin, cfg.target
+        seed, edge_margin, target, split = cfg.seed, cfg.edge_margin, cfg.target, cfg.split
     except (OmegaConfBaseException, TypeError) as exc:
         raise ConfigError(str(exc).splitlines()[0]) from exc
     builder = TupleBuilder(
         windows=windows, providers=providers, seed=seed, mix=mix, fallbacks=fallbacks,
         holdouts=_instantiate(cfg, "holdout"), preserve_length=target.preserve_length, pad=target.pad,
-        edge_margin=edge_margin, multi_edit=multi_edit,
+        edge_margin=edge_margin, multi_edit=multi_edit, split=split,
     )
     output = _instantiate(cfg, "output")
     inputs = [getattr(windows, "fasta", None) or getattr(windows, "path", None)]

@@ -193,12 +193,18 @@ class BuildStats:
     fallbacks: Counter = field(default_factory=Counter)
 
 
+SPLITS = ("train", "val")
+
+
 @dataclass
 class TupleBuilder:
     """Windows, providers, mix, fallbacks and holdouts, checked together once.
 
-    Iterating yields ``(window, tuples)`` for each window the holdout keeps
-    (``split="train"``).
+    ``iter_windows`` yields ``(window, tuples)`` for the windows of ``split``:
+    ``train``, the windows the holdout keeps, with held-out variant keys never
+    emitted; or ``val``, the complement: the windows the holdout removes
+    (chromosomes, intervals, record ids), with the same mix and no edit-key
+    exclusion, so held-out variants can be evaluated there.
     """
 
     windows: object
@@ -211,6 +217,7 @@ class TupleBuilder:
     pad: str = "flank"
     edge_margin: int = 64
     multi_edit: MultiEdit = field(default_factory=MultiEdit)
+    split: str = "train"
     stats: BuildStats = field(default_factory=BuildStats, init=False)
 
     def __post_init__(self) -> None:
@@ -221,6 +228,8 @@ class TupleBuilder:
             raise ConfigError(f"seed={self.seed!r}: must be an integer")
         if self.edge_margin < 0:
             raise ConfigError(f"edge_margin={self.edge_margin}: must be >= 0")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split={self.split!r}: allowed values are {', '.join(SPLITS)}")
         if self.pad not in PAD_MODES:
             raise ConfigError(f"target.pad={self.pad!r}: allowed values are {', '.join(PAD_MODES)}")
         flank_bp = getattr(self.windows, "flank_bp", None)
@@ -239,6 +248,13 @@ class TupleBuilder:
         validate_mix(self.mix, self.providers)
         validate_fallbacks(self.fallbacks, self.providers)
         self._check_contigs()
+        if self.split == "val" and not self.holdouts.removes_windows:
+            raise ConfigError(
+                "split=val: the holdout removes no windows, so the validation split would be empty; "
+                "choose a holdout with chroms, a BED file or record ids"
+            )
+        # Validation windows are held out by definition; their edits may be held-out variants.
+        self._edit_holdouts = self.holdouts if self.split == "train" else HoldoutPolicy()
 
     def _check_contigs(self) -> None:
         """Placed inputs must share contigs with the reference; holdouts take the reference's spelling."""
@@ -266,14 +282,15 @@ class TupleBuilder:
 
     def tuples_for(self, window: WindowContext) -> tuple[TrainingTuple, ...]:
         return build_training_tuples(
-            window, self.providers, seed=self.seed, mix=self.mix, holdouts=self.holdouts,
+            window, self.providers, seed=self.seed, mix=self.mix, holdouts=self._edit_holdouts,
             fallback_sources=self.fallbacks, preserve_length=self.preserve_length, pad=self.pad,
             edge_margin=self.edge_margin, multi_edit=self.multi_edit, fallback_counts=self.stats.fallbacks,
         )
 
     def iter_windows(self, select=None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
+        train = self.split == "train"
         for window in self.windows.iter_windows(select):
-            if self.holdouts.excludes_window(window):
+            if self.holdouts.excludes_window(window) == train:
                 self.stats.excluded_by_holdout += 1
                 continue
             self.stats.kept += 1

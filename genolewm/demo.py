@@ -140,7 +140,7 @@ def write_demo(outdir: str | os.PathLike, seed: int = 20240601) -> None:
     with open(out / "corpus.fa", "w") as fa:
         for i, n in enumerate((40_000, 26_000, 18_000, 9_000)):
             seq = "".join(rng.choice("ACGT") for _ in range(n))
-            fa.write(f">carbon_{i:03d}\n")
+            fa.write(f">carbon_{i:03d} source={'carbon' if i % 2 == 0 else 'phage'}\n")
             fa.writelines(seq[j : j + 60] + "\n" for j in range(0, n, 60))
 
 

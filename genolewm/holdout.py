@@ -114,8 +114,8 @@ class HoldoutPolicy:
         )
 
     @property
-    def empty(self) -> bool:
-        return not (self._chroms or self._keys or self._records or self._by_chrom)
+    def removes_windows(self) -> bool:
+        return bool(self._chroms or self._records or self._by_chrom)
 
     def interval_hits(self, chrom: str, start_bp: int, end_bp: int) -> bool:
         found = self._by_chrom.get(chrom)

@@ -305,6 +305,7 @@ def write_run(
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "seed": builder.seed,
+            "split": builder.split,
             "edge_margin": builder.edge_margin,
             "preserve_length": builder.preserve_length,
             "pad": builder.pad,

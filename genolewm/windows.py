@@ -122,7 +122,7 @@ class _Tiling:
 
     def _windows_of(
         self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
-        first_index: int, select: Callable[[int], bool] | None, where: str,
+        first_index: int, select: Callable[[int], bool] | None, where: str, source: str,
     ) -> Iterator[WindowContext]:
         for k, start in enumerate(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)):
             index = first_index + k
@@ -138,7 +138,7 @@ class _Tiling:
                 self.stats.skipped_n += 1
                 continue
             yield WindowContext(
-                record_id=record_id, source=self.source, sequence=seq, start_bp=start,
+                record_id=record_id, source=source, sequence=seq, start_bp=start,
                 chrom=chrom, window_index=index,
                 left_flank=region[: start - lo], right_flank=region[end - lo :],
             )
@@ -196,7 +196,7 @@ class ReferenceWindows(_Tiling):
         with pysam.FastaFile(self.fasta) as fa:
             for chrom, length in self.lengths.items():
                 fetch = lambda lo, hi, c=chrom: fa.fetch(c, lo, hi)  # noqa: E731
-                yield from self._windows_of(chrom, chrom, length, fetch, first, select, self.fasta)
+                yield from self._windows_of(chrom, chrom, length, fetch, first, select, self.fasta, self.source)
                 first += len(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp))
 
     def __iter__(self) -> Iterator[WindowContext]:
@@ -205,11 +205,17 @@ class ReferenceWindows(_Tiling):
 
 @dataclass
 class CorpusWindows(_Tiling):
-    """Unplaced windows from the records of a FASTA/FASTQ corpus (optionally gzipped)."""
+    """Unplaced windows from the records of a FASTA/FASTQ corpus (optionally gzipped).
+
+    Each window's ``source`` label is ``source``, unless ``source_tag`` is set
+    and the record's header comment carries ``<source_tag>=<label>``
+    (e.g. ``>rec_7 source=phage``).
+    """
 
     path: str = ""
     margin_bp: int = 0
     source: str = "corpus"
+    source_tag: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -220,6 +226,14 @@ class CorpusWindows(_Tiling):
     def plan_size(self) -> None:
         return None
 
+    def _label(self, comment: str | None) -> str:
+        if self.source_tag and comment:
+            prefix = self.source_tag + "="
+            for token in comment.split():
+                if token.startswith(prefix) and len(token) > len(prefix):
+                    return token[len(prefix):]
+        return self.source
+
     def iter_windows(self, select: Callable[[int], bool] | None = None) -> Iterator[WindowContext]:
         first = 0
         try:
@@ -227,7 +241,9 @@ class CorpusWindows(_Tiling):
                 for rec in fx:
                     seq = rec.sequence or ""
                     fetch = lambda lo, hi, s=seq: s[lo:hi]  # noqa: E731
-                    yield from self._windows_of(rec.name, None, len(seq), fetch, first, select, self.path)
+                    yield from self._windows_of(
+                        rec.name, None, len(seq), fetch, first, select, self.path, self._label(rec.comment)
+                    )
                     first += len(tile_starts(len(seq), self.window_bp, self.stride_bp, self.margin_bp))
         except (OSError, ValueError) as exc:
             raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc

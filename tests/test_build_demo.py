@@ -216,9 +216,46 @@ def test_holdout_options(compose_cfg, tmp_path, holdout):
 
 
 def test_corpus_windows_build(compose_cfg, tmp_path):
-    manifest = run(compose_cfg(["windows=corpus"]), str(tmp_path), progress=False)
+    manifest = run(compose_cfg(["windows=corpus", "holdout.record_ids=[carbon_001]"]), str(tmp_path), progress=False)
     windows = rows(tmp_path, "windows")
-    assert windows and all(w["chrom"] is None and w["source"] == "corpus" for w in windows)
+    assert windows and all(w["chrom"] is None for w in windows)
+    assert {w["record_id"] for w in windows} == {"carbon_000", "carbon_002"}  # carbon_003 is too short
+    assert {w["source"] for w in windows} == {"carbon"}
+    assert manifest["windows"]["excluded_by_holdout"] == 2
     assert set(manifest["tuples"]["by_edit_source"]) == {"synthetic_snv", "synthetic_indel"}
     assert manifest["fallbacks"] == {"gnomad_common->synthetic_snv": 3 * len(windows),
                                      "clinvar->synthetic_snv": len(windows)}
+
+
+def test_corpus_fastq_gz_with_labels(compose_cfg, tmp_path):
+    import gzip
+
+    from conftest import random_seq
+
+    fastq = tmp_path / "reads.fq.gz"
+    with gzip.open(fastq, "wt") as fh:
+        for i, label in enumerate(["viral", None, "viral"]):
+            seq = random_seq(15_000, 40 + i)
+            fh.write(f"@read{i}{' source=' + label if label else ''}\n{seq}\n+\n{'I' * len(seq)}\n")
+    run(compose_cfg(["experiment=corpus_pretrain", f"paths.corpus={fastq}", "windows.source=unlabelled"]),
+        str(tmp_path / "run"), progress=False)
+    labels = {w["record_id"]: w["source"] for w in rows(tmp_path / "run", "windows")}
+    assert labels == {"read0": "viral", "read1": "unlabelled", "read2": "viral"}
+
+
+def test_validation_split_is_the_complement(compose_cfg, demo, tmp_path):
+    _, train_manifest, _, train_windows, _ = demo
+    manifest = run(compose_cfg(["mix=default", "holdout=chr8", "split=val"]), str(tmp_path), progress=False)
+    windows = rows(tmp_path, "windows")
+    assert {w["chrom"] for w in windows} == {"chr8"}
+    assert manifest["split"] == "val" and manifest["windows"]["kept"] == train_manifest["windows"]["excluded_by_holdout"]
+    assert not {w["window_index"] for w in windows} & set(train_windows)
+    per_window = collections.Counter(t["window_index"] for t in rows(tmp_path, "tuples"))
+    assert set(per_window.values()) == {8}
+
+
+def test_validation_split_needs_window_holdout(compose_cfg, tmp_path):
+    from genolewm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="split=val: the holdout removes no windows"):
+        run(compose_cfg(["holdout=keys", "split=val"]), str(tmp_path), progress=False)
