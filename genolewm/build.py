@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from .audit import AuditError, audit_run
 from .builder import TupleBuilder
 from .demo import demo_path
 from .errors import ConfigError, GenolewmError
@@ -100,6 +101,8 @@ def summary(run_dir: str, manifest: dict) -> str:
     lines += [f"    {src:<18} requested {t['by_requested_source'].get(src, 0):>8}  "
               f"served {t['by_edit_source'].get(src, 0):>8}"
               for src in sorted(set(t["by_edit_source"]) | set(t["by_requested_source"]))]
+    if "audit" in manifest:
+        lines.append(f"  audit     ok ({manifest['audit']['tuples']} tuples checked)")
     if manifest["fallbacks"]:
         lines.append("  fallbacks " + ", ".join(f"{k} {v}" for k, v in manifest["fallbacks"].items()))
     if manifest["variants_skipped"]:
@@ -108,11 +111,23 @@ def summary(run_dir: str, manifest: dict) -> str:
 
 
 def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
-    """Build the run described by a composed config into ``run_dir``; return its manifest."""
+    """Build the run described by a composed config into ``run_dir``; return its manifest.
+
+    With ``audit=true`` the finished run is audited; a run that fails keeps
+    its files but its manifest is renamed ``manifest.failed.json``, so no
+    reader takes it for a finished build.
+    """
     absolute_paths(cfg)
     builder, output, inputs = make_builder(cfg)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True, sort_keys=True)
-    return write_run(builder, run_dir, output, config_yaml=config_yaml, input_paths=inputs, progress=progress)
+    manifest = write_run(builder, run_dir, output, config_yaml=config_yaml, input_paths=inputs, progress=progress)
+    if cfg.audit:
+        try:
+            manifest["audit"] = audit_run(run_dir)
+        except AuditError:
+            os.replace(Path(run_dir) / "manifest.json", Path(run_dir) / "manifest.failed.json")
+            raise
+    return manifest
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="build")

@@ -4,6 +4,7 @@ Layout of a finished run::
 
     windows/part-00000.parquet ...   one row per kept window
     tuples/part-00000.parquet ...    one row per tuple
+    config.yaml                      the resolved config the run was built from
     manifest.json                    written last; its presence marks a finished run
 
 Everything is staged under ``.partial/`` and moved into place only when the
@@ -180,7 +181,7 @@ class RunWriter:
     def __init__(self, run_dir: str | os.PathLike, settings: OutputSettings) -> None:
         self.run_dir = Path(run_dir)
         self.settings = settings
-        for name in ("windows", "tuples", "manifest.json"):
+        for name in ("windows", "tuples", "config.yaml", "manifest.json"):
             if (self.run_dir / name).exists():
                 raise InputError(
                     f"{self.run_dir / name} exists: this run dir already holds a build; "
@@ -233,9 +234,10 @@ class RunWriter:
         self.tuples.close()
         self.executor.shutdown()
 
-    def commit(self, manifest: dict) -> Path:
-        """Move the flushed shards into place, then write the manifest."""
-        for name in ("windows", "tuples"):
+    def commit(self, manifest: dict, config_yaml: str) -> Path:
+        """Move the flushed shards and the config into place, then write the manifest."""
+        (self.staging / "config.yaml").write_text(config_yaml)
+        for name in ("windows", "tuples", "config.yaml"):
             os.replace(self.staging / name, self.run_dir / name)
         self.staging.rmdir()
         path = self.run_dir / "manifest.json"
@@ -331,7 +333,7 @@ def write_run(
             "elapsed_s": round(elapsed, 3),
             "tuples_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
         }
-        writer.commit(manifest)
+        writer.commit(manifest, config_yaml)
     except BaseException:
         writer.abort()
         raise
@@ -345,16 +347,20 @@ def read_manifest(run_dir: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def _rows(directory: Path) -> Iterator[dict]:
-    for part in sorted(directory.glob("part-*.parquet")):
+def iter_rows(run_dir: str | os.PathLike, table: str) -> Iterator[tuple[str, int, dict]]:
+    """``(shard path, row number in shard, row)`` for every row of ``windows`` or ``tuples``, in order."""
+    for part in sorted((Path(run_dir) / table).glob("part-*.parquet")):
+        number = 0
         for batch in pq.ParquetFile(part).iter_batches():
-            yield from batch.to_pylist()
+            for row in batch.to_pylist():
+                yield f"{table}/{part.name}", number, row
+                number += 1
 
 
 def read_windows(run_dir: str | os.PathLike) -> Iterator[WindowContext]:
     """The kept windows of a finished run, in stream order."""
     read_manifest(run_dir)
-    for row in _rows(Path(run_dir) / "windows"):
+    for _, _, row in iter_rows(run_dir, "windows"):
         yield WindowContext(
             record_id=row["record_id"], source=row["source"], sequence=row["sequence"],
             start_bp=row["start_bp"], chrom=row["chrom"], window_index=row["window_index"],
@@ -373,7 +379,7 @@ def read_tuples(run_dir: str | os.PathLike) -> Iterator[TrainingTuple]:
     preserve_length, pad = manifest["preserve_length"], manifest["pad"]
     windows = read_windows(run_dir)
     window: WindowContext | None = None
-    for row in _rows(Path(run_dir) / "tuples"):
+    for _, _, row in iter_rows(run_dir, "tuples"):
         while window is None or window.window_index < row["window_index"]:
             window = next(windows, None)
             if window is None:

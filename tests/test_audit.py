@@ -1,0 +1,151 @@
+"""The audit passes real builds and names the first row of a tampered one."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from genolewm.audit import AuditError, audit_run
+from genolewm.build import run
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genolewm.build import CONFIG_PATH
+
+    runs = {}
+    for name, overrides in {
+        "rfc_multi": ["holdout=rfc", "mix=multi", "audit=true"],
+        "val": ["holdout=chr8", "split=val"],
+        "lean_pad_n": ["output.store_targets=false", "target.pad=N", "mix=multi"],
+        "corpus": ["windows=corpus"],
+    }.items():
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+            cfg = compose(config_name="build", overrides=overrides)
+        path = tmp_path_factory.mktemp(name)
+        runs[name] = (path, run(cfg, str(path), progress=False))
+    GlobalHydra.instance().clear()
+    return runs
+
+
+@pytest.mark.parametrize("name", ["rfc_multi", "val", "lean_pad_n", "corpus"])
+def test_audit_passes_real_builds(built, name):
+    path, manifest = built[name]
+    assert audit_run(path) == {"windows": manifest["windows"]["kept"], "tuples": manifest["tuples"]["total"]}
+    if name == "rfc_multi":
+        assert manifest["audit"]["tuples"] == manifest["tuples"]["total"]
+
+
+def copy_run(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def rewrite(path, table, row, column, change):
+    part = path / table / "part-00000.parquet"
+    data = pq.read_table(part)
+    rows = data.to_pylist()
+    rows[row][column] = change(rows[row][column])
+    pq.write_table(pa.Table.from_pylist(rows, schema=data.schema), part)
+
+
+def first_row(path, predicate):
+    rows = pq.read_table(path / "tuples" / "part-00000.parquet").to_pylist()
+    return next(i for i, r in enumerate(rows) if predicate(r))
+
+
+def other_base(b):
+    return {"A": "C", "C": "G", "G": "T", "T": "A"}[b]
+
+
+def test_tampered_vcf_edit(built, tmp_path):
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
+    i = first_row(run_dir, lambda r: r["edits"][0]["source"] == "gnomad_common" and r["edits"][0]["edit_type"] == "SNV")
+
+    def change(edits):
+        edits[0]["alt"] = next(b for b in "ACGT" if b not in (edits[0]["ref"], edits[0]["alt"]))
+        return edits
+
+    rewrite(run_dir, "tuples", i, "edits", change)
+    with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: edit .* from gnomad_common: no record"):
+        audit_run(run_dir)
+
+
+def test_tampered_target(built, tmp_path):
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
+    rewrite(run_dir, "tuples", 5, "target_window", lambda t: t[:100] + other_base(t[100]) + t[101:])
+    with pytest.raises(AuditError, match="row 5: target_window is not the window with its edits applied"):
+        audit_run(run_dir)
+
+
+def test_tampered_ref(built, tmp_path):
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
+    i = first_row(run_dir, lambda r: r["edits"][0]["edit_type"] == "SNV" and r["edits"][0]["source"] == "synthetic_snv")
+
+    def change(edits):
+        edits[0]["ref"] = other_base(edits[0]["ref"])
+        if edits[0]["ref"] == edits[0]["alt"]:
+            edits[0]["alt"] = other_base(edits[0]["alt"])
+        return edits
+
+    rewrite(run_dir, "tuples", i, "edits", change)
+    with pytest.raises(AuditError, match=rf"row {i}: edit .* REF differs from the window"):
+        audit_run(run_dir)
+
+
+def test_tampered_window_and_manifest(built, tmp_path):
+    run_dir = copy_run(built["val"][0], tmp_path / "w")
+    rewrite(run_dir, "windows", 2, "sequence", lambda s: s[:500] + other_base(s[500]) + s[501:])
+    with pytest.raises(AuditError, match="windows/part-00000.parquet row 2: window_id is not the sha256"):
+        audit_run(run_dir)
+    run_dir = copy_run(built["val"][0], tmp_path / "m")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["tuples"]["total"] += 1
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AuditError, match="manifest.json: tuples.total is"):
+        audit_run(run_dir)
+
+
+def test_holdout_violation(built, tmp_path):
+    """A config claiming chr1 was held out: the train run's chr1 windows now violate it."""
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "h")
+    text = (run_dir / "config.yaml").read_text().replace("- chr21", "- chr1")
+    (run_dir / "config.yaml").write_text(text)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["config_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AuditError, match=r"windows/part-00000.parquet row 0: window chr1:\d+ is held out but is in the train split"):
+        audit_run(run_dir)
+
+
+@pytest.mark.slow
+def test_audit_cli(built, tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "genolewm.audit", str(built["corpus"][0])], capture_output=True, text=True)
+    assert ok.returncode == 0 and "genolewm.audit: ok:" in ok.stdout
+    run_dir = copy_run(built["corpus"][0], tmp_path / "c")
+    (run_dir / "config.yaml").write_text("tampered: true\n")
+    bad = subprocess.run([sys.executable, "-m", "genolewm.audit", str(run_dir)], capture_output=True, text=True)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "config.yaml: its sha256 differs" in bad.stderr
+
+
+def test_build_with_failed_audit_is_not_finished(compose_cfg, tmp_path, monkeypatch):
+    import genolewm.build
+
+    def failing(run_dir):
+        raise AuditError(f"{run_dir}: tuples/part-00000.parquet row 0: simulated")
+
+    monkeypatch.setattr(genolewm.build, "audit_run", failing)
+    with pytest.raises(AuditError, match="simulated"):
+        run(compose_cfg(["audit=true", "mix=snv_only"]), str(tmp_path), progress=False)
+    assert (tmp_path / "manifest.failed.json").is_file() and not (tmp_path / "manifest.json").exists()
