@@ -21,12 +21,12 @@ def pytest_addoption(parser):
 
 @pytest.fixture
 def compose_cfg():
-    """compose_cfg(overrides) -> the composed build config, without the hydra node."""
+    """compose_cfg(overrides, config_name="build") -> the composed config, without the hydra node."""
 
-    def _compose(overrides=()):
+    def _compose(overrides=(), config_name="build"):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-            return compose(config_name="build", overrides=list(overrides))
+            return compose(config_name=config_name, overrides=list(overrides))
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -24,6 +24,8 @@ COMBINATIONS = {
     "corpus": ["windows=corpus"],
     "corpus_pretrain": ["experiment=corpus_pretrain"],
     "strict_keys": ["fallback=strict", "holdout=keys", "mix=synthetic"],
+    "val_audit": ["holdout=rfc", "split=val", "audit=true"],
+    "prepare": ["input=/data/release.vcf.bgz"],
 }
 
 
@@ -39,7 +41,7 @@ def snapshot_text(cfg) -> str:
 
 @pytest.mark.parametrize("name", sorted(COMBINATIONS))
 def test_snapshot(compose_cfg, request, name):
-    text = snapshot_text(compose_cfg(COMBINATIONS[name]))
+    text = snapshot_text(compose_cfg(COMBINATIONS[name], config_name="prepare" if name == "prepare" else "build"))
     path = SNAPSHOTS / f"{name}.yaml"
     if request.config.getoption("--update-snapshots"):
         path.write_text(text)

@@ -1,0 +1,194 @@
+"""``python -m genolewm.prepare source=gnomad input=PATH``: shrink a release VCF to what the builder uses.
+
+Streams a raw VCF (bgzipped or plain, any size) once and writes a
+bgzipped, tabix-indexed VCF holding only the alleles the source's filter
+(``providers.<source>`` in the build config) accepts, one ALT allele per
+line with its own INFO value, plus a JSON report of what was kept and
+dropped by reason. Memory stays flat: one record is held at a time.
+Build configs point at the output (``paths.gnomad=.../gnomad.prepared.vcf.gz``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import hydra
+import pysam
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .build import CONFIG_PATH
+from .contigs import ContigNames
+from .errors import ConfigError, GenolewmError, InputError
+from .providers import REF_MISMATCH_POLICIES, AlleleFilter
+from .store import file_sha256
+
+# Short names users type for the VCF sources of the default providers.
+SOURCE_ALIASES = {"gnomad": "gnomad_common"}
+FILTER_KEYS = ("af_field", "min_af", "clnsig", "pass_only", "max_allele_len")
+
+
+def allele_filter(settings: dict) -> AlleleFilter:
+    """The :class:`AlleleFilter` of one provider's config node."""
+    clnsig = settings.get("clnsig")
+    values = {k: settings[k] for k in FILTER_KEYS if k in settings}
+    values["clnsig"] = frozenset(clnsig) if clnsig is not None else None
+    return AlleleFilter(**values)
+
+
+def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.VariantHeader:
+    header = pysam.VariantHeader()
+    for name, contig in source.contigs.items():
+        if contig.length:
+            header.contigs.add(name, length=contig.length)
+        else:
+            header.contigs.add(name)
+    for name, f in source.filters.items():
+        if name != "PASS":
+            header.filters.add(name, None, None, f.description or name)
+    if filt.min_af is not None:
+        header.info.add(filt.af_field, "A", "Float", source.info[filt.af_field].description or filt.af_field)
+    if filt.clnsig is not None:
+        header.info.add("CLNSIG", ".", "String", source.info["CLNSIG"].description or "Clinical significance")
+    return header
+
+
+def prepare_vcf(
+    input_path: str,
+    output_path: str,
+    filt: AlleleFilter,
+    *,
+    reference: str | None = None,
+    ref_mismatch: str = "skip",
+) -> dict:
+    """Write the usable alleles of ``input_path`` to ``output_path`` (+ ``.tbi``); return the report.
+
+    Files are written under temporary names and renamed when complete.
+    """
+    if not os.path.isfile(input_path):
+        raise InputError(f"input: file not found: {input_path}")
+    if ref_mismatch not in REF_MISMATCH_POLICIES:
+        raise ConfigError(f"ref_mismatch={ref_mismatch!r}: allowed values are {', '.join(REF_MISMATCH_POLICIES)}")
+    if not output_path.endswith(".vcf.gz"):
+        raise ConfigError(f"output={output_path}: must end in .vcf.gz")
+    started = time.perf_counter()
+    tmp = output_path[: -len(".vcf.gz")] + ".partial.vcf.gz"
+    dropped: Counter = Counter()
+    kept_by_contig: Counter = Counter()
+    records = alleles = 0
+    fasta = pysam.FastaFile(reference) if reference else None
+    fasta_names = ContigNames(fasta.references) if fasta else None
+    try:
+        try:
+            src = pysam.VariantFile(input_path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
+        with src:
+            filt.check_header(src.header, input_path, "providers")
+            with pysam.VariantFile(tmp, "wz", header=_output_header(src.header, filt)) as out:
+                for rec in src:
+                    records += 1
+                    info = rec.info
+                    for index, (ref, alt, reason) in enumerate(filt.alleles(rec)):
+                        alleles += 1
+                        if reason is None and fasta is not None:
+                            chrom = fasta_names.find(rec.chrom)
+                            actual = fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() if chrom else None
+                            if actual != ref:
+                                if ref_mismatch == "error":
+                                    raise InputError(
+                                        f"{input_path}: record {rec.chrom}:{rec.pos}:{rec.ref}:{alt} REF does not "
+                                        f"match {reference} ({actual!r}); fix the VCF or set ref_mismatch=skip"
+                                    )
+                                reason = "ref_mismatch"
+                        if reason is not None:
+                            dropped[reason] += 1
+                            continue
+                        new = out.new_record(
+                            contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
+                            filter=list(rec.filter.keys()) or None,
+                        )
+                        if filt.min_af is not None:
+                            af = info[filt.af_field]
+                            new.info[filt.af_field] = af[index] if isinstance(af, tuple) else af
+                        if filt.clnsig is not None:
+                            raw = info["CLNSIG"]
+                            new.info["CLNSIG"] = raw if isinstance(raw, tuple) else (raw,)
+                        out.write(new)
+                        kept_by_contig[rec.chrom] += 1
+        pysam.tabix_index(tmp, preset="vcf", force=True)
+        # The index first, so a complete-looking VCF always has its index.
+        os.replace(tmp + ".tbi", output_path + ".tbi")
+        os.replace(tmp, output_path)
+    except BaseException:
+        for leftover in (tmp, tmp + ".tbi"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise
+    finally:
+        if fasta is not None:
+            fasta.close()
+    kept = sum(kept_by_contig.values())
+    return {
+        "input": {"path": os.path.abspath(input_path), "size": os.path.getsize(input_path)},
+        "output": {"path": os.path.abspath(output_path), "sha256": file_sha256(output_path)},
+        "filter": {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in vars(filt).items()},
+        "reference": os.path.abspath(reference) if reference else None,
+        "records_read": records,
+        "alleles_read": alleles,
+        "alleles_kept": kept,
+        "kept_by_contig": dict(kept_by_contig),
+        "dropped": dict(sorted(dropped.items())),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def run(cfg: DictConfig, run_dir: str) -> dict:
+    """Prepare the VCF a composed ``prepare`` config describes; write the report beside it."""
+    try:
+        source = SOURCE_ALIASES.get(cfg.source, cfg.source)
+        if source not in cfg.providers or "path" not in cfg.providers[source]:
+            vcf_sources = [k for k, v in cfg.providers.items() if "path" in v]
+            raise ConfigError(f"source={cfg.source}: allowed values are {', '.join(['gnomad'] + vcf_sources)}")
+        node = cfg.providers[source]
+        settings = {k: node[k] for k in FILTER_KEYS if k in node}
+        if settings.get("clnsig") is not None:
+            settings["clnsig"] = list(settings["clnsig"])
+        input_path = os.path.abspath(str(cfg.input))
+        output = cfg.output or str(Path(run_dir) / f"{cfg.source}.prepared.vcf.gz")
+        reference = os.path.abspath(str(cfg.reference)) if cfg.reference else None
+        ref_mismatch = cfg.ref_mismatch
+    except OmegaConfBaseException as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from exc
+    report = prepare_vcf(input_path, os.path.abspath(output), allele_filter(settings), reference=reference,
+                         ref_mismatch=ref_mismatch)
+    report["source"] = source
+    report_path = Path(output[: -len(".vcf.gz")] + ".report.json")
+    tmp = report_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, report_path)
+    return report
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="prepare")
+def main(cfg: DictConfig) -> None:
+    try:
+        report = run(cfg, HydraConfig.get().runtime.output_dir)
+    except GenolewmError as exc:
+        print(f"genolewm.prepare: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(
+        f"genolewm prepare -> {report['output']['path']}\n"
+        f"  kept {report['alleles_kept']} of {report['alleles_read']} alleles ({report['records_read']} records)\n"
+        f"  dropped " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items())
+    )
+
+
+if __name__ == "__main__":
+    main()
