@@ -85,7 +85,10 @@ def _fill_slot(
     Edits are distinct within the slot and never overlap within a tuple.
     """
     held_out = (lambda e: holdouts.excludes_edit(window, e)) if holdouts.edit_keys else (lambda e: False)
-    sizes = multi_edit.sizes(Random(stream_seed(seed, window, requested, "edits-per-tuple")), count)
+    sizes = (
+        multi_edit.sizes(Random(stream_seed(seed, window, requested, "edits-per-tuple")), count)
+        if multi_edit.fraction else [1] * count
+    )
     rngs: dict[str, Random] = {}
     used: set[RelEdit] = set()
     out = []

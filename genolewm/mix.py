@@ -49,8 +49,6 @@ class MultiEdit:
 
     def sizes(self, rng: Random, count: int) -> list[int]:
         """The number of edits of each of ``count`` tuples."""
-        if self.fraction == 0:
-            return [1] * count
         return [rng.randint(2, self.max_edits) if rng.random() < self.fraction else 1 for _ in range(count)]
 
 

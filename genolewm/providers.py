@@ -10,9 +10,11 @@ VCF providers query the tabix index for the window's region only.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from random import Random
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -204,8 +206,9 @@ class AlleleFilter:
 
     def alleles(self, rec: pysam.VariantRecord) -> list[tuple[str, str | None, str | None]]:
         """``(ref, alt, reason)`` per ALT allele; ``reason`` None means usable."""
-        alts = rec.alts or (None,)
-        ref = rec.ref.upper()
+        alleles = rec.alleles  # one call for REF and ALTs: the cheapest pysam accessor
+        ref = alleles[0].upper()
+        alts = alleles[1:] or (None,)
         if self.pass_only:
             filters = rec.filter.keys()
             if filters and filters != ["PASS"]:
@@ -324,16 +327,18 @@ class VariantProvider:
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._vf = pysam.VariantFile(self.path)
             self._vf_pid = os.getpid()
+        skipped, alleles = self.skipped, self.filter.alleles
         for rec in self._vf.fetch(file_chrom, start):
-            if rec.start < start:
+            pos = rec.start
+            if pos < start:
                 continue  # overlaps the start but begins before it
             usable = []
-            for ref, alt, reason in self.filter.alleles(rec):
+            for ref, alt, reason in alleles(rec):
                 if reason is None:
-                    usable.append([rec.start, ref, alt, REF_UNCHECKED])
+                    usable.append([pos, ref, alt, REF_UNCHECKED])
                 else:
-                    self.skipped[reason] += 1
-            yield rec.start, usable
+                    skipped[reason] += 1
+            yield pos, usable
 
     def _slide(self, file_chrom: str, lo: int, hi: int) -> None:
         """Make the cache hold every usable allele starting in ``[lo, hi)``."""
@@ -341,23 +346,19 @@ class VariantProvider:
                 or self._vf_pid != os.getpid():
             self._reset(file_chrom, lo)
             self._records = self._read(file_chrom, lo)
-        while hi > self._to:
-            if self._ahead is None:
-                self._ahead = next(self._records, None)
-                if self._ahead is None:
-                    self._to = hi
+        if hi > self._to:
+            cache, records, ahead = self._cache, self._records, self._ahead
+            while True:
+                if ahead is None:
+                    ahead = next(records, None)
+                    if ahead is None:
+                        break
+                if ahead[0] >= hi:
                     break
-            start, usable = self._ahead
-            if start >= hi:
-                self._to = hi
-                break
-            self._cache.extend(usable)
-            self._to = start
-            self._ahead = None
-        drop = 0
-        while drop < len(self._cache) and self._cache[drop][0] < lo:
-            drop += 1
-        del self._cache[:drop]
+                cache.extend(ahead[1])
+                ahead = None
+            self._ahead, self._to = ahead, hi
+        del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int) -> list[tuple[int, str, str]]:

@@ -20,6 +20,16 @@ _NOT_ACGTN = re.compile(r"[^ACGTN]")
 NON_ACGTN_POLICIES = ("error", "mask")
 
 
+def first_non_acgtn(bases: str) -> str | None:
+    """The first character of ``bases`` that is not A/C/G/T/N, or None."""
+    try:
+        # Deleting the allowed bytes is several times faster than a regex scan.
+        rest = bases.encode("ascii").translate(None, b"ACGTN")
+    except UnicodeEncodeError:
+        return next(c for c in bases if ord(c) > 127)
+    return chr(rest[0]) if rest else None
+
+
 @dataclass(frozen=True, slots=True)
 class WindowContext:
     """One reference window plus where it came from.
@@ -44,10 +54,10 @@ class WindowContext:
         if self.start_bp < 0:
             raise InputError(f"window {self.record_id}:{self.start_bp}: start_bp must be >= 0")
         for name in ("sequence", "left_flank", "right_flank"):
-            bad = _NOT_ACGTN.search(getattr(self, name))
-            if bad:
+            bad = first_non_acgtn(getattr(self, name))
+            if bad is not None:
                 raise InputError(
-                    f"window {self.record_id}:{self.start_bp}: {name} has {bad.group()!r}; "
+                    f"window {self.record_id}:{self.start_bp}: {name} has {bad!r}; "
                     "windows hold uppercase A/C/G/T/N only"
                 )
         if not self.window_id:
@@ -110,12 +120,11 @@ class _Tiling:
 
     def _canonical(self, bases: str, where: str) -> str:
         bases = bases.upper()
-        bad = _NOT_ACGTN.search(bases)
-        if bad:
+        bad = first_non_acgtn(bases)
+        if bad is not None:
             if self.non_acgtn == "error":
                 raise InputError(
-                    f"{where}: base {bad.group()!r} is not A/C/G/T/N; "
-                    "set windows.non_acgtn=mask to read such bases as N"
+                    f"{where}: base {bad!r} is not A/C/G/T/N; set windows.non_acgtn=mask to read such bases as N"
                 )
             bases = _NOT_ACGTN.sub("N", bases)
         return bases
