@@ -98,7 +98,7 @@ def main() -> None:
         default=Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_workload.py",
     )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. output.store_targets=false")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     data = workload(args)
     result = bench_build(args, data) if args.what == "build" else bench_prepare(args, data)
     print(json.dumps(result, indent=2))

@@ -141,7 +141,7 @@ class _Tiling:
             lo = max(0, start - self.flank_bp)
             end = start + self.window_bp
             hi = min(length, end + self.flank_bp)
-            region = self._canonical(fetch(lo, hi), f"{where} {record_id}:{lo}-{hi}")
+            region = fetch(lo, hi)
             seq = region[start - lo : end - lo]
             if seq.count("N") > self.max_n_fraction * self.window_bp:
                 self.stats.skipped_n += 1
@@ -151,6 +151,28 @@ class _Tiling:
                 chrom=chrom, window_index=index,
                 left_flank=region[: start - lo], right_flank=region[end - lo :],
             )
+
+
+class _ChunkedReader:
+    """Serves regions of one sequence from large canonicalised chunks.
+
+    One read and one uppercase/alphabet pass per chunk instead of per
+    (overlapping) window; memory is one chunk.
+    """
+
+    CHUNK_BP = 1 << 20
+
+    def __init__(self, read: Callable[[int, int], str], length: int,
+                 canonical: Callable[[str, int, int], str]) -> None:
+        self.read, self.length, self.canonical = read, length, canonical
+        self.lo = self.hi = 0
+        self.chunk = ""
+
+    def __call__(self, lo: int, hi: int) -> str:
+        if lo < self.lo or hi > self.hi:
+            self.lo, self.hi = lo, min(self.length, max(hi, lo + self.CHUNK_BP))
+            self.chunk = self.canonical(self.read(self.lo, self.hi), self.lo, self.hi)
+        return self.chunk[lo - self.lo : hi - self.lo]
 
 
 def _require_file(path: str, key: str) -> str:
@@ -204,7 +226,8 @@ class ReferenceWindows(_Tiling):
         # Opened here, not in __init__, so the object pickles into DataLoader workers.
         with pysam.FastaFile(self.fasta) as fa:
             for chrom, length in self.lengths.items():
-                fetch = lambda lo, hi, c=chrom: fa.fetch(c, lo, hi)  # noqa: E731
+                fetch = _ChunkedReader(lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
+                                       lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"))
                 yield from self._windows_of(chrom, chrom, length, fetch, first, select, self.fasta, self.source)
                 first += len(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp))
 
@@ -248,7 +271,7 @@ class CorpusWindows(_Tiling):
         try:
             with pysam.FastxFile(self.path) as fx:
                 for rec in fx:
-                    seq = rec.sequence or ""
+                    seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
                     fetch = lambda lo, hi, s=seq: s[lo:hi]  # noqa: E731
                     yield from self._windows_of(
                         rec.name, None, len(seq), fetch, first, select, self.path, self._label(rec.comment)
