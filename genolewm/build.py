@@ -120,7 +120,8 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     absolute_paths(cfg)
     builder, output, inputs = make_builder(cfg)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True, sort_keys=True)
-    manifest = write_run(builder, run_dir, output, config_yaml=config_yaml, input_paths=inputs, progress=progress)
+    manifest = write_run(builder, run_dir, output, config_yaml=config_yaml, input_paths=inputs, progress=progress,
+                         workers=cfg.workers)
     if cfg.audit:
         try:
             manifest["audit"] = audit_run(run_dir)

@@ -12,6 +12,7 @@ shard handles the window, or on the windows before it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
@@ -290,11 +291,98 @@ class TupleBuilder:
             edge_margin=self.edge_margin, multi_edit=self.multi_edit, fallback_counts=self.stats.fallbacks,
         )
 
-    def iter_windows(self, select=None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
-        train = self.split == "train"
-        for window in self.windows.iter_windows(select):
-            if self.holdouts.excludes_window(window) == train:
+    def in_split(self, window: WindowContext) -> bool:
+        """Whether ``window`` belongs to this builder's split."""
+        return self.holdouts.excludes_window(window) != (self.split == "train")
+
+    def iter_windows(self, select=None, **plan_range) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
+        """``(window, tuples)`` for the windows of the split (``select``/``start``/``stop`` narrow the plan)."""
+        for window in self.windows.iter_windows(select, **plan_range):
+            if not self.in_split(window):
                 self.stats.excluded_by_holdout += 1
                 continue
             self.stats.kept += 1
             yield window, self.tuples_for(window)
+
+    def _counts(self) -> tuple:
+        stats = self.windows.stats
+        return (stats.seen, stats.skipped_n, self.stats.excluded_by_holdout, Counter(self.stats.fallbacks),
+                self.variants_skipped)
+
+    def _block(self, pairs: Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]) -> "BlockResult":
+        """Drain ``pairs`` into a :class:`BlockResult` holding the counts they added."""
+        before = self._counts()
+        windows, tuples = [], []
+        for window, window_tuples in pairs:
+            windows.append(window)
+            tuples.extend(window_tuples)
+        after = self._counts()
+        return BlockResult(
+            windows=windows, tuples=tuples, kept=len(windows), seen=after[0] - before[0], skipped_n=after[1] - before[1],
+            excluded_by_holdout=after[2] - before[2], fallbacks=after[3] - before[3],
+            variants_skipped=after[4] - before[4],
+        )
+
+    def plan_blocks(self, windows_per_block: int) -> list[tuple[int, int]] | None:
+        """Plan-index ranges of ``windows_per_block`` windows, or None for a stream without a plan (corpus)."""
+        size = self.windows.plan_size()
+        if size is None:
+            return None
+        return [(a, min(a + windows_per_block, size)) for a in range(0, size, windows_per_block)]
+
+    def _count_floor(self, start: int) -> tuple[str, int] | None:
+        """Where the VCF skip counts of a block starting at plan index ``start`` begin.
+
+        Records inside the last in-split window before the block (on the same
+        chromosome, overlapping the block's first window) belong to the
+        block before; that window's interior end is the floor.
+        """
+        if start == 0:
+            return None
+        chrom, first = self.windows.locate(start)
+        lo = first + self.edge_margin
+        for index in range(start - 1, -1, -1):
+            other, begin = self.windows.locate(index)
+            hi = begin + self.windows.window_bp - self.edge_margin
+            if other != chrom or hi <= lo:
+                return None
+            window = self.windows.window_at(index)
+            if window is not None and self.in_split(window):
+                return chrom, hi
+        return None
+
+    def run_block(self, start: int, stop: int) -> "BlockResult":
+        """Build the windows with plan index in ``[start, stop)``, wherever earlier blocks ran."""
+        floor = self._count_floor(start)
+        for provider in self.providers.values():
+            if hasattr(provider, "count_floor"):
+                provider.count_floor = floor
+        return self._block(self.iter_windows(start=start, stop=stop))
+
+    def iter_blocks(self, windows_per_block: int) -> Iterator["BlockResult"]:
+        """The whole split, ``windows_per_block`` planned windows at a time, in order."""
+        plan = self.plan_blocks(windows_per_block)
+        if plan is not None:
+            for start, stop in plan:
+                yield self.run_block(start, stop)
+            return
+        pairs = self.iter_windows()
+        while True:
+            block = self._block(itertools.islice(pairs, windows_per_block))
+            if not block.windows and not block.seen:
+                return
+            yield block
+
+
+@dataclass
+class BlockResult:
+    """The windows and tuples of one block of the window plan, and the counts it added."""
+
+    windows: list[WindowContext]
+    tuples: list[TrainingTuple]
+    kept: int = 0
+    seen: int = 0
+    skipped_n: int = 0
+    excluded_by_holdout: int = 0
+    fallbacks: Counter = field(default_factory=Counter)
+    variants_skipped: Counter = field(default_factory=Counter)

@@ -263,8 +263,9 @@ class VariantProvider:
 
     Alleles are selected by an :class:`AlleleFilter` built from the filter
     arguments. A REF that disagrees with the reference is counted and
-    skipped (``ref_mismatch: skip``) or fatal (``error``). Skipped alleles
-    are counted once per allele and reason in ``skipped``.
+    skipped (``ref_mismatch: skip``) or fatal (``error``). ``skipped``
+    counts skipped alleles by reason, once each, for the records that start
+    inside a window the provider served.
 
     Windows arrive in order along each chromosome and overlap, so records are
     read once into a cache that slides with the windows; a window's eligible
@@ -281,6 +282,9 @@ class VariantProvider:
     ref_mismatch: str = "skip"
     placed: bool = field(default=True, init=False)
     skipped: Counter = field(default_factory=Counter, init=False)
+    # (reference contig, position): a block of a run that starts mid-chromosome
+    # leaves records before this to the block before it (see TupleBuilder.run_block).
+    count_floor: tuple[str, int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         key = f"providers.{self.name}"
@@ -321,41 +325,50 @@ class VariantProvider:
         state.update(_vf=None, _records=None, _ahead=None, _chrom=None)
         return state
 
-    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[int, list]]:
-        """``(start, usable alleles)`` per record starting at or after ``start``; skips are counted here."""
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[int, list, list]]:
+        """``(start, usable alleles, skip reasons)`` per record starting at or after ``start``."""
         if self._vf is None or self._vf_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._vf = pysam.VariantFile(self.path)
             self._vf_pid = os.getpid()
-        skipped, alleles = self.skipped, self.filter.alleles
+        alleles = self.filter.alleles
         for rec in self._vf.fetch(file_chrom, start):
             pos = rec.start
             if pos < start:
                 continue  # overlaps the start but begins before it
-            usable = []
+            usable, reasons = [], []
             for ref, alt, reason in alleles(rec):
                 if reason is None:
                     usable.append([pos, ref, alt, REF_UNCHECKED])
                 else:
-                    skipped[reason] += 1
-            yield pos, usable
+                    reasons.append(reason)
+            yield pos, usable, reasons
 
-    def _slide(self, file_chrom: str, lo: int, hi: int) -> None:
-        """Make the cache hold every usable allele starting in ``[lo, hi)``."""
+    def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int) -> None:
+        """Make the cache hold every usable allele starting in ``[lo, hi)``.
+
+        Skipped alleles are counted as their record enters, if it starts at
+        or after ``count_from``: inside the window, and past what an earlier
+        block of the same run counted.
+        """
         if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
                 or self._vf_pid != os.getpid():
             self._reset(file_chrom, lo)
             self._records = self._read(file_chrom, lo)
         if hi > self._to:
-            cache, records, ahead = self._cache, self._records, self._ahead
+            cache, records, ahead, skipped = self._cache, self._records, self._ahead, self.skipped
             while True:
                 if ahead is None:
                     ahead = next(records, None)
                     if ahead is None:
                         break
-                if ahead[0] >= hi:
+                pos, usable, reasons = ahead
+                if pos >= hi:
                     break
-                cache.extend(ahead[1])
+                cache.extend(usable)
+                if reasons and pos >= count_from:
+                    for reason in reasons:
+                        skipped[reason] += 1
                 ahead = None
             self._ahead, self._to = ahead, hi
         del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
@@ -367,7 +380,8 @@ class VariantProvider:
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
             return self._pool
-        self._slide(file_chrom, lo, hi)
+        floor = self.count_floor[1] if self.count_floor and self.count_floor[0] == window.chrom else -1
+        self._slide(file_chrom, lo, hi, max(lo, floor))
         seq = window.sequence
         pool: dict[tuple[int, str, str], None] = {}
         for entry in self._cache:
@@ -386,7 +400,8 @@ class VariantProvider:
                             f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
                             f"providers.{self.name}.ref_mismatch=skip"
                         )
-                    self.skipped["ref_mismatch"] += 1
+                    if start + len(ref) > floor:  # not checked by an earlier block
+                        self.skipped["ref_mismatch"] += 1
                     entry[3] = REF_BAD
                     continue
                 entry[3] = REF_OK

@@ -20,7 +20,10 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+import itertools
+import multiprocessing
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -29,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .builder import TrainingTuple, TupleBuilder
+from .builder import BlockResult, TrainingTuple, TupleBuilder
 from .edits import RelEdit, apply_edits
 from .errors import ConfigError, InputError
 from .windows import WindowContext
@@ -79,108 +82,76 @@ TUPLES_SCHEMA = pa.schema(
 class OutputSettings:
     """How a run is written (the ``output`` config group)."""
 
-    rows_per_shard: int = 100_000
+    windows_per_shard: int = 256
     store_targets: bool = True
     compression: str = "zstd"
     compression_level: int | None = None
     hash_inputs: bool = True
 
     def __post_init__(self) -> None:
-        if self.rows_per_shard < 1:
-            raise ConfigError(f"output.rows_per_shard={self.rows_per_shard}: must be >= 1")
+        if self.windows_per_shard < 1:
+            raise ConfigError(f"output.windows_per_shard={self.windows_per_shard}: must be >= 1")
         if self.compression not in COMPRESSIONS:
             raise ConfigError(
                 f"output.compression={self.compression!r}: allowed values are {', '.join(COMPRESSIONS)}"
             )
 
 
-class _ShardWriter:
-    """Writes one table as ``part-NNNNN.parquet`` shards of ``rows_per_shard`` rows.
+def block_tables(block: BlockResult, store_targets: bool) -> tuple[pa.Table, pa.Table]:
+    """The windows and tuples of one block as Arrow tables in the run schema."""
+    ws = block.windows
+    windows = pa.table(
+        {
+            "window_index": [w.window_index for w in ws], "window_id": [w.window_id for w in ws],
+            "record_id": [w.record_id for w in ws], "source": [w.source for w in ws],
+            "chrom": [w.chrom for w in ws], "start_bp": [w.start_bp for w in ws],
+            "end_bp": [w.end_bp for w in ws], "sequence": [w.sequence for w in ws],
+            "left_flank": [w.left_flank for w in ws], "right_flank": [w.right_flank for w in ws],
+        },
+        schema=WINDOWS_SCHEMA,
+    )
+    ts = block.tuples
+    columns = {
+        "window_index": [t.window_index for t in ts], "window_id": [t.window_id for t in ts],
+        "tuple_index": [t.tuple_index for t in ts], "requested_source": [t.requested_source for t in ts],
+        "edit_source": [t.edit_source for t in ts],
+        "edits": [
+            [{"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src}
+             for e, src in zip(t.rel_edits, t.edit_sources)]
+            for t in ts
+        ],
+        "adjusted_side": [t.adjusted_side for t in ts],
+    }
+    if store_targets:
+        columns["target_window"] = [t.target_window for t in ts]
+    return windows, pa.table(columns, schema=tuples_schema(store_targets))
 
-    Rows go out as row groups of at most ``ROW_GROUP_ROWS``, encoded and
-    compressed on ``executor``'s single thread while the build goes on; at
-    most one group waits, so memory stays bounded whatever the shard size.
+
+def tuples_schema(store_targets: bool) -> pa.Schema:
+    if store_targets:
+        return TUPLES_SCHEMA
+    return TUPLES_SCHEMA.remove(TUPLES_SCHEMA.get_field_index("target_window"))
+
+
+def write_shard(directory: Path, index: int, block: BlockResult, settings: OutputSettings) -> tuple[Counter, Counter]:
+    """Write block ``index`` as ``windows/`` and ``tuples/part-<index>.parquet``; return its source counts.
+
+    The same block gives the same bytes whichever process writes it.
     """
-
-    ROW_GROUP_ROWS = 2_048
-
-    def __init__(self, directory: Path, schema: pa.Schema, settings: OutputSettings, executor: Executor) -> None:
-        self.directory = directory
-        self.schema = schema
-        self.settings = settings
-        self.executor = executor
-        self.rows: dict[str, list] = {name: [] for name in schema.names}
-        self.buffered = 0
-        self.in_shard = 0
-        self.shards = 0
-        self.writer: pq.ParquetWriter | None = None  # used on the executor's thread only
-        self.pending: Future | None = None
-        directory.mkdir(parents=True)
-
-    def add(self, row: dict) -> None:
-        for name, values in self.rows.items():
-            values.append(row[name])
-        self.buffered += 1
-        if self.buffered >= min(self.ROW_GROUP_ROWS, self.settings.rows_per_shard - self.in_shard):
-            self._write_group()
-
-    def _write_group(self) -> None:
-        path = None
-        if self.in_shard == 0:
-            path = self.directory / f"part-{self.shards:05d}.parquet"
-            self.shards += 1
-        self.in_shard += self.buffered
-        last = self.in_shard >= self.settings.rows_per_shard
-        if last:
-            self.in_shard = 0
-        self.wait()
-        self.pending = self.executor.submit(self._write, self.rows, path, last)
-        self.rows = {name: [] for name in self.schema.names}
-        self.buffered = 0
-
-    def _write(self, rows: dict[str, list], path: Path | None, last: bool) -> None:
-        if path is not None:
-            compression = None if self.settings.compression == "none" else self.settings.compression
-            self.writer = pq.ParquetWriter(
-                path, self.schema, compression=compression, compression_level=self.settings.compression_level
-            )
-        self.writer.write_table(pa.table(rows, schema=self.schema))
-        if last:
-            self.writer.close()
-            self.writer = None
-
-    def wait(self) -> None:
-        """Block until the queued row group is written; re-raise its error."""
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            pending.result()
-
-    def close(self) -> None:
-        """Write what is buffered and close the last shard (an empty table still gets one)."""
-        if self.buffered or self.shards == 0:
-            self._write_group()
-        self.wait()
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-    def discard(self) -> None:
-        """Stop after a failure: let the queued group finish, close the file, ignore errors."""
-        try:
-            self.wait()
-        except Exception:  # noqa: BLE001 - the build's own error is the one reported
-            pass
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+    windows, tuples = block_tables(block, settings.store_targets)
+    compression = None if settings.compression == "none" else settings.compression
+    name = f"part-{index:05d}.parquet"
+    for table, sub in ((windows, "windows"), (tuples, "tuples")):
+        pq.write_table(table, directory / sub / name, compression=compression,
+                       compression_level=settings.compression_level)
+    return (Counter(t.edit_source for t in block.tuples), Counter(t.requested_source for t in block.tuples))
 
 
 class RunWriter:
-    """Stages a run's shards and publishes them with the manifest on ``commit``."""
+    """Stages a run's shards under ``.partial/`` and publishes them with the manifest on ``commit``."""
 
-    def __init__(self, run_dir: str | os.PathLike, settings: OutputSettings) -> None:
+    def __init__(self, run_dir: str | os.PathLike) -> None:
         self.run_dir = Path(run_dir)
-        self.settings = settings
         for name in ("windows", "tuples", "config.yaml", "manifest.json"):
             if (self.run_dir / name).exists():
                 raise InputError(
@@ -189,53 +160,11 @@ class RunWriter:
                 )
         self.staging = self.run_dir / ".partial"
         shutil.rmtree(self.staging, ignore_errors=True)
-        tuples_schema = TUPLES_SCHEMA if settings.store_targets else TUPLES_SCHEMA.remove(
-            TUPLES_SCHEMA.get_field_index("target_window")
-        )
-        # One thread: row groups are written in the order they were queued.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-parquet")
-        self.windows = _ShardWriter(self.staging / "windows", WINDOWS_SCHEMA, settings, self.executor)
-        self.tuples = _ShardWriter(self.staging / "tuples", tuples_schema, settings, self.executor)
-        self.by_edit_source: Counter = Counter()
-        self.by_requested_source: Counter = Counter()
-
-    def add(self, window: WindowContext, tuples: Iterable[TrainingTuple]) -> None:
-        self.windows.add(
-            {
-                "window_index": window.window_index, "window_id": window.window_id,
-                "record_id": window.record_id, "source": window.source, "chrom": window.chrom,
-                "start_bp": window.start_bp, "end_bp": window.end_bp, "sequence": window.sequence,
-                "left_flank": window.left_flank, "right_flank": window.right_flank,
-            }
-        )
-        for t in tuples:
-            self.by_edit_source[t.edit_source] += 1
-            self.by_requested_source[t.requested_source] += 1
-            self.tuples.add(
-                {
-                    "window_index": t.window_index, "window_id": t.window_id, "tuple_index": t.tuple_index,
-                    "requested_source": t.requested_source, "edit_source": t.edit_source,
-                    "edits": [
-                        {"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src}
-                        for e, src in zip(t.rel_edits, t.edit_sources)
-                    ],
-                    "adjusted_side": t.adjusted_side,
-                    "target_window": t.target_window,
-                }
-            )
-
-    @property
-    def total_tuples(self) -> int:
-        return sum(self.by_edit_source.values())
-
-    def close(self) -> None:
-        """Write the rows still buffered and close the last shards."""
-        self.windows.close()
-        self.tuples.close()
-        self.executor.shutdown()
+        for sub in ("windows", "tuples"):
+            (self.staging / sub).mkdir(parents=True)
 
     def commit(self, manifest: dict, config_yaml: str) -> Path:
-        """Move the flushed shards and the config into place, then write the manifest."""
+        """Move the shards and the config into place, then write the manifest."""
         (self.staging / "config.yaml").write_text(config_yaml)
         for name in ("windows", "tuples", "config.yaml"):
             os.replace(self.staging / name, self.run_dir / name)
@@ -247,10 +176,59 @@ class RunWriter:
         return path
 
     def abort(self) -> None:
-        for table in (self.windows, self.tuples):
-            table.discard()
-        self.executor.shutdown()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+# What a worker process builds with, set once by _start_worker.
+_WORKER: tuple[TupleBuilder, Path, OutputSettings] | None = None
+
+
+def _start_worker(builder: TupleBuilder, staging: Path, settings: OutputSettings) -> None:
+    global _WORKER
+    _WORKER = (builder, staging, settings)
+
+
+def _worker_shard(index: int, start: int, stop: int) -> tuple[BlockResult, Counter, Counter]:
+    builder, staging, settings = _WORKER
+    block = builder.run_block(start, stop)
+    sources = write_shard(staging, index, block, settings)
+    # The shard files hold the rows; only the counts travel back.
+    block.windows, block.tuples = [], []
+    return (block, *sources)
+
+
+def _shards(builder: TupleBuilder, staging: Path, settings: OutputSettings, workers: int) -> Iterator[tuple]:
+    """Build and write every shard; yield ``(block, by edit source, by requested source)`` in plan order.
+
+    With ``workers`` > 1 the blocks of the window plan are built and written
+    by that many processes; a stream without a plan (a corpus) is built here.
+    Here, a background thread writes one shard while the next is built.
+    """
+    plan = builder.plan_blocks(settings.windows_per_shard)
+    if workers <= 1 or plan is None or len(plan) < 2:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-parquet") as writer:
+            pending: Future | None = None
+            for index, block in enumerate(builder.iter_blocks(settings.windows_per_shard)):
+                if pending is not None:
+                    yield pending.result()
+                pending = writer.submit(lambda i=index, b=block: (b, *write_shard(staging, i, b, settings)))
+            if pending is not None:
+                yield pending.result()
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker, initargs=(builder, staging, settings),
+    ) as pool:
+        jobs = iter(enumerate(plan))
+        queued: deque[Future] = deque(
+            pool.submit(_worker_shard, i, a, b) for i, (a, b) in itertools.islice(jobs, 2 * workers)
+        )
+        while queued:
+            done = queued.popleft().result()
+            for i, (a, b) in itertools.islice(jobs, 1):
+                queued.append(pool.submit(_worker_shard, i, a, b))
+            yield done
 
 
 def file_sha256(path: str) -> str:
@@ -285,25 +263,37 @@ def write_run(
     config_yaml: str,
     input_paths: Iterable[str],
     progress: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Build every tuple into ``run_dir`` and return the manifest written last.
 
-    On any error the staged files are removed and the error propagates.
+    Shard ``k`` (``windows/`` and ``tuples/part-<k>.parquet``) holds block
+    ``k`` of the window plan: ``output.windows_per_shard`` planned windows and
+    their tuples. ``workers`` > 1 builds and writes the shards in that many
+    processes; the files are the same whatever the number. On any error the
+    staged files are removed and the error propagates.
     """
-    writer = RunWriter(run_dir, settings)
-    stats = builder.windows.stats
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: must be >= 1")
     started = time.perf_counter()
+    counts: Counter = Counter()
+    fallbacks, variants_skipped, by_edit, by_requested = Counter(), Counter(), Counter(), Counter()
+    writer = RunWriter(run_dir)
+    shards = _shards(builder, writer.staging, settings, workers)
     try:
         with tqdm(
             total=builder.windows.plan_size(), unit="window", desc="build", disable=None if progress else True
         ) as bar:
-            for window, tuples in builder.iter_windows():
-                writer.add(window, tuples)
-                bar.update(stats.seen - bar.n)
-            bar.update(stats.seen - bar.n)
-        writer.close()
+            for block, edit_sources, requested_sources in shards:
+                counts.update(seen=block.seen, skipped_n=block.skipped_n, kept=block.kept,
+                              excluded_by_holdout=block.excluded_by_holdout, shards=1)
+                fallbacks += block.fallbacks
+                variants_skipped += block.variants_skipped
+                by_edit += edit_sources
+                by_requested += requested_sources
+                bar.update(block.seen)
         elapsed = time.perf_counter() - started
-        total = writer.total_tuples
+        total = sum(by_edit.values())
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "seed": builder.seed,
@@ -317,24 +307,22 @@ def write_run(
             "holdout_sha256": builder.holdouts.digest(),
             "inputs": describe_inputs(input_paths, settings.hash_inputs),
             "windows": {
-                "seen": stats.seen,
-                "kept": builder.stats.kept,
-                "excluded_by_holdout": builder.stats.excluded_by_holdout,
-                "skipped_n": stats.skipped_n,
+                key: counts[key] for key in ("seen", "kept", "excluded_by_holdout", "skipped_n")
             },
             "tuples": {
                 "total": total,
-                "by_edit_source": dict(sorted(writer.by_edit_source.items())),
-                "by_requested_source": dict(sorted(writer.by_requested_source.items())),
+                "by_edit_source": dict(sorted(by_edit.items())),
+                "by_requested_source": dict(sorted(by_requested.items())),
             },
-            "shards": {"windows": writer.windows.shards, "tuples": writer.tuples.shards},
-            "fallbacks": dict(sorted(builder.stats.fallbacks.items())),
-            "variants_skipped": dict(sorted(builder.variants_skipped.items())),
+            "shards": counts["shards"],
+            "fallbacks": dict(sorted(fallbacks.items())),
+            "variants_skipped": dict(sorted(variants_skipped.items())),
             "elapsed_s": round(elapsed, 3),
             "tuples_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
         }
         writer.commit(manifest, config_yaml)
     except BaseException:
+        shards.close()
         writer.abort()
         raise
     return manifest

@@ -131,20 +131,22 @@ class _Tiling:
 
     def _windows_of(
         self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
-        first_index: int, select: Callable[[int], bool] | None, where: str, source: str,
+        first_index: int, starts: range, select: Callable[[int], bool] | None, where: str, source: str,
+        stats: WindowStats,
     ) -> Iterator[WindowContext]:
-        for k, start in enumerate(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)):
+        """Windows at ``starts`` of one sequence; the first has plan index ``first_index``."""
+        for k, start in enumerate(starts):
             index = first_index + k
             if select is not None and not select(index):
                 continue
-            self.stats.seen += 1
+            stats.seen += 1
             lo = max(0, start - self.flank_bp)
             end = start + self.window_bp
             hi = min(length, end + self.flank_bp)
             region = fetch(lo, hi)
             seq = region[start - lo : end - lo]
             if seq.count("N") > self.max_n_fraction * self.window_bp:
-                self.stats.skipped_n += 1
+                stats.skipped_n += 1
                 continue
             yield WindowContext(
                 record_id=record_id, source=source, sequence=seq, start_bp=start,
@@ -215,21 +217,51 @@ class ReferenceWindows(_Tiling):
             names = list(found.values())
         self.lengths = {c: lengths[c] for c in names}
 
-    def plan_size(self) -> int:
-        return sum(
-            len(tile_starts(n, self.window_bp, self.stride_bp, self.margin_bp)) for n in self.lengths.values()
-        )
-
-    def iter_windows(self, select: Callable[[int], bool] | None = None) -> Iterator[WindowContext]:
-        """Yield windows whose plan index passes ``select`` (all when None)."""
+    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
+        """``(chrom, length, plan index of its first window, window starts)`` per chromosome."""
         first = 0
-        # Opened here, not in __init__, so the object pickles into DataLoader workers.
+        for chrom, length in self.lengths.items():
+            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
+            yield chrom, length, first, starts
+            first += len(starts)
+
+    def plan_size(self) -> int:
+        return sum(len(starts) for *_, starts in self._tiles())
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(chrom, start_bp)`` of the window with plan index ``index``."""
+        for chrom, _, first, starts in self._tiles():
+            if index < first + len(starts):
+                return chrom, starts[index - first]
+        raise IndexError(f"window index {index} is past the end of the plan ({self.plan_size()} windows)")
+
+    def iter_windows(
+        self, select: Callable[[int], bool] | None = None, start: int = 0, stop: int | None = None,
+        stats: WindowStats | None = None,
+    ) -> Iterator[WindowContext]:
+        """Windows with plan index in ``[start, stop)`` that pass ``select`` (all when None).
+
+        Counts go to ``stats`` (default: ``self.stats``).
+        """
+        stats = self.stats if stats is None else stats
+        # Opened here, not in __init__, so the object pickles into worker processes.
         with pysam.FastaFile(self.fasta) as fa:
-            for chrom, length in self.lengths.items():
-                fetch = _ChunkedReader(lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
-                                       lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"))
-                yield from self._windows_of(chrom, chrom, length, fetch, first, select, self.fasta, self.source)
-                first += len(tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp))
+            for chrom, length, first, starts in self._tiles():
+                a = max(start - first, 0)
+                b = len(starts) if stop is None else min(stop - first, len(starts))
+                if a >= b:
+                    continue
+                fetch = _ChunkedReader(
+                    lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
+                    lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"),
+                )
+                yield from self._windows_of(
+                    chrom, chrom, length, fetch, first + a, starts[a:b], select, self.fasta, self.source, stats
+                )
+
+    def window_at(self, index: int) -> WindowContext | None:
+        """The window with plan index ``index``, or None if it is mostly N; counts nothing."""
+        return next(self.iter_windows(start=index, stop=index + 1, stats=WindowStats()), None)
 
     def __iter__(self) -> Iterator[WindowContext]:
         return self.iter_windows()
@@ -273,10 +305,12 @@ class CorpusWindows(_Tiling):
                 for rec in fx:
                     seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
                     fetch = lambda lo, hi, s=seq: s[lo:hi]  # noqa: E731
+                    starts = tile_starts(len(seq), self.window_bp, self.stride_bp, self.margin_bp)
                     yield from self._windows_of(
-                        rec.name, None, len(seq), fetch, first, select, self.path, self._label(rec.comment)
+                        rec.name, None, len(seq), fetch, first, starts, select, self.path,
+                        self._label(rec.comment), self.stats,
                     )
-                    first += len(tile_starts(len(seq), self.window_bp, self.stride_bp, self.margin_bp))
+                    first += len(starts)
         except (OSError, ValueError) as exc:
             raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc
 

@@ -187,7 +187,7 @@ def test_same_seed_byte_identical_other_seed_differs(demo, compose_cfg, tmp_path
 def test_targets_not_stored_are_recomputed(demo, compose_cfg, tmp_path):
     run_dir, _, _, _, _ = demo
     lean = tmp_path / "lean"
-    run(compose_cfg(["mix=default", "holdout=chr8", "output.store_targets=false", "output.rows_per_shard=100"]),
+    run(compose_cfg(["mix=default", "holdout=chr8", "output.store_targets=false", "output.windows_per_shard=4"]),
         str(lean), progress=False)
     assert "target_window" not in pq.read_schema(lean / "tuples" / "part-00000.parquet").names
     assert len(list((lean / "tuples").glob("part-*.parquet"))) > 1

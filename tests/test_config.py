@@ -66,7 +66,7 @@ def test_every_option_composes_and_instantiates(compose_cfg, group, option):
     if group == "mix" and option == "synthetic":
         overrides += ["providers=synthetic", "fallback=strict"]
     builder, output, inputs = make_builder(compose_cfg(overrides))
-    assert builder.mix and output.rows_per_shard > 0 and inputs
+    assert builder.mix and output.windows_per_shard > 0 and inputs
     assert all(Path(p).is_absolute() for p in inputs)
 
 
