@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 
 from .contigs import ContigNames, canonical
 from .errors import GenolewmError
-from .store import iter_rows, read_manifest
+from .store import file_sha256, iter_rows, read_manifest
 
 VCF_PROVIDER = "genolewm.providers.VariantProvider"
 REFERENCE_WINDOWS = "genolewm.windows.ReferenceWindows"
@@ -41,14 +41,6 @@ REFERENCE_WINDOWS = "genolewm.windows.ReferenceWindows"
 
 class AuditError(GenolewmError):
     """A finished run contradicts its config, its inputs or its manifest."""
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _expected_target(left: str, seq: str, right: str, edits: list[dict], preserve: bool) -> tuple[str, str | None]:
@@ -188,7 +180,7 @@ class _Audit:
                 self.fail("inputs", f"{path} is gone")
             if os.path.getsize(path) != item["size"]:
                 self.fail("inputs", f"{path} changed size since the build")
-            if item["sha256"] and _sha256(path) != item["sha256"]:
+            if item["sha256"] and file_sha256(path) != item["sha256"]:
                 self.fail("inputs", f"{path} changed content since the build")
 
     def check_window(self, where: str, row: dict) -> None:
