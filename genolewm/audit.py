@@ -294,6 +294,7 @@ class _Audit:
             "tuples.by_edit_source": (m["tuples"]["by_edit_source"], dict(by_edit)),
             "tuples.by_requested_source": (m["tuples"]["by_requested_source"], dict(by_requested)),
             "fallbacks": (m["fallbacks"], dict(fallbacks)),
+            "shards": (m["shards"], len(list((Path(self.run_dir) / "tuples").glob("part-*.parquet")))),
             "windows.seen": (
                 m["windows"]["seen"],
                 m["windows"]["kept"] + m["windows"]["excluded_by_holdout"] + m["windows"]["skipped_n"],

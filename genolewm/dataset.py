@@ -8,13 +8,11 @@ the number of workers.
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .builder import TrainingTuple, TupleBuilder
-from .holdout import HoldoutPolicy
-from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, EditSourceCount
 from .providers import EditProvider
 from .windows import WindowContext
 
@@ -22,23 +20,10 @@ from .windows import WindowContext
 class GenoLeWMDataset(IterableDataset):
     """Deterministic iterable dataset over windows and edit-source providers."""
 
-    def __init__(
-        self,
-        windows,
-        providers: Mapping[str, EditProvider],
-        *,
-        seed: int,
-        mix: Sequence[EditSourceCount] = DEFAULT_EDIT_SOURCE_COUNTS,
-        holdouts: HoldoutPolicy | None = None,
-        fallback_sources: Mapping[str, str | None] | None = DEFAULT_SOURCE_FALLBACKS,
-        preserve_length: bool = True,
-        edge_margin: int = 64,
-    ) -> None:
+    def __init__(self, windows, providers: Mapping[str, EditProvider], *, seed: int, **settings) -> None:
+        """``settings`` are :class:`TupleBuilder`'s (mix, fallbacks, holdouts, multi_edit, split, ...)."""
         super().__init__()
-        self.builder = TupleBuilder(
-            windows=windows, providers=providers, seed=seed, mix=mix, fallbacks=fallback_sources or {},
-            holdouts=holdouts or HoldoutPolicy(), preserve_length=preserve_length, edge_margin=edge_margin,
-        )
+        self.builder = TupleBuilder(windows=windows, providers=providers, seed=seed, **settings)
 
     @classmethod
     def from_builder(cls, builder: TupleBuilder) -> "GenoLeWMDataset":

@@ -42,7 +42,7 @@ def test_dataset_constructor_validates_and_streams(small_genome):
     dataset = GenoLeWMDataset(
         ReferenceWindows(fasta=fasta, window_bp=4_000, stride_bp=4_000, margin_bp=0),
         {"synthetic_snv": SyntheticSnv(), "synthetic_indel": SyntheticIndel()},
-        seed=5, mix=mix_from_counts({"synthetic_snv": 2, "synthetic_indel": 1}), fallback_sources={},
+        seed=5, mix=mix_from_counts({"synthetic_snv": 2, "synthetic_indel": 1}), fallbacks={},
         holdouts=HoldoutPolicy(holdout_chroms=("chr2",)),
     )
     pairs = list(dataset.iter_with_source_windows())
