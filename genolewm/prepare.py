@@ -20,7 +20,7 @@ from pathlib import Path
 import hydra
 import pysam
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from .build import CONFIG_PATH

@@ -2,8 +2,8 @@
 
 Layout of a finished run::
 
-    windows/part-00000.parquet ...   one row per kept window
-    tuples/part-00000.parquet ...    one row per tuple
+    windows/part-00000.parquet ...   one row per kept window of plan block 0, 1, ...
+    tuples/part-00000.parquet ...    one row per tuple of the same windows
     config.yaml                      the resolved config the run was built from
     manifest.json                    written last; its presence marks a finished run
 
@@ -15,15 +15,14 @@ that looks finished.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import time
-from collections import Counter
-import itertools
-import multiprocessing
-from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,7 +37,6 @@ from .errors import ConfigError, InputError
 from .windows import WindowContext
 
 SCHEMA_VERSION = 1
-# Sequences are large_string: Arrow converts long Python strings to it ~10x faster than to string.
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 
 EDIT_TYPE = pa.struct(
@@ -50,6 +48,7 @@ EDIT_TYPE = pa.struct(
         ("source", pa.string()),
     ]
 )
+# Sequences are large_string: Arrow converts long Python strings to it ~10x faster than to string.
 WINDOWS_SCHEMA = pa.schema(
     [
         ("window_index", pa.int64()),
