@@ -227,7 +227,7 @@ class TupleBuilder:
     def __post_init__(self) -> None:
         self.providers = dict(self.providers)
         self.mix = tuple(self.mix)
-        self.fallbacks = {k: v for k, v in dict(self.fallbacks).items()}
+        self.fallbacks = dict(self.fallbacks)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed={self.seed!r}: must be an integer")
         if self.edge_margin < 0:
