@@ -12,7 +12,6 @@ shard handles the window, or on the windows before it.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
@@ -323,11 +322,9 @@ class TupleBuilder:
             variants_skipped=after[4] - before[4],
         )
 
-    def plan_blocks(self, windows_per_block: int) -> list[tuple[int, int]] | None:
-        """Plan-index ranges of ``windows_per_block`` windows, or None for a stream without a plan (corpus)."""
+    def plan_blocks(self, windows_per_block: int) -> list[tuple[int, int]]:
+        """The window plan cut into plan-index ranges of ``windows_per_block`` windows."""
         size = self.windows.plan_size()
-        if size is None:
-            return None
         return [(a, min(a + windows_per_block, size)) for a in range(0, size, windows_per_block)]
 
     def _count_floor(self, start: int) -> tuple[str, int] | None:
@@ -337,8 +334,8 @@ class TupleBuilder:
         chromosome, overlapping the block's first window) belong to the
         block before; that window's interior end is the floor.
         """
-        if start == 0:
-            return None
+        if start == 0 or not self.windows.contigs:
+            return None  # unplaced windows have no variants to count
         chrom, first = self.windows.locate(start)
         lo = first + self.edge_margin
         for index in range(start - 1, -1, -1):
@@ -361,17 +358,8 @@ class TupleBuilder:
 
     def iter_blocks(self, windows_per_block: int) -> Iterator["BlockResult"]:
         """The whole split, ``windows_per_block`` planned windows at a time, in order."""
-        plan = self.plan_blocks(windows_per_block)
-        if plan is not None:
-            for start, stop in plan:
-                yield self.run_block(start, stop)
-            return
-        pairs = self.iter_windows()
-        while True:
-            block = self._block(itertools.islice(pairs, windows_per_block))
-            if not block.windows and not block.seen:
-                return
-            yield block
+        for start, stop in self.plan_blocks(windows_per_block):
+            yield self.run_block(start, stop)
 
 
 @dataclass

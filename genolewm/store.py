@@ -200,11 +200,11 @@ def _shards(builder: TupleBuilder, staging: Path, settings: OutputSettings, work
     """Build and write every shard; yield ``(block, by edit source, by requested source)`` in plan order.
 
     With ``workers`` > 1 the blocks of the window plan are built and written
-    by that many processes; a stream without a plan (a corpus) is built here.
-    Here, a background thread writes one shard while the next is built.
+    by that many processes; otherwise here, with a background thread writing
+    one shard while the next is built.
     """
     plan = builder.plan_blocks(settings.windows_per_shard)
-    if workers <= 1 or plan is None or len(plan) < 2:
+    if workers <= 1 or len(plan) < 2:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-parquet") as writer:
             pending: Future | None = None
             for index, block in enumerate(builder.iter_blocks(settings.windows_per_shard)):

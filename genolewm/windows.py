@@ -129,6 +129,33 @@ class _Tiling:
             bases = _NOT_ACGTN.sub("N", bases)
         return bases
 
+    def _lengths(self) -> Iterator[tuple[str, int]]:
+        """``(sequence name, length)`` of every sequence tiled, in order."""
+        raise NotImplementedError
+
+    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
+        """``(name, length, plan index of its first window, window starts)`` per sequence."""
+        first = 0
+        for name, length in self._lengths():
+            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
+            yield name, length, first, starts
+            first += len(starts)
+
+    def plan_size(self) -> int:
+        """How many windows the tiling plans (before N-skipping and holdouts)."""
+        return sum(len(starts) for *_, starts in self._tiles())
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(sequence name, start_bp)`` of the window with plan index ``index``."""
+        for name, _, first, starts in self._tiles():
+            if index < first + len(starts):
+                return name, starts[index - first]
+        raise IndexError(f"window index {index} is past the end of the plan ({self.plan_size()} windows)")
+
+    def window_at(self, index: int) -> WindowContext | None:
+        """The window with plan index ``index``, or None if it is mostly N; counts nothing."""
+        return next(self.iter_windows(start=index, stop=index + 1, stats=WindowStats()), None)
+
     def _windows_of(
         self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
         first_index: int, starts: range, select: Callable[[int], bool] | None, where: str, source: str,
@@ -217,23 +244,8 @@ class ReferenceWindows(_Tiling):
             names = list(found.values())
         self.lengths = {c: lengths[c] for c in names}
 
-    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
-        """``(chrom, length, plan index of its first window, window starts)`` per chromosome."""
-        first = 0
-        for chrom, length in self.lengths.items():
-            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
-            yield chrom, length, first, starts
-            first += len(starts)
-
-    def plan_size(self) -> int:
-        return sum(len(starts) for *_, starts in self._tiles())
-
-    def locate(self, index: int) -> tuple[str, int]:
-        """``(chrom, start_bp)`` of the window with plan index ``index``."""
-        for chrom, _, first, starts in self._tiles():
-            if index < first + len(starts):
-                return chrom, starts[index - first]
-        raise IndexError(f"window index {index} is past the end of the plan ({self.plan_size()} windows)")
+    def _lengths(self) -> Iterator[tuple[str, int]]:
+        return iter(self.lengths.items())
 
     def iter_windows(
         self, select: Callable[[int], bool] | None = None, start: int = 0, stop: int | None = None,
@@ -259,10 +271,6 @@ class ReferenceWindows(_Tiling):
                     chrom, chrom, length, fetch, first + a, starts[a:b], select, self.fasta, self.source, stats
                 )
 
-    def window_at(self, index: int) -> WindowContext | None:
-        """The window with plan index ``index``, or None if it is mostly N; counts nothing."""
-        return next(self.iter_windows(start=index, stop=index + 1, stats=WindowStats()), None)
-
     def __iter__(self) -> Iterator[WindowContext]:
         return self.iter_windows()
 
@@ -284,11 +292,51 @@ class CorpusWindows(_Tiling):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.path = _require_file(self.path, "paths.corpus")
+        self._record_lengths: list[tuple[str, int]] | None = None
+        self._scan_state: list | None = None
 
     contigs = ContigNames(())
 
-    def plan_size(self) -> None:
-        return None
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_scan_state"] = None  # an open reader never travels
+        return state
+
+    def _scan(self, start: int) -> Iterator[tuple[int, int, pysam.FastxRecord]]:
+        """``(plan index of its first window, its window count, record)`` from the record holding ``start``.
+
+        Successive calls for later parts of the plan continue the open reader,
+        so building a corpus block by block reads it once.
+        """
+        state = self._scan_state
+        if state is None or state[0] != os.getpid() or state[1] is None or start < state[1][0]:
+            def enumerate_records() -> Iterator[tuple[int, int, pysam.FastxRecord]]:
+                first = 0
+                for rec in self._records():
+                    n = len(tile_starts(len(rec.sequence or ""), self.window_bp, self.stride_bp, self.margin_bp))
+                    yield first, n, rec
+                    first += n
+
+            records = enumerate_records()
+            state = self._scan_state = [os.getpid(), next(records, None), records]
+        while state[1] is not None:
+            first, n, _ = state[1]
+            if first + n > start:
+                yield state[1]
+            state[1] = next(state[2], None)
+
+    def _records(self) -> Iterator[pysam.FastxRecord]:
+        try:
+            with pysam.FastxFile(self.path) as fx:
+                yield from fx
+        except (OSError, ValueError) as exc:
+            raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc
+
+    def _lengths(self) -> Iterator[tuple[str, int]]:
+        # One pass over the corpus, once, gives the plan every worker and shard shares.
+        if self._record_lengths is None:
+            self._record_lengths = [(rec.name, len(rec.sequence or "")) for rec in self._records()]
+        return iter(self._record_lengths)
 
     def _label(self, comment: str | None) -> str:
         if self.source_tag and comment:
@@ -298,21 +346,26 @@ class CorpusWindows(_Tiling):
                     return token[len(prefix):]
         return self.source
 
-    def iter_windows(self, select: Callable[[int], bool] | None = None) -> Iterator[WindowContext]:
-        first = 0
-        try:
-            with pysam.FastxFile(self.path) as fx:
-                for rec in fx:
-                    seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
-                    fetch = lambda lo, hi, s=seq: s[lo:hi]  # noqa: E731
-                    starts = tile_starts(len(seq), self.window_bp, self.stride_bp, self.margin_bp)
-                    yield from self._windows_of(
-                        rec.name, None, len(seq), fetch, first, starts, select, self.path,
-                        self._label(rec.comment), self.stats,
-                    )
-                    first += len(starts)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc
+    def iter_windows(
+        self, select: Callable[[int], bool] | None = None, start: int = 0, stop: int | None = None,
+        stats: WindowStats | None = None,
+    ) -> Iterator[WindowContext]:
+        """Windows with plan index in ``[start, stop)`` that pass ``select`` (all when None)."""
+        stats = self.stats if stats is None else stats
+        for first, n, rec in self._scan(start):
+            if stop is not None and first >= stop:
+                return
+            length = len(rec.sequence or "")
+            a = max(start - first, 0)
+            b = n if stop is None else min(stop - first, n)
+            seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
+            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
+            yield from self._windows_of(
+                rec.name, None, length, lambda lo, hi, s=seq: s[lo:hi], first + a, starts[a:b], select,
+                self.path, self._label(rec.comment), stats,
+            )
+            if stop is not None and first + n >= stop:
+                return  # without reading the next record, so the next block resumes here
 
     def __iter__(self) -> Iterator[WindowContext]:
         return self.iter_windows()

@@ -82,3 +82,22 @@ def test_window_context_validates():
         WindowContext("r", "s", "ACGTx")
     w = WindowContext("r", "s", "ACGT", start_bp=10, chrom="chr1")
     assert w.end_bp == 14 and len(w.window_id) == 64
+
+
+def test_corpus_blocks_read_the_file_once(tmp_path, monkeypatch):
+    seqs = {f"rec_{i}": random_seq(2_500 + 700 * i, 60 + i) for i in range(6)}
+    fa = write_fasta(tmp_path / "c.fa", seqs)
+    win = CorpusWindows(path=fa, window_bp=1_000, stride_bp=500)
+    whole = list(win)
+    assert win.plan_size() == len(whole) and win.locate(5) == (whole[5].record_id, whole[5].start_bp)
+    opened = []
+    original = win._records
+
+    def counting_records():
+        opened.append(1)
+        yield from original()
+
+    monkeypatch.setattr(win, "_records", counting_records)
+    blocks = [list(win.iter_windows(start=a, stop=min(a + 4, len(whole)))) for a in range(0, len(whole), 4)]
+    assert [w for block in blocks for w in block] == whole
+    assert len(opened) == 1
