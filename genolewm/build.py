@@ -23,6 +23,7 @@ from .builder import TupleBuilder
 from .demo import demo_path
 from .errors import ConfigError, GenolewmError
 from .mix import MultiEdit, mix_from_counts
+from .partition import Consumer
 from .store import OutputSettings, write_run
 
 # A checkout (or editable install) reads the top-level conf/; a wheel ships it as genolewm.conf.
@@ -120,8 +121,9 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     absolute_paths(cfg)
     builder, output, inputs = make_builder(cfg)
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True, sort_keys=True)
+    shard = Consumer(cfg.shard.index, cfg.shard.count)
     manifest = write_run(builder, run_dir, output, config_yaml=config_yaml, input_paths=inputs, progress=progress,
-                         workers=cfg.workers)
+                         workers=cfg.workers, shard=shard)
     if cfg.audit:
         try:
             manifest["audit"] = audit_run(run_dir)

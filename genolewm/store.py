@@ -34,6 +34,7 @@ from tqdm import tqdm
 from .builder import BlockResult, TrainingTuple, TupleBuilder
 from .edits import RelEdit, apply_edits
 from .errors import ConfigError, InputError
+from .partition import Consumer
 from .windows import WindowContext
 
 SCHEMA_VERSION = 1
@@ -196,18 +197,21 @@ def _worker_shard(index: int, start: int, stop: int) -> tuple[BlockResult, Count
     return (block, *sources)
 
 
-def _shards(builder: TupleBuilder, staging: Path, settings: OutputSettings, workers: int) -> Iterator[tuple]:
-    """Build and write every shard; yield ``(block, by edit source, by requested source)`` in plan order.
+def _shards(
+    builder: TupleBuilder, staging: Path, settings: OutputSettings, workers: int, plan: list[tuple[int, int, int]]
+) -> Iterator[tuple]:
+    """Build and write the shards of ``plan`` (``(block, start, stop)``); yield
+    ``(block, by edit source, by requested source)`` in plan order.
 
     With ``workers`` > 1 the blocks of the window plan are built and written
     by that many processes; otherwise here, with a background thread writing
     one shard while the next is built.
     """
-    plan = builder.plan_blocks(settings.windows_per_shard)
     if workers <= 1 or len(plan) < 2:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-parquet") as writer:
             pending: Future | None = None
-            for index, block in enumerate(builder.iter_blocks(settings.windows_per_shard)):
+            for index, start, stop in plan:
+                block = builder.run_block(start, stop)
                 if pending is not None:
                     yield pending.result()
                 pending = writer.submit(lambda i=index, b=block: (b, *write_shard(staging, i, b, settings)))
@@ -219,14 +223,12 @@ def _shards(builder: TupleBuilder, staging: Path, settings: OutputSettings, work
         max_workers=workers, mp_context=multiprocessing.get_context(method),
         initializer=_start_worker, initargs=(builder, staging, settings),
     ) as pool:
-        jobs = iter(enumerate(plan))
-        queued: deque[Future] = deque(
-            pool.submit(_worker_shard, i, a, b) for i, (a, b) in itertools.islice(jobs, 2 * workers)
-        )
+        jobs = iter(plan)
+        queued: deque[Future] = deque(pool.submit(_worker_shard, *job) for job in itertools.islice(jobs, 2 * workers))
         while queued:
             done = queued.popleft().result()
-            for i, (a, b) in itertools.islice(jobs, 1):
-                queued.append(pool.submit(_worker_shard, i, a, b))
+            for job in itertools.islice(jobs, 1):
+                queued.append(pool.submit(_worker_shard, *job))
             yield done
 
 
@@ -263,14 +265,18 @@ def write_run(
     input_paths: Iterable[str],
     progress: bool = True,
     workers: int = 1,
+    shard: Consumer = Consumer(),
 ) -> dict:
     """Build every tuple into ``run_dir`` and return the manifest written last.
 
     Shard ``k`` (``windows/`` and ``tuples/part-<k>.parquet``) holds block
     ``k`` of the window plan: ``output.windows_per_shard`` planned windows and
     their tuples. ``workers`` > 1 builds and writes the shards in that many
-    processes; the files are the same whatever the number. On any error the
-    staged files are removed and the error propagates.
+    processes; the files are the same whatever the number. ``shard`` keeps
+    only the blocks ``k`` with ``k % shard.count == shard.index``: a complete
+    run of its own, and the runs of all shard indices together hold exactly
+    the unsharded build. On any error the staged files are removed and the
+    error propagates.
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be >= 1")
@@ -278,10 +284,11 @@ def write_run(
     counts: Counter = Counter()
     fallbacks, variants_skipped, by_edit, by_requested = Counter(), Counter(), Counter(), Counter()
     writer = RunWriter(run_dir)
-    shards = _shards(builder, writer.staging, settings, workers)
+    plan = [(k, a, b) for k, (a, b) in enumerate(builder.plan_blocks(settings.windows_per_shard)) if shard.owns(k)]
+    shards = _shards(builder, writer.staging, settings, workers, plan)
     try:
         with tqdm(
-            total=builder.windows.plan_size(), unit="window", desc="build", disable=None if progress else True
+            total=sum(b - a for _, a, b in plan), unit="window", desc="build", disable=None if progress else True
         ) as bar:
             for block, edit_sources, requested_sources in shards:
                 counts.update(seen=block.seen, skipped_n=block.skipped_n, kept=block.kept,
@@ -297,6 +304,8 @@ def write_run(
             "schema_version": SCHEMA_VERSION,
             "seed": builder.seed,
             "split": builder.split,
+            "shard": {"index": shard.index, "count": shard.count},
+            "windows_per_shard": settings.windows_per_shard,
             "edge_margin": builder.edge_margin,
             "preserve_length": builder.preserve_length,
             "pad": builder.pad,

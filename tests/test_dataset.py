@@ -1,22 +1,33 @@
+"""The live dataset: the same tuples however the work is split (workers, ranks, distributed)."""
+
 import collections
+import os
+import pickle
 
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
-from genolewm.build import make_builder
 from genolewm import GenoLeWMDataset
+from genolewm.build import make_builder
 from genolewm.holdout import HoldoutPolicy
 from genolewm.mix import mix_from_counts
 from genolewm.providers import SyntheticIndel, SyntheticSnv
 from genolewm.windows import ReferenceWindows
 
+BLOCK = 4  # demo: 60 planned windows -> 15 blocks, uneven over 2, 4 or 8 consumers
+
+
+def key(t):
+    return (t.window_index, t.tuple_index, t.rel_edits, t.target_window)
+
 
 def as_multiset(items):
-    return collections.Counter((t.window_index, t.tuple_index, t.rel_edits, t.target_window) for t in items)
+    return collections.Counter(key(t) for t in items)
 
 
 @pytest.fixture(scope="module")
-def demo_dataset():
+def demo_builder():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -24,17 +35,61 @@ def demo_dataset():
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-        cfg = compose(config_name="build", overrides=["holdout=chr8"])
+        cfg = compose(config_name="build", overrides=["holdout=chr8", "mix=multi"])
     GlobalHydra.instance().clear()
-    return GenoLeWMDataset.from_builder(make_builder(cfg)[0])
+    return make_builder(cfg)[0]
 
 
-@pytest.mark.parametrize("workers, context", [(2, None), (2, "spawn")])
-def test_same_tuples_whatever_the_workers(demo_dataset, workers, context):
-    single = list(demo_dataset)
-    assert single and len(single) % 8 == 0
-    loader = DataLoader(demo_dataset, batch_size=None, num_workers=workers, multiprocessing_context=context)
-    assert as_multiset(loader) == as_multiset(single)
+@pytest.fixture(scope="module")
+def single(demo_builder):
+    items = list(GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK))
+    assert items and len(items) % 8 == 0
+    assert items == [t for _, ts in demo_builder.iter_windows() for t in ts]
+    return as_multiset(items)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("workers, context", [(2, None), (3, None), (2, "spawn")])
+def test_same_tuples_whatever_the_workers(demo_builder, single, workers, context):
+    dataset = GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK)
+    loader = DataLoader(dataset, batch_size=None, num_workers=workers, multiprocessing_context=context)
+    assert as_multiset(loader) == single
+
+
+def test_ranks_split_the_stream(demo_builder, single, monkeypatch):
+    parts = [as_multiset(GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK, rank=r, world_size=2))
+             for r in range(2)]
+    assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
+    assert parts[0] + parts[1] == single
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert as_multiset(GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK)) == parts[1]
+
+
+def test_ranks_times_workers(demo_builder, single):
+    total = collections.Counter()
+    for rank in range(2):
+        dataset = GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK, rank=rank, world_size=2)
+        total += as_multiset(DataLoader(dataset, batch_size=None, num_workers=2))
+    assert total == single
+
+
+def _distributed_rank(rank, init_file, out_dir, builder):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        items = list(GenoLeWMDataset.from_builder(builder, windows_per_block=BLOCK))
+        with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as fh:
+            pickle.dump([key(t) for t in items], fh)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_torch_distributed_ranks(demo_builder, single, tmp_path):
+    torch.multiprocessing.spawn(_distributed_rank, args=(str(tmp_path / "init"), str(tmp_path), demo_builder),
+                                nprocs=2)
+    keys = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+    assert keys[0] and keys[1] and collections.Counter(keys[0] + keys[1]) == single
 
 
 def test_dataset_constructor_validates_and_streams(small_genome):
@@ -43,10 +98,19 @@ def test_dataset_constructor_validates_and_streams(small_genome):
         ReferenceWindows(fasta=fasta, window_bp=4_000, stride_bp=4_000, margin_bp=0),
         {"synthetic_snv": SyntheticSnv(), "synthetic_indel": SyntheticIndel()},
         seed=5, mix=mix_from_counts({"synthetic_snv": 2, "synthetic_indel": 1}), fallbacks={},
-        holdouts=HoldoutPolicy(holdout_chroms=("chr2",)),
+        holdouts=HoldoutPolicy(holdout_chroms=("chr2",)), with_windows=True,
     )
-    pairs = list(dataset.iter_with_source_windows())
-    assert len(pairs) == 3 * 10
-    for item, window in pairs:
-        assert window.chrom == "chr1" and item.window_id == window.window_id
+    items = list(dataset)
+    assert len(items) == 3 * 10
+    for item in items:
+        window = item.window
+        assert window.chrom == "chr1" and item.training_tuple.window_id == window.window_id
         assert window.sequence == seqs["chr1"][window.start_bp : window.end_bp]
+
+
+def test_providers_pickle_without_handles(demo_builder):
+    list(GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK, rank=0, world_size=8))
+    provider = demo_builder.providers["gnomad_common"]
+    assert provider._vf is not None  # opened by the iteration above
+    copy = pickle.loads(pickle.dumps(provider))
+    assert copy._vf is None and copy._records is None

@@ -1,11 +1,12 @@
 import itertools
+from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
 
 from genolewm.build import make_builder
 from genolewm.errors import ConfigError, InputError
-from genolewm.store import OutputSettings, read_manifest, read_tuples, write_run
+from genolewm.store import OutputSettings, iter_rows, read_manifest, read_tuples, write_run
 
 
 @pytest.mark.parametrize("error", [InputError("boom"), KeyboardInterrupt()])
@@ -93,3 +94,23 @@ def test_worker_error_reaches_the_build(compose_cfg, tmp_path):
     with pytest.raises(InputError, match=f"record {where}:"):
         run(cfg, str(tmp_path / "run"), progress=False)
     assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_shard_runs_add_up_to_the_whole_build(compose_cfg, tmp_path):
+    from genolewm.build import run
+
+    overrides = ["holdout=rfc", "mix=multi", "output.windows_per_shard=5"]
+    whole = run(compose_cfg(overrides), str(tmp_path / "whole"), progress=False)
+    parts = [run(compose_cfg(overrides + [f"shard.index={i}", "shard.count=3"]), str(tmp_path / f"s{i}"),
+                 progress=False) for i in range(3)]
+    key = {"windows": lambda r: r["window_index"], "tuples": lambda r: (r["window_index"], r["tuple_index"])}
+    for table, order in key.items():
+        union = [r for i in range(3) for _, _, r in iter_rows(tmp_path / f"s{i}", table)]
+        assert sorted(union, key=order) == [r for _, _, r in iter_rows(tmp_path / "whole", table)]
+    for field in ("seen", "kept", "excluded_by_holdout", "skipped_n"):
+        assert sum(p["windows"][field] for p in parts) == whole["windows"][field]
+    assert sum((Counter(p["variants_skipped"]) for p in parts), Counter()) == Counter(whole["variants_skipped"])
+    assert sum(p["shards"] for p in parts) == whole["shards"]
+    assert [p["shard"] for p in parts] == [{"index": i, "count": 3} for i in range(3)]
+    with pytest.raises(ConfigError, match=r"shard.index=3, shard.count=3"):
+        run(compose_cfg(overrides + ["shard.index=3", "shard.count=3"]), str(tmp_path / "bad"), progress=False)
