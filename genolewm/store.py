@@ -31,11 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .builder import BlockResult, TrainingTuple, TupleBuilder
-from .edits import RelEdit, apply_edits
+from .builder import BlockResult, TupleBuilder
 from .errors import ConfigError, InputError
 from .partition import Consumer
-from .windows import WindowContext
 
 SCHEMA_VERSION = 1
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -351,49 +349,3 @@ def iter_rows(run_dir: str | os.PathLike, table: str) -> Iterator[tuple[str, int
             for row in batch.to_pylist():
                 yield f"{table}/{part.name}", number, row
                 number += 1
-
-
-def read_windows(run_dir: str | os.PathLike) -> Iterator[WindowContext]:
-    """The kept windows of a finished run, in stream order."""
-    read_manifest(run_dir)
-    for _, _, row in iter_rows(run_dir, "windows"):
-        yield WindowContext(
-            record_id=row["record_id"], source=row["source"], sequence=row["sequence"],
-            start_bp=row["start_bp"], chrom=row["chrom"], window_index=row["window_index"],
-            left_flank=row["left_flank"], right_flank=row["right_flank"], window_id=row["window_id"],
-        )
-
-
-def read_tuples(run_dir: str | os.PathLike) -> Iterator[TrainingTuple]:
-    """The tuples of a finished run, equal to those the live builder yields.
-
-    Targets are read back when the run stored them and recomputed from the
-    window, its flanks and the edits otherwise. Windows and tuples are both
-    in stream order, so they are joined in one streaming pass.
-    """
-    manifest = read_manifest(run_dir)
-    preserve_length, pad = manifest["preserve_length"], manifest["pad"]
-    windows = read_windows(run_dir)
-    window: WindowContext | None = None
-    for _, _, row in iter_rows(run_dir, "tuples"):
-        while window is None or window.window_index < row["window_index"]:
-            window = next(windows, None)
-            if window is None:
-                raise InputError(f"{run_dir}: tuple row for window {row['window_index']} has no window row")
-        if window.window_index != row["window_index"]:
-            raise InputError(f"{run_dir}: tuple row for window {row['window_index']} has no window row")
-        edits = tuple(RelEdit(e["rel_pos"], e["ref"], e["alt"]) for e in row["edits"])
-        target = row.get("target_window")
-        if target is None:
-            left, right = (window.left_flank, window.right_flank) if pad == "flank" else ("", "")
-            target = apply_edits(
-                window.sequence, edits, left_flank=left, right_flank=right, preserve_length=preserve_length,
-                where=window.label,
-            )
-        yield TrainingTuple(
-            window_id=row["window_id"], source_record_id=window.record_id, edit_source=row["edit_source"],
-            rel_edits=edits, target_window=target, window_start_bp=window.start_bp,
-            window_end_bp=window.end_bp, window_index=row["window_index"], tuple_index=row["tuple_index"],
-            requested_source=row["requested_source"], chrom=window.chrom,
-            edit_sources=tuple(e["source"] for e in row["edits"]), adjusted_side=row["adjusted_side"],
-        )

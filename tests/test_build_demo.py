@@ -11,7 +11,7 @@ import pysam
 import pytest
 
 from genolewm.build import make_builder, run
-from genolewm.store import read_tuples, read_windows
+from genolewm.runs import read_tuples, read_windows
 
 CLINVAR_OK = {"Pathogenic", "Likely_pathogenic", "Pathogenic/Likely_pathogenic"}
 

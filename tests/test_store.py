@@ -6,7 +6,8 @@ import pytest
 
 from genolewm.build import make_builder
 from genolewm.errors import ConfigError, InputError
-from genolewm.store import OutputSettings, iter_rows, read_manifest, read_tuples, write_run
+from genolewm.runs import read_tuples
+from genolewm.store import OutputSettings, iter_rows, read_manifest, write_run
 
 
 @pytest.mark.parametrize("error", [InputError("boom"), KeyboardInterrupt()])

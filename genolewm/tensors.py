@@ -1,0 +1,106 @@
+"""Tensors for the trainer: a batch of tuples as fixed-shape uint8/int64/bool arrays.
+
+A batch of ``B`` tuples whose longest action has ``E`` edits (or
+``max_edits``), windows of ``L`` bases:
+
+=============  ==============  =====  ===============================================
+key            shape           dtype  meaning
+=============  ==============  =====  ===============================================
+window         ``[B, L]``      uint8  reference window tokens, A=0 C=1 G=2 T=3 N=4
+target         ``[B, L]``      uint8  target window tokens
+edit_pos       ``[B, E]``      int64  0-based ``rel_pos`` of each edit (0 where padded)
+edit_type      ``[B, E]``      uint8  SNV=0 INS=1 DEL=2 MNV=3 INDEL=4 (0 where padded)
+edit_mask      ``[B, E]``      bool   which edit slots hold an edit
+ref, alt       ``[B, E, 16]``  uint8  allele tokens, 0 where padded
+ref_mask, ...  ``[B, E, 16]``  bool   which allele positions hold a base
+window_index   ``[B]``         int64  the tuple's window in the plan
+tuple_index    ``[B]``         int64  the tuple within its window
+=============  ==============  =====  ===============================================
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .edits import EDIT_TYPES, MAX_ALLELE_BP
+
+BASES = "ACGTN"
+_LUT = np.full(256, 255, dtype=np.uint8)
+for _code, _base in enumerate(BASES):
+    _LUT[ord(_base)] = _code
+_TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
+
+
+def tokens(buffer: bytes | np.ndarray, length: int) -> np.ndarray:
+    """Rows of ``length`` tokens from concatenated ASCII sequences."""
+    raw = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, bytes) else buffer
+    return _LUT[raw].reshape(-1, length)
+
+
+def encode(sequences: Sequence[str]) -> np.ndarray:
+    """``[n, L]`` tokens of ``n`` sequences of one length ``L``."""
+    length = len(sequences[0]) if sequences else 0
+    return tokens("".join(sequences).encode("ascii"), length) if length else np.zeros((len(sequences), 0), np.uint8)
+
+
+def _alleles(alleles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter(map(len, alleles), dtype=np.int64, count=len(alleles))
+    padded = b"".join(a.encode("ascii").ljust(MAX_ALLELE_BP, b"N") for a in alleles)
+    out = tokens(padded, MAX_ALLELE_BP).copy()
+    mask = np.arange(MAX_ALLELE_BP) < lengths[:, None]
+    out[~mask] = 0
+    return out, mask
+
+
+def edit_arrays(
+    counts: np.ndarray, rel_pos: np.ndarray, types: Sequence[str], refs: Sequence[str], alts: Sequence[str],
+    max_edits: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Padded per-tuple edit arrays from the flat edits of ``len(counts)`` tuples (``counts[i]`` edits each)."""
+    batch = len(counts)
+    width = int(max_edits if max_edits is not None else (counts.max() if batch else 0))
+    if batch and counts.max() > width:
+        raise ValueError(f"a tuple has {counts.max()} edits, more than max_edits={width}")
+    row = np.repeat(np.arange(batch), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    slot = np.arange(len(row)) - starts
+    out = {
+        "edit_pos": np.zeros((batch, width), np.int64),
+        "edit_type": np.zeros((batch, width), np.uint8),
+        "edit_mask": np.zeros((batch, width), bool),
+    }
+    out["edit_pos"][row, slot] = rel_pos
+    out["edit_type"][row, slot] = [_TYPE_CODES[t] for t in types]
+    out["edit_mask"][row, slot] = True
+    for name, alleles in (("ref", refs), ("alt", alts)):
+        toks, mask = _alleles(alleles)
+        out[name] = np.zeros((batch, width, MAX_ALLELE_BP), np.uint8)
+        out[f"{name}_mask"] = np.zeros((batch, width, MAX_ALLELE_BP), bool)
+        out[name][row, slot] = toks
+        out[f"{name}_mask"][row, slot] = mask
+    return out
+
+
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
+
+
+def collate(items: Sequence, max_edits: int | None = None) -> dict[str, torch.Tensor]:
+    """A DataLoader ``collate_fn`` for :class:`~genolewm.dataset.TrainingDatasetItem` lists."""
+    tuples = [item.training_tuple for item in items]
+    edits = [e for t in tuples for e in t.rel_edits]
+    arrays = {
+        "window": encode([item.window.sequence for item in items]),
+        "target": encode([t.target_window for t in tuples]),
+        **edit_arrays(
+            np.fromiter((len(t.rel_edits) for t in tuples), np.int64, len(tuples)),
+            np.fromiter((e.rel_pos for e in edits), np.int64, len(edits)),
+            [e.edit_type for e in edits], [e.ref for e in edits], [e.alt for e in edits], max_edits,
+        ),
+        "window_index": np.fromiter((t.window_index for t in tuples), np.int64, len(tuples)),
+        "tuple_index": np.fromiter((t.tuple_index for t in tuples), np.int64, len(tuples)),
+    }
+    return to_tensors(arrays)
