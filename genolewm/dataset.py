@@ -13,11 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from torch.utils.data import IterableDataset
 
 from .builder import TrainingTuple, TupleBuilder
 from .partition import current_consumer
 from .providers import EditProvider
+from .runs import RunSet
+from .tensors import edit_arrays, encode, to_tensors, tokens
 from .windows import WindowContext
 
 
@@ -75,3 +81,99 @@ class GenoLeWMDataset(IterableDataset):
     def __iter__(self) -> Iterator[TrainingTuple | TrainingDatasetItem]:
         items = self.iter_with_source_windows()
         return items if self.with_windows else (item.training_tuple for item in items)
+
+
+class RunDataset(IterableDataset):
+    """A finished build (one run dir, or the run dirs of a sharded sweep) as batches of tensors.
+
+    Each consumer (rank x DataLoader worker) reads its shards, the same
+    blocks the live :class:`GenoLeWMDataset` gives it when its
+    ``windows_per_block`` equals the build's ``output.windows_per_shard``, and
+    yields :func:`genolewm.tensors.collate`-shaped dicts of ``batch_size``
+    tuples (the last one may be shorter). Use with ``DataLoader(batch_size=None)``.
+    """
+
+    def __init__(
+        self, run_dirs, *, batch_size: int = 256, max_edits: int | None = None, complete: bool = True,
+        rank: int | None = None, world_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.runs = RunSet(run_dirs, complete=complete)
+        self.batch_size, self.max_edits = batch_size, max_edits
+        self.rank, self.world_size = rank, world_size
+
+    def _shard_arrays(self, shard) -> dict[str, np.ndarray]:
+        windows = pq.read_table(shard.path("windows"), columns=["window_index", "sequence"])
+        tuples = pq.read_table(shard.path("tuples"))
+        if "target_window" not in tuples.column_names:
+            # Targets were not stored: recompute them (the slow path).
+            target = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
+        else:
+            target = _column_tokens(tuples.column("target_window"))
+        window_rows = np.searchsorted(windows.column("window_index").to_numpy(),
+                                      tuples.column("window_index").to_numpy())
+        edits = tuples.column("edits").combine_chunks()
+        flat = edits.flatten()
+        return {
+            "window": _column_tokens(windows.column("sequence"))[window_rows] if len(tuples) else target,
+            "target": target,
+            "counts": pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64),
+            "rel_pos": flat.field("rel_pos").to_numpy(zero_copy_only=False).astype(np.int64),
+            "types": flat.field("edit_type").to_pylist(),
+            "refs": flat.field("ref").to_pylist(),
+            "alts": flat.field("alt").to_pylist(),
+            "window_index": tuples.column("window_index").to_numpy(),
+            "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
+        }
+
+    def _batch(self, parts: list[tuple[dict, int, int]]) -> dict:
+        """One batch from row ranges ``[a, b)`` of per-shard arrays."""
+        def rows(key):
+            return np.concatenate([arrays[key][a:b] for arrays, a, b in parts])
+
+        counts = rows("counts")
+        flat = []
+        for arrays, a, b in parts:
+            offsets = np.concatenate([[0], np.cumsum(arrays["counts"])])
+            flat.append((offsets[a], offsets[b], arrays))
+        return to_tensors({
+            "window": rows("window"), "target": rows("target"),
+            **edit_arrays(
+                counts, np.concatenate([arr["rel_pos"][x:y] for x, y, arr in flat]),
+                [t for x, y, arr in flat for t in arr["types"][x:y]],
+                [r for x, y, arr in flat for r in arr["refs"][x:y]],
+                [r for x, y, arr in flat for r in arr["alts"][x:y]], self.max_edits,
+            ),
+            "window_index": rows("window_index"), "tuple_index": rows("tuple_index"),
+        })
+
+    def __iter__(self) -> Iterator[dict]:
+        consumer = current_consumer(self.rank, self.world_size)
+        parts, size = [], 0
+        for shard in self.runs.consumer_shards(consumer):
+            arrays = self._shard_arrays(shard)
+            start, n = 0, len(arrays["tuple_index"])
+            while start < n:
+                take = min(self.batch_size - size, n - start)
+                parts.append((arrays, start, start + take))
+                size += take
+                start += take
+                if size == self.batch_size:
+                    yield self._batch(parts)
+                    parts, size = [], 0
+        if size:
+            yield self._batch(parts)
+
+
+def _column_tokens(column) -> np.ndarray:
+    """``[n, L]`` tokens of a string column whose values all have one length (zero-copy when they do)."""
+    array = column.combine_chunks()
+    if len(array) == 0:
+        return np.zeros((0, 0), np.uint8)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if array.type == pa.large_string() else np.int32)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    lengths = np.diff(offsets)
+    if (lengths == lengths[0]).all():
+        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        return tokens(data, int(lengths[0]))
+    return encode(array.to_pylist())

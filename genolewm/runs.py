@@ -84,12 +84,15 @@ class RunSet:
     def pairs(self, consumer: Consumer | None = None) -> Iterator[tuple[WindowContext, TrainingTuple]]:
         """``(window, tuple)`` for every tuple, targets read back or recomputed."""
         for shard in self.consumer_shards(consumer):
-            windows = {w.window_index: w for w in self._windows(shard)}
-            for row in pq.read_table(shard.path("tuples")).to_pylist():
-                window = windows.get(row["window_index"])
-                if window is None:
-                    raise InputError(f"{shard.path('tuples')}: window {row['window_index']} has no window row")
-                yield window, self._tuple(window, row)
+            yield from self.shard_pairs(shard)
+
+    def shard_pairs(self, shard: Shard) -> Iterator[tuple[WindowContext, TrainingTuple]]:
+        windows = {w.window_index: w for w in self._windows(shard)}
+        for row in pq.read_table(shard.path("tuples")).to_pylist():
+            window = windows.get(row["window_index"])
+            if window is None:
+                raise InputError(f"{shard.path('tuples')}: window {row['window_index']} has no window row")
+            yield window, self._tuple(window, row)
 
     def _tuple(self, window: WindowContext, row: dict) -> TrainingTuple:
         edits = tuple(RelEdit(e["rel_pos"], e["ref"], e["alt"]) for e in row["edits"])

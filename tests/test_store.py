@@ -6,7 +6,7 @@ import pytest
 
 from genolewm.build import make_builder
 from genolewm.errors import ConfigError, InputError
-from genolewm.runs import read_tuples
+from genolewm.runs import RunSet, read_tuples
 from genolewm.store import OutputSettings, iter_rows, read_manifest, write_run
 
 
@@ -115,3 +115,15 @@ def test_shard_runs_add_up_to_the_whole_build(compose_cfg, tmp_path):
     assert [p["shard"] for p in parts] == [{"index": i, "count": 3} for i in range(3)]
     with pytest.raises(ConfigError, match=r"shard.index=3, shard.count=3"):
         run(compose_cfg(overrides + ["shard.index=3", "shard.count=3"]), str(tmp_path / "bad"), progress=False)
+
+    # The shard runs read as one dataset are the unsharded build.
+    shards = [tmp_path / f"s{i}" for i in (2, 0, 1)]
+    assert list(RunSet(shards).tuples()) == list(read_tuples(tmp_path / "whole"))
+    with pytest.raises(InputError, match=r"shard indices \[0, 1\] of shard.count \[3\] do not make a whole build"):
+        RunSet(shards[1:])
+    assert len(list(RunSet(shards[1:], complete=False).windows())) < whole["windows"]["kept"]
+    with pytest.raises(InputError, match="runs overlap"):
+        RunSet([tmp_path / "whole", tmp_path / "s0"], complete=False)
+    run(compose_cfg(overrides + ["seed=7", "shard.index=2", "shard.count=3"]), str(tmp_path / "s2b"), progress=False)
+    with pytest.raises(InputError, match=r"s2b: manifest seed=7 differs"):
+        RunSet([tmp_path / "s0", tmp_path / "s1", tmp_path / "s2b"])
