@@ -2,6 +2,7 @@
 """Speed and memory of the build and the prepare step on the shared benchmark workload.
 
     python benchmarks/bench.py build WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
+    python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
@@ -14,6 +15,10 @@ on both cores -- and prints the median tuples/s of the build (manifest
 ``tuples_per_s``: reading inputs, building, writing Parquet), of the whole
 command (interpreter and Hydra start-up included), and the peak RSS of the
 largest process and of the whole process tree.
+
+dataset: builds the workload once (workers=2), then streams it through
+``genolewm.dataset.RunDataset`` into collated tensors (batch 256) in one
+process, and prints tuples/s for that one reader (a DataLoader worker's share).
 
 prepare: ``python -m genolewm.prepare source=gnomad`` on the workload's
 gnomAD VCF with its reference; prints alleles/s and peak RSS (compare
@@ -78,16 +83,36 @@ def peak_rss_mb() -> dict:
     }
 
 
+def build_command(data: Path, run_dir: Path, overrides: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "genolewm.build", "mix=default", "holdout=rfc", "holdout.chroms=[chr8]",
+        f"paths.reference={data / 'ref.fa'}", f"paths.gnomad={data / 'gnomad.vcf.gz'}",
+        f"paths.clinvar={data / 'clinvar.vcf.gz'}", f"paths.holdout_bed={data / 'holdout.bed'}",
+        f"paths.holdout_keys={data / 'edit_keys.txt'}", f"hydra.run.dir={run_dir}", *overrides,
+    ]
+
+
+def bench_dataset(args: argparse.Namespace, data: Path) -> dict:
+    from genolewm.dataset import RunDataset
+
+    run_dir = args.workdir / f"dataset-run-{args.scale:g}"
+    if not (run_dir / "manifest.json").is_file():
+        timed(build_command(data, run_dir, ["workers=2", *args.overrides]))
+    rates = []
+    for _ in range(args.repeat):
+        started, n = time.perf_counter(), 0
+        for batch in RunDataset(run_dir, batch_size=256):
+            n += len(batch["tuple_index"])
+        rates.append(n / (time.perf_counter() - started))
+    return {"scale": args.scale, "tuples": n, "batch_size": 256, "repeats": args.repeat,
+            "tuples_per_s_one_reader": round(statistics.median(rates), 1)}
+
+
 def bench_build(args: argparse.Namespace, data: Path) -> dict:
     results = []
     for i in range(args.repeat):
         run_dir = args.workdir / f"run-{args.scale:g}-{int(time.time())}-{i}"
-        wall = timed([
-            sys.executable, "-m", "genolewm.build", "mix=default", "holdout=rfc", "holdout.chroms=[chr8]",
-            f"paths.reference={data / 'ref.fa'}", f"paths.gnomad={data / 'gnomad.vcf.gz'}",
-            f"paths.clinvar={data / 'clinvar.vcf.gz'}", f"paths.holdout_bed={data / 'holdout.bed'}",
-            f"paths.holdout_keys={data / 'edit_keys.txt'}", f"hydra.run.dir={run_dir}", *args.overrides,
-        ])
+        wall = timed(build_command(data, run_dir, args.overrides))
         results.append((json.loads((run_dir / "manifest.json").read_text()), wall))
     total = results[0][0]["tuples"]["total"]
     return {
@@ -118,7 +143,7 @@ def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["build", "prepare"])
+    parser.add_argument("what", choices=["build", "dataset", "prepare"])
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -129,7 +154,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. output.store_targets=false")
     args = parser.parse_intermixed_args()
     data = workload(args)
-    result = bench_build(args, data) if args.what == "build" else bench_prepare(args, data)
+    result = {"build": bench_build, "dataset": bench_dataset, "prepare": bench_prepare}[args.what](args, data)
     print(json.dumps(result, indent=2))
 
 

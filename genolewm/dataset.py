@@ -115,7 +115,8 @@ class RunDataset(IterableDataset):
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
         return {
-            "window": _column_tokens(windows.column("sequence"))[window_rows] if len(tuples) else target,
+            "window_tokens": _column_tokens(windows.column("sequence")),
+            "window_rows": window_rows,
             "target": target,
             "counts": pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64),
             "rel_pos": flat.field("rel_pos").to_numpy(zero_copy_only=False).astype(np.int64),
@@ -136,8 +137,9 @@ class RunDataset(IterableDataset):
         for arrays, a, b in parts:
             offsets = np.concatenate([[0], np.cumsum(arrays["counts"])])
             flat.append((offsets[a], offsets[b], arrays))
+        window = np.concatenate([arrays["window_tokens"][arrays["window_rows"][a:b]] for arrays, a, b in parts])
         return to_tensors({
-            "window": rows("window"), "target": rows("target"),
+            "window": window, "target": rows("target"),
             **edit_arrays(
                 counts, np.concatenate([arr["rel_pos"][x:y] for x, y, arr in flat]),
                 [t for x, y, arr in flat for t in arr["types"][x:y]],
@@ -174,6 +176,6 @@ def _column_tokens(column) -> np.ndarray:
     offsets = offsets[array.offset : array.offset + len(array) + 1]
     lengths = np.diff(offsets)
     if (lengths == lengths[0]).all():
-        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        return tokens(data, int(lengths[0]))
+        data = array.buffers()[2]
+        return tokens(memoryview(data)[int(offsets[0]) : int(offsets[-1])], int(lengths[0]))
     return encode(array.to_pylist())

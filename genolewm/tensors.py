@@ -28,16 +28,17 @@ import torch
 from .edits import EDIT_TYPES, MAX_ALLELE_BP
 
 BASES = "ACGTN"
-_LUT = np.full(256, 255, dtype=np.uint8)
-for _code, _base in enumerate(BASES):
-    _LUT[ord(_base)] = _code
+# A byte translation table: bytes.translate runs several times faster than a numpy lookup.
+_TABLE = bytes(BASES.index(chr(c)) if chr(c) in BASES else 255 for c in range(256))
 _TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
 
 
-def tokens(buffer: bytes | np.ndarray, length: int) -> np.ndarray:
-    """Rows of ``length`` tokens from concatenated ASCII sequences."""
-    raw = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, bytes) else buffer
-    return _LUT[raw].reshape(-1, length)
+def tokens(buffer, length: int) -> np.ndarray:
+    """Rows of ``length`` tokens from concatenated ASCII sequences (any bytes-like buffer).
+
+    The result is writable, so tensors made from it are safe to modify.
+    """
+    return np.frombuffer(bytearray(buffer).translate(_TABLE), dtype=np.uint8).reshape(-1, length)
 
 
 def encode(sequences: Sequence[str]) -> np.ndarray:
