@@ -1,5 +1,6 @@
 """The command line as users run it: subprocesses, multirun sweeps, an installed wheel, bad input."""
 
+import csv
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pysam
 import pytest
 
 from genolewm.demo import DEMO_DIR
+from genolewm.runs import RunSet
 
 from conftest import write_vcf
 
@@ -46,6 +48,33 @@ def test_multirun_writes_one_run_dir_per_job(tmp_path):
         if mix == "snv_only":
             assert set(manifest["tuples"]["by_edit_source"]) == {"synthetic_snv"}
     assert seen == {("default", 0), ("default", 1), ("snv_only", 0), ("snv_only", 1)}
+    with open(tmp_path / "sweep_summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"] and {r["status"] for r in rows} == {"ok"}
+    assert {(r["override.mix"], r["override.seed"]) for r in rows} == {
+        ("default", "0"), ("default", "1"), ("snv_only", "0"), ("snv_only", "1")}
+    for r in rows:
+        manifest = json.loads((tmp_path / r["job"] / "manifest.json").read_text())
+        assert int(r["tuples.total"]) == manifest["tuples"]["total"]
+        assert int(r["windows.kept"]) == manifest["windows"]["kept"]
+
+
+@pytest.mark.parametrize("launcher", [
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"],
+])
+def test_sharded_sweep_on_a_launcher(tmp_path, launcher):
+    """Shards built as jobs of a joblib or submitit sweep add up to the unsharded build."""
+    common = ["holdout=rfc", "mix=multi", "output.windows_per_shard=8"]
+    out = build("-m", *launcher, *common, "shard.count=3", "shard.index=0,1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert out.returncode == 0, out.stderr
+    whole = build(*common, f"hydra.run.dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+    jobs = [tmp_path / "sweep" / str(i) for i in range(3)]
+    assert list(RunSet(jobs).tuples()) == list(RunSet(tmp_path / "whole").tuples())
+    with open(tmp_path / "sweep" / "sweep_summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["shard"] for r in rows) == ["0/3", "1/3", "2/3"]
 
 
 def mismatching_gnomad(tmp_path):

@@ -30,8 +30,10 @@ COMBINATIONS = {
 
 
 def options():
+    """(group, option) of every config group a researcher sweeps (hydra/ holds launcher presets)."""
     conf = Path(CONFIG_PATH)
-    return [(g.name, f.stem) for g in sorted(conf.iterdir()) if g.is_dir() and not g.name.startswith("_")
+    return [(g.name, f.stem) for g in sorted(conf.iterdir())
+            if g.is_dir() and not g.name.startswith("_") and g.name != "hydra"
             for f in sorted(g.glob("*.yaml"))]
 
 
@@ -85,3 +87,16 @@ def test_user_paths_point_at_own_files(compose_cfg, tmp_path):
             "holdout_bed": "holdout.bed", "holdout_keys": "holdout_keys.txt", "corpus": "corpus.fa"}.items()]
     builder, _, inputs = make_builder(compose_cfg(overrides))
     assert str(demo / "holdout.bed") in inputs and builder.holdouts.holdout_chroms == ("chr21",)
+
+
+def test_slurm_launcher_preset_composes():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose(config_name="build", overrides=["hydra/launcher=slurm", "workers=4"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.cpus_per_task == 4 and launcher.timeout_min == 240
