@@ -22,7 +22,7 @@ from torch.utils.data import IterableDataset
 from .builder import TrainingTuple, TupleBuilder
 from .partition import current_consumer
 from .providers import EditProvider
-from .runs import RunSet
+from .runs import RunSet, Shard
 from .tensors import edit_arrays, encode, to_tensors, tokens
 from .windows import WindowContext
 
@@ -90,19 +90,22 @@ class RunDataset(IterableDataset):
     blocks the live :class:`GenoLeWMDataset` gives it when its
     ``windows_per_block`` equals the build's ``output.windows_per_shard``, and
     yields :func:`genolewm.tensors.collate`-shaped dicts of ``batch_size``
-    tuples (the last one may be shorter). Use with ``DataLoader(batch_size=None)``.
+    tuples (the last one may be shorter; use with ``DataLoader(batch_size=None)``),
+    or with ``tensors=False`` the :class:`TrainingDatasetItem` values the live
+    dataset yields with ``with_windows=True``.
     """
 
     def __init__(
-        self, run_dirs, *, batch_size: int = 256, max_edits: int | None = None, complete: bool = True,
-        rank: int | None = None, world_size: int | None = None,
+        self, run_dirs, *, batch_size: int = 256, max_edits: int | None = None, tensors: bool = True,
+        complete: bool = True, rank: int | None = None, world_size: int | None = None,
     ) -> None:
         super().__init__()
         self.runs = RunSet(run_dirs, complete=complete)
-        self.batch_size, self.max_edits = batch_size, max_edits
+        self.batch_size, self.max_edits, self.tensors = batch_size, max_edits, tensors
         self.rank, self.world_size = rank, world_size
 
-    def _shard_arrays(self, shard) -> dict[str, np.ndarray]:
+    def _shard_arrays(self, shard: Shard) -> dict:
+        """A shard as arrays: tokens per window and per tuple, and its flat edits."""
         windows = pq.read_table(shard.path("windows"), columns=["window_index", "sequence"])
         tuples = pq.read_table(shard.path("tuples"))
         if "target_window" not in tuples.column_names:
@@ -114,11 +117,13 @@ class RunDataset(IterableDataset):
                                       tuples.column("window_index").to_numpy())
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
+        counts = pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64)
         return {
             "window_tokens": _column_tokens(windows.column("sequence")),
             "window_rows": window_rows,
             "target": target,
-            "counts": pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64),
+            "counts": counts,
+            "edit_offsets": np.concatenate([[0], np.cumsum(counts)]),
             "rel_pos": flat.field("rel_pos").to_numpy(zero_copy_only=False).astype(np.int64),
             "types": flat.field("edit_type").to_pylist(),
             "refs": flat.field("ref").to_pylist(),
@@ -128,29 +133,27 @@ class RunDataset(IterableDataset):
         }
 
     def _batch(self, parts: list[tuple[dict, int, int]]) -> dict:
-        """One batch from row ranges ``[a, b)`` of per-shard arrays."""
+        """One batch from the tuple rows ``[a, b)`` of per-shard arrays."""
         def rows(key):
             return np.concatenate([arrays[key][a:b] for arrays, a, b in parts])
 
-        counts = rows("counts")
-        flat = []
-        for arrays, a, b in parts:
-            offsets = np.concatenate([[0], np.cumsum(arrays["counts"])])
-            flat.append((offsets[a], offsets[b], arrays))
-        window = np.concatenate([arrays["window_tokens"][arrays["window_rows"][a:b]] for arrays, a, b in parts])
+        def edits(key):
+            return [arrays[key][arrays["edit_offsets"][a] : arrays["edit_offsets"][b]] for arrays, a, b in parts]
+
         return to_tensors({
-            "window": window, "target": rows("target"),
-            **edit_arrays(
-                counts, np.concatenate([arr["rel_pos"][x:y] for x, y, arr in flat]),
-                [t for x, y, arr in flat for t in arr["types"][x:y]],
-                [r for x, y, arr in flat for r in arr["refs"][x:y]],
-                [r for x, y, arr in flat for r in arr["alts"][x:y]], self.max_edits,
-            ),
+            "window": np.concatenate([arrays["window_tokens"][arrays["window_rows"][a:b]] for arrays, a, b in parts]),
+            "target": rows("target"),
+            **edit_arrays(rows("counts"), np.concatenate(edits("rel_pos")), *(sum(edits(key), []) for key in
+                          ("types", "refs", "alts")), self.max_edits),
             "window_index": rows("window_index"), "tuple_index": rows("tuple_index"),
         })
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[dict | TrainingDatasetItem]:
         consumer = current_consumer(self.rank, self.world_size)
+        if not self.tensors:
+            for window, item in self.runs.pairs(consumer):
+                yield TrainingDatasetItem(item, window)
+            return
         parts, size = [], 0
         for shard in self.runs.consumer_shards(consumer):
             arrays = self._shard_arrays(shard)
@@ -168,7 +171,7 @@ class RunDataset(IterableDataset):
 
 
 def _column_tokens(column) -> np.ndarray:
-    """``[n, L]`` tokens of a string column whose values all have one length (zero-copy when they do)."""
+    """``[n, L]`` tokens of a string column, straight from its Arrow buffer when all values have one length."""
     array = column.combine_chunks()
     if len(array) == 0:
         return np.zeros((0, 0), np.uint8)

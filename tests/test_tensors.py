@@ -82,3 +82,11 @@ def test_workers_cover_the_build(built):
     parts = torch.cat([b["tuple_index"] * 1_000_000 + b["window_index"]
                        for b in DataLoader(RunDataset(runs["targets"], batch_size=50), batch_size=None, num_workers=2)])
     assert sorted(whole.tolist()) == sorted(parts.tolist())
+
+
+@pytest.mark.parametrize("split", [{}, {"rank": 0, "world_size": 3}])
+def test_finished_build_gives_live_items(built, split):
+    runs, builder = built
+    finished = list(RunDataset(runs["lean"], tensors=False, **split))
+    live = list(GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD, with_windows=True, **split))
+    assert finished == live and finished
