@@ -61,7 +61,8 @@ def manifest_facts(manifest):
     return {k: v for k, v in manifest.items() if k not in ("elapsed_s", "tuples_per_s", "config_sha256")}
 
 
-@pytest.mark.parametrize("overrides", [["holdout=rfc", "mix=multi"], ["holdout=intervals", "split=val"]])
+@pytest.mark.parametrize("overrides", [["holdout=rfc", "mix=multi"], ["holdout=intervals", "split=val"],
+                                       ["windows=corpus", "windows.stride_bp=1024"]])
 def test_workers_build_the_same_files(compose_cfg, tmp_path, overrides):
     """Two worker processes and small shards: same bytes, same counts (VCF skips counted once across shards)."""
     import filecmp
