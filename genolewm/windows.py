@@ -310,14 +310,7 @@ class CorpusWindows(_Tiling):
         """
         state = self._scan_state
         if state is None or state[0] != os.getpid() or state[1] is None or start < state[1][0]:
-            def enumerate_records() -> Iterator[tuple[int, int, pysam.FastxRecord]]:
-                first = 0
-                for rec in self._records():
-                    n = len(tile_starts(len(rec.sequence or ""), self.window_bp, self.stride_bp, self.margin_bp))
-                    yield first, n, rec
-                    first += n
-
-            records = enumerate_records()
+            records = ((first, len(starts), rec) for (_, _, first, starts), rec in zip(self._tiles(), self._records()))
             state = self._scan_state = [os.getpid(), next(records, None), records]
         while state[1] is not None:
             first, n, _ = state[1]
