@@ -203,6 +203,11 @@ SPLITS = ("train", "val")
 class TupleBuilder:
     """Windows, providers, mix, fallbacks and holdouts, checked together once.
 
+    ``windows`` is a :class:`~genolewm.windows.ReferenceWindows` or
+    :class:`~genolewm.windows.CorpusWindows` (or anything with their plan
+    interface: ``plan_size``, ``locate``, ``window_at``, ``iter_windows``,
+    ``contigs``, ``window_bp``, ``stats``).
+
     ``iter_windows`` yields ``(window, tuples)`` for the windows of ``split``:
     ``train``, the windows the holdout keeps, with held-out variant keys never
     emitted; or ``val``, the complement: the windows the holdout removes
@@ -250,6 +255,11 @@ class TupleBuilder:
             )
         validate_mix(self.mix, self.providers)
         validate_fallbacks(self.fallbacks, self.providers)
+        if self.windows.plan_size() == 0:
+            raise ConfigError(
+                f"windows: no sequence is long enough for one window of window_bp={self.windows.window_bp} "
+                f"with margin_bp={self.windows.margin_bp} at both ends; shorten the window or add sequences"
+            )
         self._check_contigs()
         if self.split == "val" and not self.holdouts.removes_windows:
             raise ConfigError(

@@ -315,7 +315,7 @@ class VariantProvider:
         self._chrom, self._from, self._to = chrom, start, start
         self._cache: list[list] = []
         self._records = None
-        self._ahead: tuple[int, list] | None = None
+        self._ahead: tuple[int, list, list] | None = None
         self._pool_key: tuple | None = None
         self._pool: list[tuple[int, str, str]] = []
 

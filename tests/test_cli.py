@@ -114,6 +114,7 @@ def bad_inputs(tmp_path):
         "unknown_chromosome": (["windows.chromosomes=[chr8,chr99]"], "windows.chromosomes: chr99 not in"),
         "unknown_holdout_contig": (["holdout.chroms=[chr99]"], "holdout.chroms: contig 'chr99' is in none"),
         "bad_mix": (["mix.counts.synthetic_snv=-2"], "mix.counts.synthetic_snv=-2"),
+        "no_window_fits": (["windows.chromosomes=[chrUn_KI270742v1]"], "windows: no sequence is long enough"),
     }
 
 
