@@ -34,12 +34,9 @@ SOURCE_ALIASES = {"gnomad": "gnomad_common"}
 FILTER_KEYS = ("af_field", "min_af", "clnsig", "pass_only", "max_allele_len")
 
 
-def allele_filter(settings: dict) -> AlleleFilter:
+def allele_filter(settings) -> AlleleFilter:
     """The :class:`AlleleFilter` of one provider's config node."""
-    clnsig = settings.get("clnsig")
-    values = {k: settings[k] for k in FILTER_KEYS if k in settings}
-    values["clnsig"] = frozenset(clnsig) if clnsig is not None else None
-    return AlleleFilter(**values)
+    return AlleleFilter(**{k: settings[k] for k in FILTER_KEYS if k in settings})
 
 
 def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.VariantHeader:
@@ -156,18 +153,14 @@ def run(cfg: DictConfig, run_dir: str) -> dict:
         if source not in cfg.providers or "path" not in cfg.providers[source]:
             vcf_sources = [k for k, v in cfg.providers.items() if "path" in v]
             raise ConfigError(f"source={cfg.source}: allowed values are {', '.join(['gnomad'] + vcf_sources)}")
-        node = cfg.providers[source]
-        settings = {k: node[k] for k in FILTER_KEYS if k in node}
-        if settings.get("clnsig") is not None:
-            settings["clnsig"] = list(settings["clnsig"])
+        filt = allele_filter(cfg.providers[source])
         input_path = os.path.abspath(str(cfg.input))
         output = cfg.output or str(Path(run_dir) / f"{cfg.source}.prepared.vcf.gz")
         reference = os.path.abspath(str(cfg.reference)) if cfg.reference else None
         ref_mismatch = cfg.ref_mismatch
     except OmegaConfBaseException as exc:
         raise ConfigError(str(exc).splitlines()[0]) from exc
-    report = prepare_vcf(input_path, os.path.abspath(output), allele_filter(settings), reference=reference,
-                         ref_mismatch=ref_mismatch)
+    report = prepare_vcf(input_path, os.path.abspath(output), filt, reference=reference, ref_mismatch=ref_mismatch)
     report["source"] = source
     report_path = Path(output[: -len(".vcf.gz")] + ".report.json")
     tmp = report_path.with_suffix(".json.tmp")

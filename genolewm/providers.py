@@ -194,6 +194,10 @@ class AlleleFilter:
     pass_only: bool = True
     max_allele_len: int = MAX_ALLELE_BP
 
+    def __post_init__(self) -> None:
+        if self.clnsig is not None:
+            object.__setattr__(self, "clnsig", frozenset(self.clnsig))
+
     def check_header(self, header: pysam.VariantHeader, path: str, key: str) -> None:
         info = header.info
         if self.min_af is not None and self.af_field not in info:
@@ -296,9 +300,8 @@ class VariantProvider:
         if not 1 <= self.max_allele_len <= MAX_ALLELE_BP:
             raise ConfigError(f"{key}.max_allele_len={self.max_allele_len}: must be in [1, {MAX_ALLELE_BP}]")
         self.filter = AlleleFilter(
-            af_field=self.af_field, min_af=self.min_af,
-            clnsig=frozenset(self.clnsig) if self.clnsig is not None else None,
-            pass_only=self.pass_only, max_allele_len=self.max_allele_len,
+            af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, pass_only=self.pass_only,
+            max_allele_len=self.max_allele_len,
         )
         self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
         with pysam.VariantFile(self.path) as vf:
