@@ -68,16 +68,30 @@ def other_base(b):
     return {"A": "C", "C": "G", "G": "T", "T": "A"}[b]
 
 
-def test_tampered_vcf_edit(built, tmp_path):
-    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
-    i = first_row(run_dir, lambda r: r["edits"][0]["source"] == "gnomad_common" and r["edits"][0]["edit_type"] == "SNV")
+def new_alt(edit):
+    edit["alt"] = next(b for b in "ACGT" if b not in (edit["ref"], edit["alt"]))
 
-    def change(edits):
-        edits[0]["alt"] = next(b for b in "ACGT" if b not in (edits[0]["ref"], edits[0]["alt"]))
+
+def new_ref(edit):
+    edit["ref"] = other_base(edit["ref"])
+    if edit["ref"] == edit["alt"]:
+        edit["alt"] = other_base(edit["alt"])
+
+
+@pytest.mark.parametrize("source, change, message", [
+    ("gnomad_common", new_alt, r"edit .* from gnomad_common: no record"),
+    ("synthetic_snv", new_ref, r"edit .* REF differs from the window"),
+])
+def test_tampered_edit(built, tmp_path, source, change, message):
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
+    i = first_row(run_dir, lambda r: r["edits"][0]["source"] == source and r["edits"][0]["edit_type"] == "SNV")
+
+    def tamper(edits):
+        change(edits[0])
         return edits
 
-    rewrite(run_dir, "tuples", i, "edits", change)
-    with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: edit .* from gnomad_common: no record"):
+    rewrite(run_dir, "tuples", i, "edits", tamper)
+    with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: {message}"):
         audit_run(run_dir)
 
 
@@ -85,21 +99,6 @@ def test_tampered_target(built, tmp_path):
     run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
     rewrite(run_dir, "tuples", 5, "target_window", lambda t: t[:100] + other_base(t[100]) + t[101:])
     with pytest.raises(AuditError, match="row 5: target_window is not the window with its edits applied"):
-        audit_run(run_dir)
-
-
-def test_tampered_ref(built, tmp_path):
-    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
-    i = first_row(run_dir, lambda r: r["edits"][0]["edit_type"] == "SNV" and r["edits"][0]["source"] == "synthetic_snv")
-
-    def change(edits):
-        edits[0]["ref"] = other_base(edits[0]["ref"])
-        if edits[0]["ref"] == edits[0]["alt"]:
-            edits[0]["alt"] = other_base(edits[0]["alt"])
-        return edits
-
-    rewrite(run_dir, "tuples", i, "edits", change)
-    with pytest.raises(AuditError, match=rf"row {i}: edit .* REF differs from the window"):
         audit_run(run_dir)
 
 
