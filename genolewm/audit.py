@@ -1,16 +1,19 @@
 """``python -m genolewm.audit RUN_DIR``: prove a finished build is what its config and inputs say.
 
-The audit does not reuse the builder: it reads the run's Parquet shards,
-``config.yaml`` and ``manifest.json`` and the input files (with pysam), and
-re-derives every fact it checks from them:
+The audit does not reuse the builder's logic: it builds the run's components
+from its ``config.yaml`` only to ask each how to check it (``audit_spec()``:
+a kind the audit knows, or the audit fails), reads the shards through the
+format's reader, and re-derives every fact it checks from the input files
+(with pysam):
 
 - the inputs are the files the run recorded (size and sha256);
 - every window is the reference sequence at its coordinates, with its id,
   flanks and length, and belongs to the split the holdout defines;
 - every edit lies inside the edge margins, matches the reference, does not
   overlap the tuple's other edits and is not a held-out variant key;
-- every edit from a VCF source is a record of that VCF that passes the
-  source's filter (PASS, AF threshold, CLNSIG terms, allele length);
+- every edit from a VCF source is a record of that VCF that passes each of
+  the source's filter predicates (PASS, AF threshold, CLNSIG terms, edit
+  types, allele length); every synthetic edit has its source's shape;
 - every stored target equals the reference with the edits applied, cut to
   the window on the side the tuple records;
 - every window has exactly the mix's tuples, and the manifest's counts
@@ -27,16 +30,16 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import pysam
 from omegaconf import OmegaConf
 
+from .config import make_builder
 from .contigs import ContigNames, canonical
 from .errors import GenolewmError
-from .store import file_sha256, iter_rows, read_manifest
-
-VCF_PROVIDER = "genolewm.providers.VariantProvider"
-REFERENCE_WINDOWS = "genolewm.windows.ReferenceWindows"
+from .store import file_sha256, read_manifest, reader_of
+from .types import ShardRef
 
 
 class AuditError(GenolewmError):
@@ -70,61 +73,82 @@ def _edit_type(ref: str, alt: str) -> str:
     return "INDEL"
 
 
+def _why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> str | None:
+    """Why one filter predicate rejects an allele (None: it passes); an unknown kind fails the audit."""
+    kind = spec["kind"]
+    if kind == "pass_only":
+        filters = list(rec.filter.keys())
+        return f"record is FILTER {','.join(filters)}" if filters and filters != ["PASS"] else None
+    if kind == "min_af":
+        af = rec.info.get(spec["field"])
+        af = af if isinstance(af, tuple) else (af,)
+        value = af[index] if index < len(af) else None
+        return f"{spec['field']}={value} is below {spec['min']}" if value is None or value < spec["min"] else None
+    if kind == "clnsig":
+        raw = rec.info.get("CLNSIG")
+        terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
+        return None if terms & set(spec["terms"]) else f"CLNSIG {sorted(terms)} has none of {spec['terms']}"
+    if kind == "edit_types":
+        found = _edit_type(ref, alt)
+        return None if found in spec["types"] else f"edit type {found} is not one of {spec['types']}"
+    raise AuditError(f"filter predicate kind {kind!r}: the audit cannot check it; add a check to genolewm.audit")
+
+
 class _VcfSource:
     """One VCF source of the run, answering "is this allele a record that passes the filter?"."""
 
-    def __init__(self, name: str, settings: dict) -> None:
+    def __init__(self, name: str, spec: dict) -> None:
         self.name = name
-        self.settings = settings
-        self.vcf = pysam.VariantFile(settings["path"])
-        self.contigs = ContigNames(pysam.TabixFile(settings["path"]).contigs)
+        self.path = spec["path"]
+        self.filter = spec["filter"]
+        self.vcf = pysam.VariantFile(self.path)
+        self.contigs = ContigNames(pysam.TabixFile(self.path).contigs)
 
     def why_not(self, chrom: str, pos0: int, ref: str, alt: str) -> str | None:
-        s = self.settings
         file_chrom = self.contigs.find(chrom)
         if file_chrom is None:
-            return f"contig {chrom} is not in {s['path']}"
+            return f"contig {chrom} is not in {self.path}"
         for rec in self.vcf.fetch(file_chrom, pos0, pos0 + 1):
             alts = [a.upper() for a in (rec.alts or ())]
             if rec.start != pos0 or rec.ref.upper() != ref or alt not in alts:
                 continue
-            index = alts.index(alt)
-            filters = list(rec.filter.keys())
-            if s.get("pass_only", True) and filters and filters != ["PASS"]:
-                return f"record is FILTER {','.join(filters)}"
-            if max(len(ref), len(alt)) > s.get("max_allele_len", 16):
+            if max(len(ref), len(alt)) > self.filter["max_allele_len"]:
                 return "allele longer than max_allele_len"
-            if s.get("min_af") is not None:
-                af = rec.info.get(s.get("af_field", "AF"))
-                af = af if isinstance(af, tuple) else (af,)
-                value = af[index] if index < len(af) else None
-                if value is None or value < s["min_af"]:
-                    return f"{s.get('af_field', 'AF')}={value} is below {s['min_af']}"
-            if s.get("clnsig") is not None:
-                raw = rec.info.get("CLNSIG")
-                terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
-                if not terms & set(s["clnsig"]):
-                    return f"CLNSIG {sorted(terms)} has none of {list(s['clnsig'])}"
+            for predicate in self.filter["predicates"]:
+                why = _why_not_predicate(predicate, rec, alts.index(alt), ref, alt)
+                if why:
+                    return why
             return None
-        return f"no record {chrom}:{pos0 + 1}:{ref}:{alt} in {s['path']}"
+        return f"no record {chrom}:{pos0 + 1}:{ref}:{alt} in {self.path}"
+
+
+def _why_not_synthetic(spec: dict, ref: str, alt: str) -> str | None:
+    """Whether an edit has the shape its synthetic source draws; an unknown kind fails the audit."""
+    kind, found = spec["kind"], _edit_type(ref, alt)
+    if kind == "synthetic_snv":
+        return None if found == "SNV" else f"a {found}, not an SNV"
+    if kind == "synthetic_indel":
+        event = abs(len(alt) - len(ref))
+        if found not in ("INS", "DEL"):
+            return f"a {found}, not an anchored insertion or deletion"
+        return None if 1 <= event <= spec["max_event_bp"] else f"event of {event} bp, over {spec['max_event_bp']}"
+    raise AuditError(f"provider kind {kind!r}: the audit cannot check it; add a check to genolewm.audit")
 
 
 class _Holdout:
     """The run's holdout, read again from its config and files."""
 
     def __init__(self, spec: dict) -> None:
+        if spec.get("kind") != "policy":
+            raise AuditError(f"holdout kind {spec.get('kind')!r}: the audit cannot check it; "
+                             "add a check to genolewm.audit")
         self.chroms = {canonical(c) for c in spec.get("chroms") or ()}
         self.records = set(spec.get("record_ids") or ())
-        self.intervals: dict[str, list[tuple[int, int]]] = {}
-        if spec.get("bed"):
-            for line in Path(spec["bed"]).read_text().splitlines():
-                cols = line.split()
-                if len(cols) >= 3 and not line.startswith(("#", "track", "browser")):
-                    self.intervals.setdefault(canonical(cols[0]), []).append((int(cols[1]), int(cols[2])))
+        self.intervals = _read_intervals(spec["bed"]) if spec.get("bed") else {}
         self.keys: set[str] = set()
         if spec.get("keys"):
             for line in Path(spec["keys"]).read_text().splitlines():
-                if line.strip() and not line.startswith("#"):
+                if line.strip() and not line.strip().startswith("#"):
                     chrom, rest = line.strip().split(":", 1)
                     self.keys.add(f"{canonical(chrom)}:{rest}")
 
@@ -142,6 +166,80 @@ class _Holdout:
         return f"{canonical(chrom)}:{pos1}:{ref}:{alt}" in self.keys
 
 
+def _read_intervals(path: str) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for line in Path(path).read_text().splitlines():
+        cols = line.split()
+        if len(cols) >= 3 and not line.lstrip().startswith(("#", "track", "browser")):
+            out.setdefault(canonical(cols[0]), []).append((int(cols[1]), int(cols[2])))
+    return out
+
+
+class _Sequences:
+    """Where windows come from, per the window source's spec: a reference FASTA (optionally only inside
+    BED regions) or a corpus; an unknown kind fails the audit."""
+
+    def __init__(self, spec: dict) -> None:
+        self.kind = spec["kind"]
+        if self.kind not in ("reference", "corpus"):
+            raise AuditError(f"windows kind {self.kind!r}: the audit cannot check it; add a check to genolewm.audit")
+        self.mask = spec.get("non_acgtn") == "mask"
+        self.fasta = pysam.FastaFile(spec["fasta"]) if self.kind == "reference" else None
+        self.regions = _read_intervals(spec["regions"]) if spec.get("regions") else None
+        self.corpus = pysam.FastxFile(spec["path"]) if self.kind == "corpus" else None
+        self._record = None
+
+    def _canonical(self, bases: str) -> str:
+        bases = bases.upper()
+        return "".join(b if b in "ACGTN" else "N" for b in bases) if self.mask else bases
+
+    def region(self, row: dict, lo: int, hi: int) -> str | None:
+        """The source bases ``[lo, hi)`` of the window's sequence (corpus records are read in order)."""
+        if self.fasta is not None:
+            return self._canonical(self.fasta.fetch(row["chrom"], lo, hi))
+        while self._record is None or self._record.name != row["record_id"]:
+            self._record = next(self.corpus, None)
+            if self._record is None:
+                return None
+        return self._canonical(self._record.sequence[lo:hi])
+
+    def outside_regions(self, row: dict) -> bool:
+        if self.regions is None:
+            return False
+        spans = self.regions.get(canonical(row["chrom"]), ())
+        merged_hit = [(s, e) for s, e in spans if s < row["end_bp"] and row["start_bp"] < e]
+        if not merged_hit:
+            return True
+        lo, hi = min(s for s, _ in merged_hit), max(e for _, e in merged_hit)
+        return not (lo <= row["start_bp"] and row["end_bp"] <= hi)
+
+
+PREDICATE_KINDS = ("pass_only", "min_af", "clnsig", "edit_types")
+SYNTHETIC_KINDS = ("synthetic_snv", "synthetic_indel")
+
+
+def _edit_checker(name: str, spec: dict):
+    """``why_not(window row, rel_pos, ref, alt)`` for the edits of one provider, from its spec."""
+    kind = spec.get("kind")
+    if kind == "vcf":
+        for predicate in spec["filter"]["predicates"]:
+            if predicate["kind"] not in PREDICATE_KINDS:
+                raise AuditError(f"providers.{name}: filter predicate kind {predicate['kind']!r}: the audit cannot "
+                                 "check it; add a check to genolewm.audit")
+        source = _VcfSource(name, spec)
+
+        def why_not(window: dict, pos: int, ref: str, alt: str) -> str | None:
+            if window["chrom"] is None:
+                return "a VCF edit on an unplaced window"
+            return source.why_not(window["chrom"], window["start_bp"] + pos, ref, alt)
+
+        return why_not
+    if kind in SYNTHETIC_KINDS:
+        return lambda window, pos, ref, alt: _why_not_synthetic(spec, ref, alt)
+    raise AuditError(f"providers.{name}: provider kind {kind!r}: the audit cannot check it; "
+                     "add a check to genolewm.audit")
+
+
 class _Audit:
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
@@ -152,23 +250,23 @@ class _Audit:
         text = config_path.read_text()
         if hashlib.sha256(text.encode()).hexdigest() != self.manifest["config_sha256"]:
             raise AuditError(f"{config_path}: its sha256 differs from manifest config_sha256")
-        self.cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
-        cfg = self.cfg
+        self.check_inputs()
+        cfg = OmegaConf.create(text)
+        plain = OmegaConf.to_container(cfg, resolve=True)
         self.split = self.manifest["split"]
-        self.edge_margin = cfg["edge_margin"]
-        self.preserve = cfg["target"]["preserve_length"]
-        self.pad = cfg["target"]["pad"]
-        self.window_bp = cfg["windows"]["window_bp"]
-        self.flank_bp = cfg["windows"]["flank_bp"]
-        self.mix = {k: v for k, v in cfg["mix"]["counts"].items() if v}
-        self.max_edits = max(1, cfg["mix"]["multi_edit"]["max_edits"])
-        placed = cfg["windows"]["_target_"] == REFERENCE_WINDOWS
-        self.fasta = pysam.FastaFile(cfg["windows"]["fasta"]) if placed else None
-        self.holdout = _Holdout(cfg["holdout"])
-        self.vcfs = {
-            name: _VcfSource(name, spec) for name, spec in cfg["providers"].items()
-            if spec.get("_target_") == VCF_PROVIDER
-        }
+        self.edge_margin = plain["edge_margin"]
+        self.preserve = plain["target"]["preserve_length"]
+        self.pad = plain["target"]["pad"]
+        self.window_bp = plain["windows"]["window_bp"]
+        self.flank_bp = plain["windows"]["flank_bp"]
+        self.mix = {k: v for k, v in plain["mix"]["counts"].items() if v}
+        self.max_edits = max(1, plain["mix"]["multi_edit"]["max_edits"])
+        # The components say how to check them; the checks below are the audit's own.
+        builder, _ = make_builder(cfg)
+        self.sequences = _Sequences(builder.windows.audit_spec())
+        self.holdout = _Holdout(builder.holdouts.audit_spec())
+        self.checks = {name: _edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
+        self.reader = reader_of(self.manifest, run_dir)
 
     def fail(self, where: str, message: str) -> None:
         raise AuditError(f"{self.run_dir}: {where}: {message}")
@@ -193,14 +291,18 @@ class _Audit:
         if held != (self.split == "val"):
             self.fail(where, f"window {row['chrom'] or row['record_id']}:{row['start_bp']} "
                       f"{'is held out' if held else 'is not held out'} but is in the {self.split} split")
-        if self.fasta is not None:
-            lo, hi = max(0, row["start_bp"] - self.flank_bp), row["end_bp"] + self.flank_bp
-            region = self.fasta.fetch(row["chrom"], lo, hi).upper()
-            cut = row["start_bp"] - lo
-            if region[cut : cut + self.window_bp] != seq:
-                self.fail(where, f"sequence differs from the reference at {row['chrom']}:{row['start_bp']}")
-            if region[:cut] != row["left_flank"] or region[cut + self.window_bp:] != row["right_flank"]:
-                self.fail(where, "flanks differ from the reference")
+        lo, hi = max(0, row["start_bp"] - self.flank_bp), row["end_bp"] + self.flank_bp
+        region = self.sequences.region(row, lo, hi)
+        name = row["chrom"] or row["record_id"]
+        if region is None:
+            self.fail(where, f"record {row['record_id']} is not in the corpus (or out of order)")
+        cut = row["start_bp"] - lo
+        if region[cut : cut + self.window_bp] != seq:
+            self.fail(where, f"sequence differs from the {self.sequences.kind} at {name}:{row['start_bp']}")
+        if region[:cut] != row["left_flank"] or region[cut + self.window_bp:] != row["right_flank"]:
+            self.fail(where, f"flanks differ from the {self.sequences.kind}")
+        if self.sequences.outside_regions(row):
+            self.fail(where, f"window {name}:{row['start_bp']}-{row['end_bp']} is not inside one of the regions")
 
     def check_tuple(self, where: str, row: dict, window: dict) -> None:
         seq, n = window["sequence"], self.window_bp
@@ -226,12 +328,11 @@ class _Audit:
                 pos1 = window["start_bp"] + pos + 1
                 if self.split == "train" and self.holdout.holds_key(window["chrom"], pos1, ref, alt):
                     self.fail(where, f"{label} is held-out variant {window['chrom']}:{pos1}:{ref}:{alt}")
-            if e["source"] in self.vcfs:
-                if window["chrom"] is None:
-                    self.fail(where, f"{label} from {e['source']} on an unplaced window")
-                why = self.vcfs[e["source"]].why_not(window["chrom"], window["start_bp"] + pos, ref, alt)
-                if why:
-                    self.fail(where, f"{label} from {e['source']}: {why}")
+            if e["source"] not in self.checks:
+                self.fail(where, f"{label} from {e['source']!r}, which is not a provider of the run")
+            why = self.checks[e["source"]](window, pos, ref, alt)
+            if why:
+                self.fail(where, f"{label} from {e['source']}: {why}")
         if row["edit_source"] != "+".join(sorted({e["source"] for e in edits})):
             self.fail(where, f"edit_source {row['edit_source']!r} does not name the edits' sources")
         left, right = window["left_flank"], window["right_flank"]
@@ -243,34 +344,31 @@ class _Audit:
         if "target_window" in row and row["target_window"] != expected:
             self.fail(where, "target_window is not the window with its edits applied")
 
+    def rows(self, table: str) -> Iterator[tuple[str, dict]]:
+        """``(where, row)`` for every row of ``windows`` or ``tuples``, in plan order, via the format's reader."""
+        for block in self.reader.blocks(Path(self.run_dir)):
+            shard = ShardRef(Path(self.run_dir), block)
+            label = self.reader.label(shard, table)
+            rows = self.reader.window_rows(shard) if table == "windows" else self.reader.tuple_rows(shard)
+            for number, row in enumerate(rows):
+                yield f"{label} row {number}", row
+
     def run(self) -> dict:
-        self.check_inputs()
-        windows = iter_rows(self.run_dir, "windows")
-        by_edit, by_requested, fallbacks = Counter(), Counter(), Counter()
-        n_windows = n_tuples = 0
-        window = None
-        last_index = -1
-        slots: Counter = Counter()
-
-        def close_window() -> None:
-            if window is not None and dict(slots) != self.mix:
-                self.fail(f"window {window['window_index']}", f"tuples per source {dict(slots)}, mix says {self.mix}")
-
-        for where, number, row in iter_rows(self.run_dir, "tuples"):
-            where = f"{where} row {number}"
+        windows = self.rows("windows")
+        totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0}
+        window, last_index, slots, expected_index = None, -1, Counter(), 0
+        for where, row in self.rows("tuples"):
             while window is None or window["window_index"] < row["window_index"]:
-                close_window()
-                step = next(windows, None)
-                if step is None:
+                self.close_window(window, slots)
+                wwhere, window = next(windows, (None, None))
+                if window is None:
                     self.fail(where, f"window {row['window_index']} has no window row")
-                wwhere, wnumber, window = step
                 if window["window_index"] <= last_index:
-                    self.fail(f"{wwhere} row {wnumber}", "window_index is not increasing")
+                    self.fail(wwhere, "window_index is not increasing")
                 last_index = window["window_index"]
-                self.check_window(f"{wwhere} row {wnumber}", window)
-                n_windows += 1
-                slots = Counter()
-                expected_index = 0
+                self.check_window(wwhere, window)
+                totals["windows"] += 1
+                slots, expected_index = Counter(), 0
             if window["window_index"] != row["window_index"] or row["window_id"] != window["window_id"]:
                 self.fail(where, f"window {row['window_index']} has no window row")
             if row["tuple_index"] != expected_index:
@@ -278,23 +376,31 @@ class _Audit:
             expected_index += 1
             self.check_tuple(where, row, window)
             slots[row["requested_source"]] += 1
-            by_edit[row["edit_source"]] += 1
-            by_requested[row["requested_source"]] += 1
+            totals["by_edit"][row["edit_source"]] += 1
+            totals["by_requested"][row["requested_source"]] += 1
             for e in row["edits"]:
                 if e["source"] != row["requested_source"]:
-                    fallbacks[f"{row['requested_source']}->{e['source']}"] += 1
-            n_tuples += 1
-        close_window()
-        for wwhere, wnumber, extra in windows:
-            self.fail(f"{wwhere} row {wnumber}", f"window {extra['window_index']} has no tuples")
+                    totals["fallbacks"][f"{row['requested_source']}->{e['source']}"] += 1
+            totals["tuples"] += 1
+        self.close_window(window, slots)
+        for wwhere, extra in windows:
+            self.fail(wwhere, f"window {extra['window_index']} has no tuples")
+        self.check_manifest(totals)
+        return {"windows": totals["windows"], "tuples": totals["tuples"]}
+
+    def close_window(self, window: dict | None, slots: Counter) -> None:
+        if window is not None and dict(slots) != self.mix:
+            self.fail(f"window {window['window_index']}", f"tuples per source {dict(slots)}, mix says {self.mix}")
+
+    def check_manifest(self, totals: dict) -> None:
         m = self.manifest
         checks = {
-            "windows.kept": (m["windows"]["kept"], n_windows),
-            "tuples.total": (m["tuples"]["total"], n_tuples),
-            "tuples.by_edit_source": (m["tuples"]["by_edit_source"], dict(by_edit)),
-            "tuples.by_requested_source": (m["tuples"]["by_requested_source"], dict(by_requested)),
-            "fallbacks": (m["fallbacks"], dict(fallbacks)),
-            "shards": (m["shards"], len(list((Path(self.run_dir) / "tuples").glob("part-*.parquet")))),
+            "windows.kept": (m["windows"]["kept"], totals["windows"]),
+            "tuples.total": (m["tuples"]["total"], totals["tuples"]),
+            "tuples.by_edit_source": (m["tuples"]["by_edit_source"], dict(totals["by_edit"])),
+            "tuples.by_requested_source": (m["tuples"]["by_requested_source"], dict(totals["by_requested"])),
+            "fallbacks": (m["fallbacks"], dict(totals["fallbacks"])),
+            "shards": (m["shards"], len(self.reader.blocks(Path(self.run_dir)))),
             "windows.seen": (
                 m["windows"]["seen"],
                 m["windows"]["kept"] + m["windows"]["excluded_by_holdout"] + m["windows"]["skipped_n"],
@@ -303,7 +409,6 @@ class _Audit:
         for key, (recorded, found) in checks.items():
             if recorded != found:
                 self.fail("manifest.json", f"{key} is {recorded}, the files give {found}")
-        return {"windows": n_windows, "tuples": n_tuples}
 
 
 def audit_run(run_dir: str | os.PathLike) -> dict:

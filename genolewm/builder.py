@@ -1,12 +1,17 @@
 """Training tuples: a window, the edits of one mix slot, and the edited target.
 
-Randomness: every draw for a window comes from its own generator,
+Randomness: with ``seed`` every draw for a window comes from its own generator,
 ``random.Random(stream_seed(seed, window, requested, serving))`` where the
 stream seed is the first 8 bytes (big-endian) of
 ``sha256("{seed}/{requested}/{serving}/{record_id}/{start_bp}/{window_id}")``.
 ``requested`` is the mix slot and ``serving`` the source drawing for it (they
-differ when a fallback serves). No draw depends on which process, worker or
-shard handles the window, or on the windows before it.
+differ when a fallback serves); the number of edits per tuple comes from the
+stream with ``serving`` = ``edits-per-tuple``. No draw depends on which
+process, worker or shard handles the window, or on the windows before it.
+
+With the seed's ``rng`` instead, the window's seed is ``rng.getrandbits(64)``:
+reproducible for the same generator state and window order, but not across
+worker or shard splits. Only ``seed`` is worker-invariant.
 """
 
 from __future__ import annotations
@@ -15,48 +20,25 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 from .contigs import ContigNames
-from .edits import MAX_ALLELE_BP, PAD_MODES, RelEdit, adjusted_side, apply_edits, check_in_margins
-from .errors import ConfigError, EditError, ShortfallError
+from .edits import MAX_ALLELE_BP, PAD_MODES, adjusted_side, apply_edits, check_in_margins
+from .errors import ConfigError, ContractError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
-from .mix import (
-    DEFAULT_EDIT_SOURCE_COUNTS,
-    DEFAULT_SOURCE_FALLBACKS,
-    EditSourceCount,
-    MultiEdit,
-    validate_fallbacks,
-    validate_mix,
+from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, Fallbacks, Mix, as_fallbacks, as_mix
+from .providers import FunctionProvider
+from .types import (
+    EditProvider,
+    Holdout,
+    RelEdit,
+    TrainingTuple,
+    WindowContext,
+    WindowSource,
+    digest,
 )
-from .providers import EditProvider
-from .windows import WindowContext
 
-
-@dataclass(frozen=True, slots=True)
-class TrainingTuple:
-    """One (window, action, target window) training item.
-
-    ``rel_edits`` are sorted by position and never overlap; ``edit_sources``
-    names the source that served each of them. ``edit_source`` is that
-    source, or the sources joined by ``+`` when a fallback served part of a
-    multi-edit tuple. ``adjusted_side`` is the end of the target that was
-    trimmed or extended to keep the window length (None when none was).
-    """
-
-    window_id: str
-    source_record_id: str
-    edit_source: str
-    rel_edits: tuple[RelEdit, ...]
-    target_window: str
-    window_start_bp: int
-    window_end_bp: int
-    window_index: int = 0
-    tuple_index: int = 0
-    requested_source: str = ""
-    chrom: str | None = None
-    edit_sources: tuple[str, ...] = ()
-    adjusted_side: str | None = None
+SPLITS = ("train", "val")
 
 
 def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) -> int:
@@ -64,149 +46,257 @@ def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) 
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def _overlaps(edit: RelEdit, others: Sequence[RelEdit]) -> bool:
+@dataclass(frozen=True)
+class TupleSettings:
+    """How one window's tuples are made: the seed's arguments plus the target padding and edge margin.
+
+    ``mix`` takes a :class:`~genolewm.mix.Mix` (with its multi-edit rate), a
+    ``{source: count}`` mapping or :class:`EditSourceCount` entries;
+    ``fallback_sources`` a ``{source: fallback}`` mapping.
+    """
+
+    mix: Mix = field(default_factory=Mix)
+    fallback_sources: Fallbacks = field(default_factory=lambda: Fallbacks(DEFAULT_SOURCE_FALLBACKS))
+    holdouts: Holdout = field(default_factory=HoldoutPolicy)
+    preserve_length: bool = True
+    pad: str = "flank"
+    edge_margin: int = 64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mix", as_mix(self.mix))
+        object.__setattr__(self, "fallback_sources", as_fallbacks(self.fallback_sources))
+        if self.holdouts is None:
+            object.__setattr__(self, "holdouts", HoldoutPolicy())
+        if not isinstance(self.edge_margin, int) or isinstance(self.edge_margin, bool) or self.edge_margin < 0:
+            raise ConfigError(f"edge_margin={self.edge_margin!r}: must be an integer >= 0")
+        if self.pad not in PAD_MODES:
+            raise ConfigError(f"target.pad={self.pad!r}: allowed values are {', '.join(PAD_MODES)}")
+        if not isinstance(self.preserve_length, bool):
+            raise ConfigError(f"target.preserve_length={self.preserve_length!r}: must be true or false")
+
+    def check_providers(self, providers: Mapping[str, EditProvider]) -> None:
+        self.mix.check_sources(providers)
+        self.fallback_sources.check_sources(providers)
+
+    def identity(self) -> str:
+        return digest({"mix": self.mix.to_dict(), "fallbacks": dict(self.fallback_sources),
+                       "holdout": self.holdouts.identity(), "preserve_length": self.preserve_length,
+                       "pad": self.pad, "edge_margin": self.edge_margin})
+
+
+def as_providers(providers) -> dict[str, EditProvider]:
+    """``providers`` as named :class:`EditProvider` objects; seed-style functions are wrapped."""
+    if not isinstance(providers, Mapping):
+        raise ContractError(f"providers={providers!r}: give a mapping {{source name: provider}}")
+    out = {}
+    for name, provider in providers.items():
+        if isinstance(provider, EditProvider):
+            out[str(name)] = provider
+        elif callable(provider):
+            out[str(name)] = FunctionProvider(str(name), provider)
+        else:
+            raise ContractError(f"providers.{name}={provider!r}: not an EditProvider or a provider function")
+    return out
+
+
+def _overlaps(edit: RelEdit, others: list[RelEdit]) -> bool:
     return any(edit.rel_pos < o.end and o.rel_pos < edit.end for o in others)
 
 
-def _fill_slot(
-    window: WindowContext,
-    requested: str,
-    count: int,
-    providers: Mapping[str, EditProvider],
-    fallbacks: Mapping[str, str | None],
-    seed: int,
-    edge_margin: int,
-    holdouts: HoldoutPolicy,
-    multi_edit: MultiEdit,
-    fallback_counts: Counter | None,
-) -> list[list[tuple[str, RelEdit]]]:
+@dataclass
+class _Slot:
+    """One mix slot of one window being filled: what it has drawn so far."""
+
+    window: WindowContext
+    requested: str
+    seed: int
+    settings: TupleSettings
+    count_floor: tuple[str, int] | None
+    used: set = field(default_factory=set)
+    rngs: dict = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)
+
+    def held_out(self, edit: RelEdit) -> bool:
+        return self.settings.holdouts.excludes_edit(self.window, edit)
+
+    def rng(self, serving: str) -> Random:
+        if serving not in self.rngs:
+            self.rngs[serving] = Random(stream_seed(self.seed, self.window, self.requested, serving))
+        return self.rngs[serving]
+
+    def take(self, provider: EditProvider, serving: str, edits: list[RelEdit], want: int) -> list[RelEdit]:
+        """New edits from ``provider`` for the tuple holding ``edits``: distinct in the slot, no overlap."""
+        window, margin = self.window, self.settings.edge_margin
+        if not (window.placed or not provider.placed):
+            return []
+        got = provider.draw(
+            window, self.rng(serving), want, edge_margin=margin,
+            excluded=lambda e: e in self.used or self.held_out(e) or _overlaps(e, edits),
+            count_floor=self.count_floor,
+        )
+        self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
+        taken: list[RelEdit] = []
+        for edit in got.edits:
+            if not isinstance(edit, RelEdit):
+                raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
+            check_in_margins(edit, len(window.sequence), margin, f"{window.label}, source {serving}")
+            if self.held_out(edit):
+                raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
+            if len(taken) == want or edit in self.used or _overlaps(edit, edits + taken):
+                continue
+            taken.append(edit)
+            self.used.add(edit)
+        return taken
+
+
+def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]) -> list[list[tuple[str, RelEdit]]]:
     """The edits of each of the slot's ``count`` tuples, each edit with the source that served it.
 
     Edits are distinct within the slot and never overlap within a tuple.
     """
-    held_out = (lambda e: holdouts.excludes_edit(window, e)) if holdouts.edit_keys else (lambda e: False)
-    sizes = (
-        multi_edit.sizes(Random(stream_seed(seed, window, requested, "edits-per-tuple")), count)
-        if multi_edit.fraction else [1] * count
-    )
-    rngs: dict[str, Random] = {}
-    used: set[RelEdit] = set()
-    out = []
+    mix, fallbacks = slot.settings.mix, slot.settings.fallback_sources
+    sizes = mix.multi_edit.sizes(slot.rng("edits-per-tuple"), count) if mix.multi_edit.fraction else [1] * count
+    out: list[list[tuple[str, RelEdit]]] = []
     for size in sizes:
-        edits: list[RelEdit] = []
         served: list[tuple[str, RelEdit]] = []
-        serving: str | None = requested
-        while len(edits) < size:
-            if serving is None:
-                got_total = sum(len(t) for t in out) + len(edits)
-                raise ShortfallError(
-                    f"{window.label}: source {requested!r} gave {got_total} of {sum(sizes)} edits and has no "
-                    f"fallback; add fallback.{requested}=<source> or use windows with enough variants"
-                )
-            provider = providers[serving]
-            accepted = 0
-            if window.placed or not provider.placed:
-                if serving not in rngs:
-                    rngs[serving] = Random(stream_seed(seed, window, requested, serving))
-                got = provider(
-                    window, rngs[serving], size - len(edits), edge_margin=edge_margin,
-                    excluded=lambda e: e in used or held_out(e) or _overlaps(e, edits),
-                )
-                for edit in got:
-                    check_in_margins(edit, len(window.sequence), edge_margin, f"{window.label}, source {serving}")
-                    if held_out(edit):
-                        raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-                    if len(edits) == size or edit in used or _overlaps(edit, edits):
-                        continue
-                    edits.append(edit)
-                    used.add(edit)
-                    served.append((serving, edit))
-                    accepted += 1
-            if serving != requested and fallback_counts is not None and accepted:
-                fallback_counts[f"{requested}->{serving}"] += accepted
-            if not accepted:
-                serving = fallbacks.get(serving)
+        chain = [slot.requested]
+        while len(served) < size:
+            serving = chain[-1]
+            taken = slot.take(providers[serving], serving, [e for _, e in served], size - len(served))
+            served += [(serving, e) for e in taken]
+            if taken:
+                continue
+            nxt = fallbacks.get(serving)
+            if nxt is None:
+                got = sum(len(t) for t in out) + len(served)
+                raise ShortfallError(_shortfall(slot, chain, got, sum(sizes)))
+            chain.append(nxt)
         out.append(sorted(served, key=lambda se: se[1].rel_pos))
     return out
+
+
+def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:
+    where = f"{slot.window.label}: source {slot.requested!r} gave {got} of {wanted} edits"
+    if len(chain) == 1:
+        return (f"{where} and has no fallback; add fallback.{slot.requested}=<source> or use windows with "
+                "enough variants")
+    return (f"{where}; its fallback chain {' -> '.join(chain)} also ran dry; add a fallback that cannot run "
+            f"dry (e.g. fallback.{chain[-1]}=synthetic_snv) or use windows with enough variants")
+
+
+def window_tuples(
+    window: WindowContext, providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
+    count_floor: tuple[str, int] | None = None,
+) -> tuple[tuple[TrainingTuple, ...], Counter]:
+    """One window's tuples (``count`` per mix slot, in mix order) and the variants its draws skipped
+    (``{"<provider>:<reason>": n}``)."""
+    if settings.holdouts.excludes_window(window):
+        return (), Counter()
+    left, right = (window.left_flank, window.right_flank) if settings.pad == "flank" else ("", "")
+    n = len(window.sequence)
+    preserve = settings.preserve_length
+    tuples: list[TrainingTuple] = []
+    skipped: Counter = Counter()
+    for entry in settings.mix:
+        if entry.count == 0:
+            continue
+        slot = _Slot(window, entry.source, seed, settings, count_floor)
+        per_tuple = _fill_slot(slot, entry.count, providers)
+        skipped += slot.skipped
+        for served in per_tuple:
+            sources = tuple(src for src, _ in served)
+            edits = tuple(edit for _, edit in served)
+            target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
+                                 preserve_length=preserve, where=window.label)
+            tuples.append(
+                TrainingTuple(
+                    window_id=window.window_id, source_record_id=window.record_id,
+                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
+                    window_start_bp=window.start_bp, window_end_bp=window.end_bp,
+                    window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
+                    chrom=window.chrom, edit_sources=sources,
+                    adjusted_side=adjusted_side(n, edits) if preserve else None,
+                )
+            )
+    return tuple(tuples), skipped
 
 
 def build_training_tuples(
     window: WindowContext,
     providers: Mapping[str, EditProvider],
     *,
-    seed: int,
-    mix: Sequence[EditSourceCount] = DEFAULT_EDIT_SOURCE_COUNTS,
-    holdouts: HoldoutPolicy | None = None,
+    rng: Random | None = None,
+    seed: int | None = None,
+    mix=DEFAULT_EDIT_SOURCE_COUNTS,
+    holdouts: Holdout | None = None,
     fallback_sources: Mapping[str, str | None] | None = DEFAULT_SOURCE_FALLBACKS,
     preserve_length: bool = True,
-    pad: str = "flank",
     edge_margin: int = 64,
-    multi_edit: MultiEdit = MultiEdit(),
-    fallback_counts: Counter | None = None,
 ) -> tuple[TrainingTuple, ...]:
     """Build one window's tuples: ``count`` tuples per mix slot, in mix order.
 
-    A tuple carries one edit, or with ``multi_edit`` sometimes several that
-    are applied together. A held-out window yields nothing. A source that
-    comes up short is topped up from its configured fallback (and that
-    one's, in turn); with no fallback left the shortfall is an error, so
-    missing gnomAD data never silently turns the stream synthetic.
-    ``fallback_counts`` (if given) is incremented per ``"requested->serving"``
-    edit. ``pad="N"`` fills a shortened target with N instead of the real
-    flanking bases.
+    Give ``seed`` (worker-invariant: see the module docstring) or the seed's
+    ``rng``. A tuple carries one edit, or with a :class:`~genolewm.mix.Mix`
+    whose ``multi_edit`` says so, sometimes several applied together. A
+    held-out window yields nothing. A source that comes up short is topped
+    up from its configured fallback (and that one's, in turn); with no
+    fallback left the shortfall is an error, so missing gnomAD data never
+    silently turns the stream synthetic.
     """
-    holdouts = holdouts or HoldoutPolicy()
-    fallbacks = dict(fallback_sources or {})
-    if holdouts.excludes_window(window):
-        return ()
-    left, right = (window.left_flank, window.right_flank) if pad == "flank" else ("", "")
-    n = len(window.sequence)
-    tuples = []
-    for slot in mix:
-        if slot.count == 0:
-            continue
-        per_tuple = _fill_slot(
-            window, slot.source, slot.count, providers, fallbacks, seed, edge_margin, holdouts, multi_edit,
-            fallback_counts,
-        )
-        for served in per_tuple:
-            sources = tuple(src for src, _ in served)
-            edits = tuple(edit for _, edit in served)
-            target = apply_edits(
-                window.sequence, edits, left_flank=left, right_flank=right, preserve_length=preserve_length,
-                where=window.label,
-            )
-            tuples.append(
-                TrainingTuple(
-                    window_id=window.window_id, source_record_id=window.record_id,
-                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
-                    window_start_bp=window.start_bp, window_end_bp=window.end_bp,
-                    window_index=window.window_index, tuple_index=len(tuples), requested_source=slot.source,
-                    chrom=window.chrom, edit_sources=sources,
-                    adjusted_side=adjusted_side(n, edits) if preserve_length else None,
-                )
-            )
-    return tuple(tuples)
+    if not isinstance(window, WindowContext):
+        raise ContractError(f"window={window!r}: build_training_tuples takes a WindowContext")
+    if (rng is None) == (seed is None):
+        raise ContractError("build_training_tuples: give exactly one of seed (an int) or rng (a random.Random)")
+    if rng is not None and not isinstance(rng, Random):
+        raise ContractError(f"rng={rng!r}: must be a random.Random")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ContractError(f"seed={seed!r}: must be an integer")
+    providers = as_providers(providers)
+    settings = TupleSettings(mix=mix, fallback_sources=fallback_sources, holdouts=holdouts,
+                             preserve_length=preserve_length, edge_margin=edge_margin)
+    settings.check_providers(providers)
+    return window_tuples(window, providers, seed if rng is None else rng.getrandbits(64), settings)[0]
 
 
 @dataclass
-class BuildStats:
-    kept: int = 0
+class BlockResult:
+    """The windows and tuples of one block of the window plan, and its counts."""
+
+    windows: list[WindowContext]
+    tuples: list[TrainingTuple]
+    seen: int = 0
+    skipped_n: int = 0
     excluded_by_holdout: int = 0
-    fallbacks: Counter = field(default_factory=Counter)
+    variants_skipped: Counter = field(default_factory=Counter)
 
+    @property
+    def kept(self) -> int:
+        return len(self.windows)
 
-SPLITS = ("train", "val")
+    def counts(self) -> dict:
+        """What the manifest sums over blocks (the rows themselves stay in the shard files)."""
+        return {
+            "windows": {"seen": self.seen, "kept": self.kept, "excluded_by_holdout": self.excluded_by_holdout,
+                        "skipped_n": self.skipped_n},
+            "by_edit_source": Counter(t.edit_source for t in self.tuples),
+            "by_requested_source": Counter(t.requested_source for t in self.tuples),
+            "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped,
+        }
+
+    @property
+    def fallbacks(self) -> Counter:
+        """Edits served by another source than their slot's, as ``requested->serving``."""
+        out: Counter = Counter()
+        for t in self.tuples:
+            for source in t.edit_sources:
+                if source != t.requested_source:
+                    out[f"{t.requested_source}->{source}"] += 1
+        return out
 
 
 @dataclass
 class TupleBuilder:
-    """Windows, providers, mix, fallbacks and holdouts, checked together once.
-
-    ``windows`` is a :class:`~genolewm.windows.ReferenceWindows` or
-    :class:`~genolewm.windows.CorpusWindows` (or anything with their plan
-    interface: ``plan_size``, ``locate``, ``window_at``, ``iter_windows``,
-    ``contigs``, ``window_bp``, ``stats``).
+    """A window source, providers and tuple settings, checked together once.
 
     ``iter_windows`` yields ``(window, tuples)`` for the windows of ``split``:
     ``train``, the windows the holdout keeps, with held-out variant keys never
@@ -215,122 +305,99 @@ class TupleBuilder:
     exclusion, so held-out variants can be evaluated there.
     """
 
-    windows: object
+    windows: WindowSource
     providers: Mapping[str, EditProvider]
     seed: int = 0
-    mix: Sequence[EditSourceCount] = DEFAULT_EDIT_SOURCE_COUNTS
-    fallbacks: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_SOURCE_FALLBACKS))
-    holdouts: HoldoutPolicy = field(default_factory=HoldoutPolicy)
-    preserve_length: bool = True
-    pad: str = "flank"
-    edge_margin: int = 64
-    multi_edit: MultiEdit = field(default_factory=MultiEdit)
+    settings: TupleSettings = field(default_factory=TupleSettings)
     split: str = "train"
-    stats: BuildStats = field(default_factory=BuildStats, init=False)
 
     def __post_init__(self) -> None:
-        self.providers = dict(self.providers)
-        self.mix = tuple(self.mix)
-        self.fallbacks = dict(self.fallbacks)
+        if not isinstance(self.windows, WindowSource):
+            raise ContractError(f"windows={self.windows!r}: not a WindowSource (see genolewm.types.WindowSource)")
+        self.providers = as_providers(self.providers)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed={self.seed!r}: must be an integer")
-        if self.edge_margin < 0:
-            raise ConfigError(f"edge_margin={self.edge_margin}: must be >= 0")
         if self.split not in SPLITS:
             raise ConfigError(f"split={self.split!r}: allowed values are {', '.join(SPLITS)}")
-        if self.pad not in PAD_MODES:
-            raise ConfigError(f"target.pad={self.pad!r}: allowed values are {', '.join(PAD_MODES)}")
-        flank_bp = getattr(self.windows, "flank_bp", None)
-        needed = self.multi_edit.max_edits * (MAX_ALLELE_BP - 1)
-        if flank_bp is not None and self.pad == "flank" and self.preserve_length and flank_bp < needed:
-            raise ConfigError(
-                f"windows.flank_bp={flank_bp}: tuples of up to {self.multi_edit.max_edits} edits can delete "
-                f"{needed} bases, so targets need flank_bp >= {needed}"
-            )
-        window_bp = getattr(self.windows, "window_bp", None)
-        if window_bp is not None and window_bp <= 2 * self.edge_margin:
-            raise ConfigError(
-                f"windows.window_bp={window_bp}: must exceed twice edge_margin ({2 * self.edge_margin}); "
-                "lengthen the window or lower edge_margin"
-            )
-        validate_mix(self.mix, self.providers)
-        validate_fallbacks(self.fallbacks, self.providers)
-        if self.windows.plan_size() == 0:
-            raise ConfigError(
-                f"windows: no sequence is long enough for one window of window_bp={self.windows.window_bp} "
-                f"with margin_bp={self.windows.margin_bp} at both ends; shorten the window or add sequences"
-            )
-        self._check_contigs()
-        if self.split == "val" and not self.holdouts.removes_windows:
+        self._check_windows()
+        self.settings.check_providers(self.providers)
+        holdouts = self._holdout_in_reference_names()
+        if self.split == "val" and not holdouts.removes_windows:
             raise ConfigError(
                 "split=val: the holdout removes no windows, so the validation split would be empty; "
                 "choose a holdout with chroms, a BED file or record ids"
             )
+        self.holdouts = holdouts
         # Validation windows are held out by definition; their edits may be held-out variants.
-        self._edit_holdouts = self.holdouts if self.split == "train" else HoldoutPolicy()
+        edit_holdouts = holdouts if self.split == "train" else HoldoutPolicy()
+        self._tuple_settings = TupleSettings(
+            mix=self.settings.mix, fallback_sources=self.settings.fallback_sources, holdouts=edit_holdouts,
+            preserve_length=self.settings.preserve_length, pad=self.settings.pad,
+            edge_margin=self.settings.edge_margin,
+        )
 
-    def _check_contigs(self) -> None:
+    def _check_windows(self) -> None:
+        windows, settings = self.windows, self.settings
+        needed = settings.mix.multi_edit.max_edits * (MAX_ALLELE_BP - 1)
+        if windows.flank_bp is not None and settings.pad == "flank" and settings.preserve_length \
+                and windows.flank_bp < needed:
+            raise ConfigError(
+                f"windows.flank_bp={windows.flank_bp}: tuples of up to {settings.mix.multi_edit.max_edits} edits "
+                f"can delete {needed} bases, so targets need flank_bp >= {needed}"
+            )
+        if windows.window_bp <= 2 * settings.edge_margin:
+            raise ConfigError(
+                f"windows.window_bp={windows.window_bp}: must exceed twice edge_margin ({2 * settings.edge_margin}); "
+                "lengthen the window or lower edge_margin"
+            )
+        if windows.plan_size() == 0:
+            raise ConfigError(
+                f"windows: no sequence is long enough for one window of window_bp={windows.window_bp} "
+                f"with margin_bp={windows.margin_bp} at both ends; shorten the window or add sequences"
+            )
+
+    def _holdout_in_reference_names(self) -> Holdout:
         """Placed inputs must share contigs with the reference; holdouts take the reference's spelling."""
-        reference = getattr(self.windows, "contigs", None) or ContigNames(())
+        reference = self.windows.contigs
         others = []
         for name, provider in self.providers.items():
-            contigs = getattr(provider, "contigs", None)
+            contigs: ContigNames = provider.contigs
             if not contigs:
                 continue
             others.append(contigs)
             if reference and not any(c in contigs for c in reference.names):
+                where = ", ".join(provider.inputs()) or name
                 raise ConfigError(
-                    f"providers.{name}: no contig of {getattr(provider, 'path', name)} ({contigs.preview(5)}) "
+                    f"providers.{name}: no contig of {where} ({contigs.preview(5)}) "
                     f"matches the reference ({reference.preview(5)}); rename contigs so both agree"
                 )
-        self.holdouts = self.holdouts.in_reference_names(reference, others)
+        return self.settings.holdouts.in_reference_names(reference, others)
 
-    @property
-    def variants_skipped(self) -> Counter:
-        out: Counter = Counter()
-        for name, provider in self.providers.items():
-            for reason, n in getattr(provider, "skipped", {}).items():
-                out[f"{name}:{reason}"] += n
-        return out
+    def inputs(self) -> list[str]:
+        """Every file the build reads: the windows', each provider's and the holdout's."""
+        paths = list(self.windows.inputs())
+        for provider in self.providers.values():
+            paths += provider.inputs()
+        paths += self.holdouts.inputs()
+        return list(dict.fromkeys(paths))
 
-    def tuples_for(self, window: WindowContext) -> tuple[TrainingTuple, ...]:
-        return build_training_tuples(
-            window, self.providers, seed=self.seed, mix=self.mix, holdouts=self._edit_holdouts,
-            fallback_sources=self.fallbacks, preserve_length=self.preserve_length, pad=self.pad,
-            edge_margin=self.edge_margin, multi_edit=self.multi_edit, fallback_counts=self.stats.fallbacks,
-        )
+    def identity(self) -> dict:
+        """What makes this build's tuples what they are, component by component (input contents aside)."""
+        return {
+            "seed": self.seed, "split": self.split, "windows": self.windows.identity(),
+            "providers": {name: p.identity() for name, p in sorted(self.providers.items())},
+            "tuples": self._tuple_settings.identity(),
+        }
 
     def in_split(self, window: WindowContext) -> bool:
         """Whether ``window`` belongs to this builder's split."""
         return self.holdouts.excludes_window(window) != (self.split == "train")
 
-    def iter_windows(self, select=None, **plan_range) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
-        """``(window, tuples)`` for the windows of the split (``select``/``start``/``stop`` narrow the plan)."""
-        for window in self.windows.iter_windows(select, **plan_range):
-            if not self.in_split(window):
-                self.stats.excluded_by_holdout += 1
-                continue
-            self.stats.kept += 1
-            yield window, self.tuples_for(window)
-
-    def _counts(self) -> tuple:
-        stats = self.windows.stats
-        return (stats.seen, stats.skipped_n, self.stats.excluded_by_holdout, Counter(self.stats.fallbacks),
-                self.variants_skipped)
-
-    def _block(self, pairs: Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]) -> "BlockResult":
-        """Drain ``pairs`` into a :class:`BlockResult` holding the counts they added."""
-        before = self._counts()
-        windows, tuples = [], []
-        for window, window_tuples in pairs:
-            windows.append(window)
-            tuples.extend(window_tuples)
-        after = self._counts()
-        return BlockResult(
-            windows=windows, tuples=tuples, kept=len(windows), seen=after[0] - before[0], skipped_n=after[1] - before[1],
-            excluded_by_holdout=after[2] - before[2], fallbacks=after[3] - before[3],
-            variants_skipped=after[4] - before[4],
-        )
+    def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
+        """``(window, tuples)`` for the windows of the split with plan index in ``[start, stop)``."""
+        for window in self.windows.iter_windows(start, stop):
+            if self.in_split(window):
+                yield window, window_tuples(window, self.providers, self.seed, self._tuple_settings)[0]
 
     def plan_blocks(self, windows_per_block: int) -> list[tuple[int, int]]:
         """The window plan cut into plan-index ranges of ``windows_per_block`` windows."""
@@ -344,13 +411,14 @@ class TupleBuilder:
         chromosome, overlapping the block's first window) belong to the
         block before; that window's interior end is the floor.
         """
-        if start == 0 or not self.windows.contigs:
+        if start == 0 or not self.windows.placed:
             return None  # unplaced windows have no variants to count
+        margin, window_bp = self.settings.edge_margin, self.windows.window_bp
         chrom, first = self.windows.locate(start)
-        lo = first + self.edge_margin
+        lo = first + margin
         for index in range(start - 1, -1, -1):
             other, begin = self.windows.locate(index)
-            hi = begin + self.windows.window_bp - self.edge_margin
+            hi = begin + window_bp - margin
             if other != chrom or hi <= lo:
                 return None
             window = self.windows.window_at(index)
@@ -358,29 +426,25 @@ class TupleBuilder:
                 return chrom, hi
         return None
 
-    def run_block(self, start: int, stop: int) -> "BlockResult":
+    def run_block(self, start: int, stop: int) -> BlockResult:
         """Build the windows with plan index in ``[start, stop)``, wherever earlier blocks ran."""
         floor = self._count_floor(start)
-        for provider in self.providers.values():
-            if hasattr(provider, "count_floor"):
-                provider.count_floor = floor
-        return self._block(self.iter_windows(start=start, stop=stop))
+        block = BlockResult([], [])
+        for _, window in self.windows.iter_plan(start, stop):
+            block.seen += 1
+            if window is None:
+                block.skipped_n += 1
+            elif not self.in_split(window):
+                block.excluded_by_holdout += 1
+            else:
+                tuples, skipped = window_tuples(window, self.providers, self.seed, self._tuple_settings, floor)
+                block.windows.append(window)
+                block.tuples.extend(tuples)
+                block.variants_skipped.update(skipped)
+        return block
 
-    def iter_blocks(self, windows_per_block: int) -> Iterator["BlockResult"]:
+    def iter_blocks(self, windows_per_block: int) -> Iterator[BlockResult]:
         """The whole split, ``windows_per_block`` planned windows at a time, in order."""
         for start, stop in self.plan_blocks(windows_per_block):
             yield self.run_block(start, stop)
 
-
-@dataclass
-class BlockResult:
-    """The windows and tuples of one block of the window plan, and the counts it added."""
-
-    windows: list[WindowContext]
-    tuples: list[TrainingTuple]
-    kept: int = 0
-    seen: int = 0
-    skipped_n: int = 0
-    excluded_by_holdout: int = 0
-    fallbacks: Counter = field(default_factory=Counter)
-    variants_skipped: Counter = field(default_factory=Counter)

@@ -10,56 +10,116 @@ workers or ranks, and equals what a build with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Mapping
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from torch.utils.data import IterableDataset
 
-from .builder import TrainingTuple, TupleBuilder
+from .builder import TupleBuilder, TupleSettings
+from .contigs import ContigNames
+from .errors import ContractError
 from .partition import current_consumer
-from .providers import EditProvider
-from .runs import RunSet, Shard
-from .tensors import edit_arrays, encode, to_tensors, tokens
-from .windows import WindowContext
+from .runs import RunSet
+from .tensors import FlatEdits, edit_arrays, encode, to_tensors
+from .types import EditProvider, TrainingDatasetItem, TrainingTuple, WindowContext, WindowSource, digest
 
 
-@dataclass(frozen=True)
-class TrainingDatasetItem:
-    """One stream item with the source window needed for trainer encoding."""
+class WindowList:
+    """The seed's window sources as a plan: an iterable of :class:`WindowContext` (or a callable returning one).
 
-    training_tuple: TrainingTuple
-    window: WindowContext
+    The windows are read once, when the dataset is made; plan index ``i`` is
+    the ``i``-th window. They have no files the build could hash: for tests
+    and notebooks.
+    """
+
+    margin_bp = 0
+    flank_bp = None  # each window carries its own flanks (or none: targets are then N-padded)
+
+    def __init__(self, windows: Iterable[WindowContext] | Callable[[], Iterable[WindowContext]]) -> None:
+        items = list(windows() if callable(windows) else windows)
+        for i, window in enumerate(items):
+            if not isinstance(window, WindowContext):
+                raise ContractError(f"windows[{i}]={window!r}: not a WindowContext")
+        # Plan indices are positions in the list, so every window gets its own.
+        self.windows = [w if w.window_index == i else _reindexed(w, i) for i, w in enumerate(items)]
+        self.placed = any(w.placed for w in self.windows)
+        self.contigs = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
+        lengths = {len(w.sequence) for w in self.windows}
+        self.window_bp = max(lengths, default=0)
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def identity(self) -> str:
+        return digest([[w.record_id, w.chrom, w.start_bp, w.window_id] for w in self.windows])
+
+    def audit_spec(self) -> dict:
+        return {"kind": "in_memory"}
+
+    def plan_size(self) -> int:
+        return len(self.windows)
+
+    def locate(self, index: int) -> tuple[str, int]:
+        window = self.windows[index]
+        return window.chrom or window.record_id, window.start_bp
+
+    def window_at(self, index: int) -> WindowContext | None:
+        return self.windows[index]
+
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+        for index in range(start, len(self.windows) if stop is None else min(stop, len(self.windows))):
+            yield index, self.windows[index]
+
+    def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
+        return (w for _, w in self.iter_plan(start, stop))
+
+
+def _reindexed(window: WindowContext, index: int) -> WindowContext:
+    return replace(window, window_index=index)
+
+
+def as_window_source(windows) -> WindowSource:
+    """A window plan, or the seed's iterable (or callable) of windows as one; anything else is an error."""
+    if isinstance(windows, WindowSource):
+        return windows
+    if isinstance(windows, (str, bytes)) or not (callable(windows) or isinstance(windows, Iterable)):
+        raise ContractError(
+            f"windows={windows!r}: give a window source (ReferenceWindows, CorpusWindows, RegionWindows), "
+            "an iterable of WindowContext, or a callable returning one"
+        )
+    return WindowList(windows)
 
 
 class GenoLeWMDataset(IterableDataset):
     """Deterministic iterable dataset over windows and edit-source providers.
 
-    Yields :class:`TrainingTuple` values, or :class:`TrainingDatasetItem`
-    (tuple + source window, what :func:`genolewm.tensors.collate` takes) when
-    ``with_windows``. ``rank``/``world_size`` override the distributed
-    defaults (torch.distributed when initialised, else ``RANK``/``WORLD_SIZE``).
+    ``windows`` is a window source, or as in the seed an iterable of
+    :class:`WindowContext` (or a callable returning one). Yields
+    :class:`TrainingTuple` values, or :class:`TrainingDatasetItem` (source
+    window + tuple, what :func:`genolewm.tensors.collate` takes) when
+    ``with_windows``. ``settings`` are :class:`~genolewm.builder.TupleSettings`'
+    fields (the seed's ``mix``, ``holdouts``, ``fallback_sources``,
+    ``preserve_length``, and ``pad``, ``edge_margin``). ``rank``/``world_size``
+    override the distributed defaults (torch.distributed when initialised,
+    else ``RANK``/``WORLD_SIZE``).
     """
 
     def __init__(
-        self, windows, providers: Mapping[str, EditProvider], *, seed: int, windows_per_block: int = 256,
-        with_windows: bool = False, rank: int | None = None, world_size: int | None = None, **settings,
+        self, windows, providers: Mapping[str, EditProvider], *, seed: int, split: str = "train",
+        windows_per_block: int = 256, with_windows: bool = False, rank: int | None = None,
+        world_size: int | None = None, **settings,
     ) -> None:
-        """``settings`` are :class:`TupleBuilder`'s (mix, fallbacks, holdouts, multi_edit, split, ...)."""
-        self._init(TupleBuilder(windows=windows, providers=providers, seed=seed, **settings),
-                   windows_per_block, with_windows, rank, world_size)
+        builder = TupleBuilder(windows=as_window_source(windows), providers=providers, seed=seed,
+                               settings=TupleSettings(**settings), split=split)
+        self._init(builder, windows_per_block, with_windows, rank, world_size)
 
     @classmethod
-    def from_builder(cls, builder: TupleBuilder, **options) -> "GenoLeWMDataset":
-        """Wrap an already validated builder (e.g. from ``genolewm.build.make_builder``)."""
+    def from_builder(cls, builder: TupleBuilder, *, windows_per_block: int = 256, with_windows: bool = False,
+                     rank: int | None = None, world_size: int | None = None) -> "GenoLeWMDataset":
+        """Wrap an already validated builder (e.g. from ``genolewm.config.make_builder``)."""
         dataset = cls.__new__(cls)
-        dataset._init(builder, options.pop("windows_per_block", 256), options.pop("with_windows", False),
-                      options.pop("rank", None), options.pop("world_size", None))
-        if options:
-            raise TypeError(f"unknown options {sorted(options)}")
+        dataset._init(builder, windows_per_block, with_windows, rank, world_size)
         return dataset
 
     def _init(self, builder, windows_per_block, with_windows, rank, world_size) -> None:
@@ -76,7 +136,7 @@ class GenoLeWMDataset(IterableDataset):
             if consumer.owns(block):
                 for window, tuples in self.builder.iter_windows(start=start, stop=stop):
                     for item in tuples:
-                        yield TrainingDatasetItem(item, window)
+                        yield TrainingDatasetItem(source_window=window, training_tuple=item)
 
     def __iter__(self) -> Iterator[TrainingTuple | TrainingDatasetItem]:
         items = self.iter_with_source_windows()
@@ -104,55 +164,35 @@ class RunDataset(IterableDataset):
         self.batch_size, self.max_edits, self.tensors = batch_size, max_edits, tensors
         self.rank, self.world_size = rank, world_size
 
-    def _shard_arrays(self, shard: Shard) -> dict:
-        """A shard as arrays: tokens per window and per tuple, and its flat edits."""
-        windows = pq.read_table(shard.path("windows"), columns=["window_index", "sequence"])
-        tuples = pq.read_table(shard.path("tuples"))
-        if "target_window" not in tuples.column_names:
-            # Targets were not stored: recompute them (the slow path).
-            target = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
-        else:
-            target = _column_tokens(tuples.column("target_window"))
-        window_rows = np.searchsorted(windows.column("window_index").to_numpy(),
-                                      tuples.column("window_index").to_numpy())
-        edits = tuples.column("edits").combine_chunks()
-        flat = edits.flatten()
-        counts = pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64)
-        return {
-            "window_tokens": _column_tokens(windows.column("sequence")),
-            "window_rows": window_rows,
-            "target": target,
-            "counts": counts,
-            "edit_offsets": np.concatenate([[0], np.cumsum(counts)]),
-            "rel_pos": flat.field("rel_pos").to_numpy(zero_copy_only=False).astype(np.int64),
-            "types": flat.field("edit_type").to_pylist(),
-            "refs": flat.field("ref").to_pylist(),
-            "alts": flat.field("alt").to_pylist(),
-            "window_index": tuples.column("window_index").to_numpy(),
-            "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
-        }
+    def _shard_arrays(self, shard) -> dict:
+        """A shard as arrays (its reader's), with targets recomputed when the build did not store them."""
+        arrays = dict(self.runs.reader.shard_arrays(shard))
+        if arrays["target"] is None:
+            arrays["target"] = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
+        return arrays
 
     def _batch(self, parts: list[tuple[dict, int, int]]) -> dict:
         """One batch from the tuple rows ``[a, b)`` of per-shard arrays."""
         def rows(key):
-            return np.concatenate([arrays[key][a:b] for arrays, a, b in parts])
+            return np.concatenate([np.asarray(arrays[key][a:b]) for arrays, a, b in parts])
 
-        def edits(key):
-            return [arrays[key][arrays["edit_offsets"][a] : arrays["edit_offsets"][b]] for arrays, a, b in parts]
-
+        offsets = [(arrays["edit_offsets"][a], arrays["edit_offsets"][b]) for arrays, a, b in parts]
+        edits = FlatEdits.concat([arrays["edits"].rows(int(lo), int(hi)) for (arrays, _, _), (lo, hi)
+                                  in zip(parts, offsets)])
+        counts = np.concatenate([np.diff(np.asarray(arrays["edit_offsets"][a:b + 1])) for arrays, a, b in parts])
         return to_tensors({
-            "window": np.concatenate([arrays["window_tokens"][arrays["window_rows"][a:b]] for arrays, a, b in parts]),
+            "window": np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"][a:b])]
+                                      for arrays, a, b in parts]),
             "target": rows("target"),
-            **edit_arrays(rows("counts"), np.concatenate(edits("rel_pos")), *(sum(edits(key), []) for key in
-                          ("types", "refs", "alts")), self.max_edits),
-            "window_index": rows("window_index"), "tuple_index": rows("tuple_index"),
+            **edit_arrays(counts, edits, self.max_edits),
+            "window_index": rows("window_index").astype(np.int64), "tuple_index": rows("tuple_index").astype(np.int64),
         })
 
     def __iter__(self) -> Iterator[dict | TrainingDatasetItem]:
         consumer = current_consumer(self.rank, self.world_size)
         if not self.tensors:
             for window, item in self.runs.pairs(consumer):
-                yield TrainingDatasetItem(item, window)
+                yield TrainingDatasetItem(source_window=window, training_tuple=item)
             return
         parts, size = [], 0
         for shard in self.runs.consumer_shards(consumer):
@@ -169,16 +209,3 @@ class RunDataset(IterableDataset):
         if size:
             yield self._batch(parts)
 
-
-def _column_tokens(column) -> np.ndarray:
-    """``[n, L]`` tokens of a string column, straight from its Arrow buffer when all values have one length."""
-    array = column.combine_chunks()
-    if len(array) == 0:
-        return np.zeros((0, 0), np.uint8)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if array.type == pa.large_string() else np.int32)
-    offsets = offsets[array.offset : array.offset + len(array) + 1]
-    lengths = np.diff(offsets)
-    if (lengths == lengths[0]).all():
-        data = array.buffers()[2]
-        return tokens(memoryview(data)[int(offsets[0]) : int(offsets[-1])], int(lengths[0]))
-    return encode(array.to_pylist())

@@ -134,6 +134,9 @@ def write_demo(outdir: str | os.PathLike, seed: int = 20240601) -> None:
         '##INFO=<ID=CLNSIG,Number=.,Type=String,Description="Clinical significance">'), rows)
 
     (out / "holdout.bed").write_text("chr1\t20000\t30000\nchr1\t170000\t171000\nchr8\t5000\t9000\n")
+    # Regions for windows=regions: two that overlap (merged), one too short for a window.
+    (out / "regions.bed").write_text("chr1\t40000\t60000\nchr1\t55000\t70000\nchr1\t100000\t113000\n"
+                                     "chr8\t1000\t2000\nchr21\t10000\t30000\n")
     chr1_keys = [k for k in gnomad_keys + clinvar_keys if k.startswith("chr1:")]
     (out / "holdout_keys.txt").write_text("\n".join(rng.sample(chr1_keys, 60)) + "\n")
 

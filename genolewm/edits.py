@@ -1,4 +1,4 @@
-"""Window-relative edits: the value type, its validation and its application.
+"""Window-relative edits: their keys, their margins and applying them to a window.
 
 Coordinates: ``rel_pos`` is 0-based inside the window; a variant key
 ``chrom:pos:ref:alt`` uses the 1-based VCF position ``start_bp + rel_pos + 1``.
@@ -6,60 +6,15 @@ Coordinates: ``rel_pos`` is 0-based inside the window; a variant key
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import EditError
+from .types import EDIT_TYPES, MAX_ALLELE_BP, RelEdit, edit_type, is_acgt
 
-MAX_ALLELE_BP = 16
+__all__ = ["EDIT_TYPES", "MAX_ALLELE_BP", "PAD_MODES", "RelEdit", "adjusted_side", "apply_edits", "check_in_margins",
+           "edit_key", "edit_type", "is_acgt"]
 
-EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
 PAD_MODES = ("flank", "N")
-
-
-def is_acgt(allele: str) -> bool:
-    return bool(allele) and not allele.strip("ACGT")
-
-
-@dataclass(frozen=True, slots=True)
-class RelEdit:
-    """One edit: replace ``ref`` at window offset ``rel_pos`` by ``alt``."""
-
-    rel_pos: int
-    ref: str
-    alt: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.rel_pos, int) or self.rel_pos < 0:
-            raise EditError(f"edit {self}: rel_pos must be a non-negative int")
-        for name, allele in (("ref", self.ref), ("alt", self.alt)):
-            if not is_acgt(allele) or len(allele) > MAX_ALLELE_BP:
-                raise EditError(
-                    f"edit {self.rel_pos}:{self.ref}:{self.alt}: {name} must be 1-{MAX_ALLELE_BP} "
-                    "uppercase A/C/G/T bases"
-                )
-        if self.ref == self.alt:
-            raise EditError(f"edit {self.rel_pos}:{self.ref}:{self.alt}: ref equals alt, not an edit")
-
-    @property
-    def end(self) -> int:
-        """0-based exclusive end of the reference bases this edit replaces."""
-        return self.rel_pos + len(self.ref)
-
-    @property
-    def edit_type(self) -> str:
-        return edit_type(self.ref, self.alt)
-
-
-def edit_type(ref: str, alt: str) -> str:
-    """SNV, MNV (same length), INS/DEL (anchored on a shared first base) or INDEL."""
-    if len(ref) == len(alt):
-        return "SNV" if len(ref) == 1 else "MNV"
-    if len(ref) == 1 and alt[0] == ref:
-        return "INS"
-    if len(alt) == 1 and ref[0] == alt:
-        return "DEL"
-    return "INDEL"
 
 
 def edit_key(chrom: str, start_bp: int, edit: RelEdit) -> str:

@@ -23,3 +23,7 @@ class EditError(GenolewmError):
 
 class ShortfallError(GenolewmError):
     """A source without a fallback could not fill its quota in a window."""
+
+
+class ContractError(GenolewmError, ValueError):
+    """A value type was given a field that breaks the data contract (names the field)."""

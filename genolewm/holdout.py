@@ -1,4 +1,4 @@
-"""Holdouts: what must never reach a trainer.
+"""Holdouts: what must never reach a trainer (:class:`~genolewm.types.Holdout`).
 
 Intervals are 0-based half-open (BED); variant keys are ``chrom:pos:ref:alt``
 with the 1-based VCF position. Lookup structures are built once, when the
@@ -8,53 +8,46 @@ policy is created.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
-import os
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
+from .bed import check_key, read_bed, read_keys
 from .contigs import ContigNames
-from .edits import RelEdit, edit_key
-from .errors import ConfigError, InputError
-from .windows import WindowContext
+from .edits import edit_key
+from .errors import ConfigError, ContractError
+from .types import HoldoutInterval, RelEdit, WindowContext, digest
 
-
-@dataclass(frozen=True, slots=True, order=True)
-class HoldoutInterval:
-    """0-based half-open genomic interval excluded from training."""
-
-    chrom: str
-    start_bp: int
-    end_bp: int
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.start_bp < self.end_bp):
-            raise ConfigError(
-                f"holdout interval {self.chrom}:{self.start_bp}-{self.end_bp}: need 0 <= start < end"
-            )
-
-    def intersects(self, chrom: str, start_bp: int, end_bp: int) -> bool:
-        """Whether ``[start_bp, end_bp)`` on ``chrom`` overlaps this interval."""
-        return chrom == self.chrom and start_bp < self.end_bp and self.start_bp < end_bp
+SCHEMA_VERSION = "1.0.0"
 
 
 @dataclass(frozen=True)
 class HoldoutPolicy:
-    """Exclusions enforced before a tuple reaches the trainer."""
+    """Exclusions enforced before a tuple reaches the trainer.
+
+    ``bed`` and ``keys`` are the files the intervals and keys were read
+    from (when they were), so the manifest can hash them and the audit can
+    read them again.
+    """
 
     holdout_chroms: tuple[str, ...] = ()
     intervals: tuple[HoldoutInterval, ...] = ()
     edit_keys: tuple[str, ...] = ()
     record_ids: tuple[str, ...] = ()
+    bed: str | None = field(default=None, compare=False)
+    keys: str | None = field(default=None, compare=False)
     _chroms: frozenset = field(init=False, repr=False, compare=False)
     _keys: frozenset = field(init=False, repr=False, compare=False)
     _records: frozenset = field(init=False, repr=False, compare=False)
     _by_chrom: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("holdout_chroms", "intervals", "edit_keys", "record_ids"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for iv in self.intervals:
+            if not isinstance(iv, HoldoutInterval):
+                raise ContractError(f"HoldoutPolicy.intervals holds {iv!r}, not a HoldoutInterval")
         for key in self.edit_keys:
-            _check_key(key, "holdout.edit_keys")
+            check_key(key, "holdout.edit_keys")
         by_chrom: dict[str, tuple[list[int], list[int]]] = {}
         for iv in sorted(self.intervals):
             starts, ends = by_chrom.setdefault(iv.chrom, ([], []))
@@ -80,6 +73,7 @@ class HoldoutPolicy:
             intervals=tuple(read_bed(bed)) if bed else (),
             edit_keys=tuple(read_keys(keys)) if keys else (),
             record_ids=tuple(str(r) for r in record_ids),
+            bed=bed or None, keys=keys or None,
         )
 
     def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = ()) -> "HoldoutPolicy":
@@ -104,13 +98,13 @@ class HoldoutPolicy:
             chrom, rest = key.split(":", 1)
             return f"{rename(chrom, 'holdout.keys')}:{rest}"
 
-        return HoldoutPolicy(
+        return replace(
+            self,
             holdout_chroms=tuple(rename(c, "holdout.chroms") for c in self.holdout_chroms),
             intervals=tuple(
                 HoldoutInterval(rename(iv.chrom, "holdout.bed"), iv.start_bp, iv.end_bp) for iv in self.intervals
             ),
             edit_keys=tuple(rename_key(k) for k in self.edit_keys),
-            record_ids=self.record_ids,
         )
 
     @property
@@ -137,57 +131,23 @@ class HoldoutPolicy:
         """Whether one relative edit is a held-out variant key."""
         return window.chrom is not None and bool(self._keys) and edit_key(window.chrom, window.start_bp, edit) in self._keys
 
-    def digest(self) -> str:
-        """sha256 of the policy's canonical content, recorded in the manifest."""
-        body = json.dumps(
-            {
-                "chroms": sorted(self._chroms),
-                "intervals": [[iv.chrom, iv.start_bp, iv.end_bp] for iv in sorted(self.intervals)],
-                "edit_keys": sorted(self._keys),
-                "record_ids": sorted(self._records),
-            },
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(body.encode()).hexdigest()
+    def to_dict(self) -> dict:
+        """The policy as plain data (the seed's layout, ``schema_version`` 1.0.0)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "holdout_chroms": list(self.holdout_chroms),
+            "intervals": [{"chrom": iv.chrom, "start_bp": iv.start_bp, "end_bp": iv.end_bp} for iv in self.intervals],
+            "edit_keys": list(self.edit_keys),
+            "record_ids": list(self.record_ids),
+        }
 
+    def identity(self) -> str:
+        """``sha256:`` + the sha256 of :meth:`to_dict` as canonical JSON."""
+        return digest(self.to_dict())
 
-def _check_key(key: str, where: str) -> None:
-    # Alleles are not checked: a key whose alleles no edit can have only fails to
-    # match, which never lets a held-out variant through.
-    parts = key.rsplit(":", 3)
-    if len(parts) != 4 or not parts[0] or not parts[1].isdigit() or int(parts[1]) < 1:
-        raise ConfigError(f"{where}: {key!r} is not a variant key chrom:pos:ref:alt with 1-based pos")
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.bed, self.keys) if path)
 
-
-def _lines(path: str, key: str) -> Iterable[tuple[int, str]]:
-    if not os.path.isfile(path):
-        raise InputError(f"{key}: file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            line = line.strip()
-            if line and not line.startswith(("#", "track", "browser")):
-                yield lineno, line
-
-
-def read_bed(path: str) -> list[HoldoutInterval]:
-    """Intervals from the first three columns of a BED file."""
-    out = []
-    for lineno, line in _lines(path, "paths.holdout_bed"):
-        cols = line.split("\t") if "\t" in line else line.split()
-        try:
-            out.append(HoldoutInterval(cols[0], int(cols[1]), int(cols[2])))
-        except (IndexError, ValueError, ConfigError) as exc:
-            raise InputError(f"{path}:{lineno}: not a BED interval (chrom start end, 0-based): {line!r}") from exc
-    return out
-
-
-def read_keys(path: str) -> list[str]:
-    """Variant keys, one ``chrom:pos:ref:alt`` per line."""
-    out = []
-    for lineno, line in _lines(path, "paths.holdout_keys"):
-        try:
-            _check_key(line, f"{path}:{lineno}")
-        except ConfigError as exc:
-            raise InputError(str(exc)) from exc
-        out.append(line)
-    return out
+    def audit_spec(self) -> dict:
+        return {"kind": "policy", "chroms": list(self.holdout_chroms), "bed": self.bed, "keys": self.keys,
+                "record_ids": list(self.record_ids)}

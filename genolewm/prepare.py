@@ -23,20 +23,23 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from .build import CONFIG_PATH
+from .config import CONFIG_PATH, hydra_command
 from .contigs import ContigNames
 from .errors import ConfigError, GenolewmError, InputError
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
+from .providers.filters import FILTER_SETTINGS
 from .store import file_sha256
 
 # Short names users type for the VCF sources of the default providers.
 SOURCE_ALIASES = {"gnomad": "gnomad_common"}
-FILTER_KEYS = ("af_field", "min_af", "clnsig", "pass_only", "max_allele_len")
 
 
 def allele_filter(settings) -> AlleleFilter:
     """The :class:`AlleleFilter` of one provider's config node."""
-    return AlleleFilter(**{k: settings[k] for k in FILTER_KEYS if k in settings})
+    try:
+        return AlleleFilter.from_settings(**{k: settings[k] for k in FILTER_SETTINGS if k in settings})
+    except ConfigError as exc:
+        raise ConfigError(f"providers.{settings.get('name', '?')}.{exc}") from exc
 
 
 def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.VariantHeader:
@@ -49,10 +52,9 @@ def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.Var
     for name, f in source.filters.items():
         if name != "PASS":
             header.filters.add(name, None, None, f.description or name)
-    if filt.min_af is not None:
-        header.info.add(filt.af_field, "A", "Float", source.info[filt.af_field].description or filt.af_field)
-    if filt.clnsig is not None:
-        header.info.add("CLNSIG", ".", "String", source.info["CLNSIG"].description or "Clinical significance")
+    for name in filt.info_fields():
+        info = source.info[name]
+        header.info.add(name, info.number, info.type, info.description or name)
     return header
 
 
@@ -88,6 +90,8 @@ def prepare_vcf(
             raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
         with src:
             filt.check_header(src.header, input_path, "providers")
+            info_fields = filt.info_fields()
+            per_allele = {name: src.header.info[name].number == "A" for name in info_fields}
             with pysam.VariantFile(tmp, "wz", header=_output_header(src.header, filt)) as out:
                 for rec in src:
                     records += 1
@@ -111,12 +115,12 @@ def prepare_vcf(
                             contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
                             filter=list(rec.filter.keys()) or None,
                         )
-                        if filt.min_af is not None:
-                            af = info[filt.af_field]
-                            new.info[filt.af_field] = af[index] if isinstance(af, tuple) else af
-                        if filt.clnsig is not None:
-                            raw = info["CLNSIG"]
-                            new.info["CLNSIG"] = raw if isinstance(raw, tuple) else (raw,)
+                        for name in info_fields:
+                            # One ALT per output line: per-allele (Number=A) values keep this allele's.
+                            value = info[name]
+                            if per_allele[name]:
+                                value = value[index] if isinstance(value, tuple) else value
+                            new.info[name] = value
                         out.write(new)
                         kept_by_contig[rec.chrom] += 1
         pysam.tabix_index(tmp, preset="vcf", force=True)
@@ -135,7 +139,7 @@ def prepare_vcf(
     return {
         "input": {"path": os.path.abspath(input_path), "size": os.path.getsize(input_path)},
         "output": {"path": os.path.abspath(output_path), "sha256": file_sha256(output_path)},
-        "filter": {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in vars(filt).items()},
+        "filter": filt.spec(),
         "reference": os.path.abspath(reference) if reference else None,
         "records_read": records,
         "alleles_read": alleles,
@@ -170,7 +174,7 @@ def run(cfg: DictConfig, run_dir: str) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="prepare")
-def main(cfg: DictConfig) -> None:
+def _prepare(cfg: DictConfig) -> None:
     try:
         report = run(cfg, HydraConfig.get().runtime.output_dir)
     except GenolewmError as exc:
@@ -181,6 +185,10 @@ def main(cfg: DictConfig) -> None:
         f"  kept {report['alleles_kept']} of {report['alleles_read']} alleles ({report['records_read']} records)\n"
         f"  dropped " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items())
     )
+
+
+def main() -> None:
+    hydra_command(_prepare, "genolewm.prepare")
 
 
 if __name__ == "__main__":

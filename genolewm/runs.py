@@ -1,49 +1,37 @@
 """Reading finished builds: one run dir, or the run dirs of a sharded sweep as one dataset.
 
-A run's shard ``k`` (``windows/`` and ``tuples/part-k.parquet``) is block
-``k`` of the window plan, so the shards of several runs built with the same
-config and ``shard.index`` 0..``shard.count``-1 fit together without overlap.
+A run's shard ``k`` is block ``k`` of the window plan, so the shards of
+several runs built with the same config and ``shard.index``
+0..``shard.count``-1 fit together without overlap. Shards are read through
+the :class:`~genolewm.types.RunReader` the manifest's format names.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pyarrow.parquet as pq
-
-from .builder import TrainingTuple
-from .edits import RelEdit, apply_edits
+from .edits import apply_edits
 from .errors import InputError
 from .partition import Consumer
-from .store import read_manifest
-from .windows import WindowContext
-
-# Manifest entries that must agree for runs to be read as one dataset.
-SHARED_KEYS = ("schema_version", "seed", "split", "windows_per_shard", "holdout_sha256", "preserve_length",
-               "pad", "multi_edit", "store_targets")
+from .store import read_manifest, reader_of
+from .types import RelEdit, ShardRef, TrainingTuple, WindowContext
 
 
-@dataclass(frozen=True)
-class Shard:
-    """Shard ``block`` of ``run_dir``."""
-
-    run_dir: Path
-    block: int
-
-    def path(self, table: str) -> Path:
-        return self.run_dir / table / f"part-{self.block:05d}.parquet"
+def _data_identity(manifest: dict) -> dict:
+    """What must agree for runs to be parts of one build: the components' identities and the inputs' contents."""
+    return {"schema_version": manifest.get("schema_version"), "identity": manifest.get("identity"),
+            "inputs": sorted(i["sha256"] or f"{Path(i['path']).name}:{i['size']}" for i in manifest.get("inputs", ()))}
 
 
 class RunSet:
     """Finished runs read as one dataset, their shards in plan order.
 
-    Runs must agree on everything that shapes the data (seed, split, mix,
-    holdout, ...; see ``SHARED_KEYS``) and must not hold the same block.
-    With ``complete=True`` (default) the shard indices of a sharded sweep
-    must all be there.
+    Runs must agree on everything that shapes the data (the identity of
+    every component and the contents of every input) and must not hold
+    the same block. With ``complete=True`` (default) the shard indices of a
+    sharded sweep must all be there.
     """
 
     def __init__(self, run_dirs: Iterable[str | os.PathLike] | str | os.PathLike, complete: bool = True) -> None:
@@ -52,32 +40,32 @@ class RunSet:
             raise InputError("no run directories given")
         self.manifests = {d: read_manifest(d) for d in dirs}
         first_dir, first = dirs[0], self.manifests[dirs[0]]
+        expected = _data_identity(first)
         for d, manifest in self.manifests.items():
-            for key in SHARED_KEYS:
-                if manifest.get(key) != first.get(key):
-                    raise InputError(
-                        f"{d}: manifest {key}={manifest.get(key)!r} differs from {first_dir} ({first.get(key)!r}); "
-                        "these runs are not parts of one build"
-                    )
+            found = _data_identity(manifest)
+            for key in expected:
+                if found[key] != expected[key]:
+                    raise InputError(f"{d}: manifest {key} {_differs(found[key], expected[key])} from {first_dir}; "
+                                     "these runs are not parts of one build")
+        self.reader = reader_of(first, first_dir)
         owner: dict[int, Path] = {}
         for d in dirs:
-            for part in sorted((d / "tuples").glob("part-*.parquet")):
-                block = int(part.stem.split("-")[1])
+            for block in self.reader.blocks(d):
                 if block in owner:
                     raise InputError(f"{d}: block {block} is also in {owner[block]}; runs overlap")
                 owner[block] = d
         if complete:
             counts = {m["shard"]["count"] for m in self.manifests.values()}
             indices = {m["shard"]["index"] for m in self.manifests.values()}
-            if len(counts) != 1 or indices != set(range(counts.pop())):
+            if len(counts) != 1 or indices != set(range(next(iter(counts)))):
                 raise InputError(
-                    f"shard indices {sorted(indices)} of shard.count {sorted({m['shard']['count'] for m in self.manifests.values()})} "
+                    f"shard indices {sorted(indices)} of shard.count {sorted(counts)} "
                     "do not make a whole build; pass complete=False to read part of one"
                 )
-        self.shards = [Shard(owner[k], k) for k in sorted(owner)]
+        self.shards = [ShardRef(owner[k], k) for k in sorted(owner)]
         self.preserve_length, self.pad = first["preserve_length"], first["pad"]
 
-    def consumer_shards(self, consumer: Consumer | None = None) -> list[Shard]:
+    def consumer_shards(self, consumer: Consumer | None = None) -> list[ShardRef]:
         """The shards of ``consumer`` (all when None): blocks ``k`` with ``k % count == index``."""
         return [s for s in self.shards if consumer is None or consumer.owns(s.block)]
 
@@ -86,12 +74,12 @@ class RunSet:
         for shard in self.consumer_shards(consumer):
             yield from self.shard_pairs(shard)
 
-    def shard_pairs(self, shard: Shard) -> Iterator[tuple[WindowContext, TrainingTuple]]:
+    def shard_pairs(self, shard: ShardRef) -> Iterator[tuple[WindowContext, TrainingTuple]]:
         windows = {w.window_index: w for w in self._windows(shard)}
-        for row in pq.read_table(shard.path("tuples")).to_pylist():
+        for row in self.reader.tuple_rows(shard):
             window = windows.get(row["window_index"])
             if window is None:
-                raise InputError(f"{shard.path('tuples')}: window {row['window_index']} has no window row")
+                raise InputError(f"{shard.run_dir} shard {shard.block}: window {row['window_index']} has no window row")
             yield window, self._tuple(window, row)
 
     def _tuple(self, window: WindowContext, row: dict) -> TrainingTuple:
@@ -117,14 +105,20 @@ class RunSet:
         for shard in self.consumer_shards(consumer):
             yield from self._windows(shard)
 
-    @staticmethod
-    def _windows(shard: Shard) -> Iterator[WindowContext]:
-        for row in pq.read_table(shard.path("windows")).to_pylist():
+    def _windows(self, shard: ShardRef) -> Iterator[WindowContext]:
+        for row in self.reader.window_rows(shard):
             yield WindowContext(
                 record_id=row["record_id"], source=row["source"], sequence=row["sequence"],
                 start_bp=row["start_bp"], chrom=row["chrom"], window_index=row["window_index"],
                 left_flank=row["left_flank"], right_flank=row["right_flank"], window_id=row["window_id"],
             )
+
+
+def _differs(found, expected) -> str:
+    if isinstance(found, dict) and isinstance(expected, dict):
+        keys = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+        return f"differs in {', '.join(keys)}"
+    return f"{found!r} differs"
 
 
 def read_tuples(run_dirs) -> Iterator[TrainingTuple]:

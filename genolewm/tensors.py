@@ -20,17 +20,19 @@ tuple_index    ``[B]``         int64  the tuple within its window
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pyarrow as pa
 import torch
 
-from .edits import EDIT_TYPES, MAX_ALLELE_BP
+from .types import EDIT_TYPES, MAX_ALLELE_BP
 
 BASES = "ACGTN"
 # A byte translation table: bytes.translate runs several times faster than a numpy lookup.
 _TABLE = bytes(BASES.index(chr(c)) if chr(c) in BASES else 255 for c in range(256))
-_TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
+TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
 
 
 def tokens(buffer, length: int) -> np.ndarray:
@@ -47,19 +49,61 @@ def encode(sequences: Sequence[str]) -> np.ndarray:
     return tokens("".join(sequences).encode("ascii"), length) if length else np.zeros((len(sequences), 0), np.uint8)
 
 
-def _alleles(alleles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def decode(row: np.ndarray) -> str:
+    """The bases of one row of tokens."""
+    return bytes(np.asarray(row, np.uint8)).translate(bytes.maketrans(bytes(range(5)), BASES.encode())).decode()
+
+
+def column_tokens(column) -> np.ndarray:
+    """``[n, L]`` tokens of an Arrow string column, straight from its buffer when all values have one length."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(array) == 0:
+        return np.zeros((0, 0), np.uint8)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if array.type == pa.large_string() else np.int32)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    lengths = np.diff(offsets)
+    if (lengths == lengths[0]).all():
+        data = array.buffers()[2]
+        return tokens(memoryview(data)[int(offsets[0]) : int(offsets[-1])], int(lengths[0]))
+    return encode(array.to_pylist())
+
+
+def allele_tokens(alleles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``[n, 16]`` tokens (0 where padded) and lengths of ``n`` alleles."""
     lengths = np.fromiter(map(len, alleles), dtype=np.int64, count=len(alleles))
     padded = b"".join(a.encode("ascii").ljust(MAX_ALLELE_BP, b"N") for a in alleles)
-    out = tokens(padded, MAX_ALLELE_BP).copy()
-    mask = np.arange(MAX_ALLELE_BP) < lengths[:, None]
-    out[~mask] = 0
-    return out, mask
+    out = tokens(padded, MAX_ALLELE_BP).copy() if alleles else np.zeros((0, MAX_ALLELE_BP), np.uint8)
+    out[np.arange(MAX_ALLELE_BP) >= lengths[:, None]] = 0
+    return out, lengths
 
 
-def edit_arrays(
-    counts: np.ndarray, rel_pos: np.ndarray, types: Sequence[str], refs: Sequence[str], alts: Sequence[str],
-    max_edits: int | None = None,
-) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class FlatEdits:
+    """The edits of consecutive tuples, one row per edit: what batches are cut from."""
+
+    rel_pos: np.ndarray   # [E] int64
+    type_code: np.ndarray  # [E] uint8
+    ref: np.ndarray       # [E, 16] uint8, 0 where padded
+    ref_len: np.ndarray   # [E]
+    alt: np.ndarray
+    alt_len: np.ndarray
+
+    @classmethod
+    def from_strings(cls, rel_pos, types: Sequence[str], refs: Sequence[str], alts: Sequence[str]) -> "FlatEdits":
+        ref, ref_len = allele_tokens(refs)
+        alt, alt_len = allele_tokens(alts)
+        codes = np.fromiter((TYPE_CODES[t] for t in types), np.uint8, len(types))
+        return cls(np.asarray(rel_pos, np.int64), codes, ref, ref_len, alt, alt_len)
+
+    def rows(self, a: int, b: int) -> "FlatEdits":
+        return FlatEdits(*(np.asarray(getattr(self, k)[a:b]) for k in self.__dataclass_fields__))
+
+    @classmethod
+    def concat(cls, parts: Sequence["FlatEdits"]) -> "FlatEdits":
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__))
+
+
+def edit_arrays(counts: np.ndarray, edits: FlatEdits, max_edits: int | None = None) -> dict[str, np.ndarray]:
     """Padded per-tuple edit arrays from the flat edits of ``len(counts)`` tuples (``counts[i]`` edits each)."""
     batch = len(counts)
     width = int(max_edits if max_edits is not None else (counts.max() if batch else 0))
@@ -73,15 +117,14 @@ def edit_arrays(
         "edit_type": np.zeros((batch, width), np.uint8),
         "edit_mask": np.zeros((batch, width), bool),
     }
-    out["edit_pos"][row, slot] = rel_pos
-    out["edit_type"][row, slot] = [_TYPE_CODES[t] for t in types]
+    out["edit_pos"][row, slot] = edits.rel_pos
+    out["edit_type"][row, slot] = edits.type_code
     out["edit_mask"][row, slot] = True
-    for name, alleles in (("ref", refs), ("alt", alts)):
-        toks, mask = _alleles(alleles)
+    for name, toks, lengths in (("ref", edits.ref, edits.ref_len), ("alt", edits.alt, edits.alt_len)):
         out[name] = np.zeros((batch, width, MAX_ALLELE_BP), np.uint8)
         out[f"{name}_mask"] = np.zeros((batch, width, MAX_ALLELE_BP), bool)
         out[name][row, slot] = toks
-        out[f"{name}_mask"][row, slot] = mask
+        out[f"{name}_mask"][row, slot] = np.arange(MAX_ALLELE_BP) < np.asarray(lengths)[:, None]
     return out
 
 
@@ -90,17 +133,15 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def collate(items: Sequence, max_edits: int | None = None) -> dict[str, torch.Tensor]:
-    """A DataLoader ``collate_fn`` for :class:`~genolewm.dataset.TrainingDatasetItem` lists."""
+    """A DataLoader ``collate_fn`` for :class:`~genolewm.types.TrainingDatasetItem` lists."""
     tuples = [item.training_tuple for item in items]
     edits = [e for t in tuples for e in t.rel_edits]
+    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
+                                  [e.ref for e in edits], [e.alt for e in edits])
     arrays = {
-        "window": encode([item.window.sequence for item in items]),
+        "window": encode([item.source_window.sequence for item in items]),
         "target": encode([t.target_window for t in tuples]),
-        **edit_arrays(
-            np.fromiter((len(t.rel_edits) for t in tuples), np.int64, len(tuples)),
-            np.fromiter((e.rel_pos for e in edits), np.int64, len(edits)),
-            [e.edit_type for e in edits], [e.ref for e in edits], [e.alt for e in edits], max_edits,
-        ),
+        **edit_arrays(np.fromiter((len(t.rel_edits) for t in tuples), np.int64, len(tuples)), flat, max_edits),
         "window_index": np.fromiter((t.window_index for t in tuples), np.int64, len(tuples)),
         "tuple_index": np.fromiter((t.tuple_index for t in tuples), np.int64, len(tuples)),
     }

@@ -1,80 +1,26 @@
-"""Reference windows: tiling a FASTA (placed) or a sequence corpus (unplaced).
+"""Window sources: tiling a FASTA (placed), the regions of a BED file on it, or a sequence corpus (unplaced).
 
-Coordinates are 0-based half-open: ``start_bp`` inclusive, ``end_bp`` exclusive.
+Each is a :class:`~genolewm.types.WindowSource`: a plan of windows addressed
+by plan index, read block by block. Coordinates are 0-based half-open:
+``start_bp`` inclusive, ``end_bp`` exclusive.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import pysam
 
+from .bed import read_bed
 from .contigs import ContigNames
 from .errors import ConfigError, InputError
+from .types import WindowContext, digest, first_non_acgtn
 
 _NOT_ACGTN = re.compile(r"[^ACGTN]")
 NON_ACGTN_POLICIES = ("error", "mask")
-
-
-def first_non_acgtn(bases: str) -> str | None:
-    """The first character of ``bases`` that is not A/C/G/T/N, or None."""
-    try:
-        # Deleting the allowed bytes is several times faster than a regex scan.
-        rest = bases.encode("ascii").translate(None, b"ACGTN")
-    except UnicodeEncodeError:
-        return next(c for c in bases if ord(c) > 127)
-    return chr(rest[0]) if rest else None
-
-
-@dataclass(frozen=True, slots=True)
-class WindowContext:
-    """One reference window plus where it came from.
-
-    ``chrom`` is None for unplaced (corpus) windows, which then carry no
-    genome coordinates and receive no VCF variants. ``left_flank`` and
-    ``right_flank`` are the real bases just outside the window (shorter only
-    where the sequence ends); they refill a target after a deletion.
-    """
-
-    record_id: str
-    source: str
-    sequence: str
-    start_bp: int = 0
-    chrom: str | None = None
-    window_index: int = 0
-    left_flank: str = ""
-    right_flank: str = ""
-    window_id: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if self.start_bp < 0:
-            raise InputError(f"window {self.record_id}:{self.start_bp}: start_bp must be >= 0")
-        for name in ("sequence", "left_flank", "right_flank"):
-            bad = first_non_acgtn(getattr(self, name))
-            if bad is not None:
-                raise InputError(
-                    f"window {self.record_id}:{self.start_bp}: {name} has {bad!r}; "
-                    "windows hold uppercase A/C/G/T/N only"
-                )
-        if not self.window_id:
-            object.__setattr__(self, "window_id", hashlib.sha256(self.sequence.encode()).hexdigest())
-
-    @property
-    def end_bp(self) -> int:
-        return self.start_bp + len(self.sequence)
-
-    @property
-    def placed(self) -> bool:
-        return self.chrom is not None
-
-    @property
-    def label(self) -> str:
-        """How messages name this window."""
-        return f"window {self.window_index} ({self.record_id}:{self.start_bp}-{self.end_bp})"
 
 
 def tile_starts(length: int, window_bp: int, stride_bp: int, margin_bp: int) -> range:
@@ -86,14 +32,14 @@ def tile_starts(length: int, window_bp: int, stride_bp: int, margin_bp: int) -> 
 
 
 @dataclass
-class WindowStats:
-    seen: int = 0
-    skipped_n: int = 0
+class Tiling:
+    """Settings every window source shares, validated once; the plan arithmetic built on them.
 
-
-@dataclass
-class _Tiling:
-    """Settings shared by both window sources, validated once."""
+    A subclass says which sequences it tiles (``_tiles``) and how it reads
+    them (``iter_plan``), and what it reads and is (``inputs``,
+    ``audit_spec``); the rest of the :class:`~genolewm.types.WindowSource`
+    protocol comes from here.
+    """
 
     window_bp: int = 12_288
     stride_bp: int = 8_192
@@ -102,21 +48,36 @@ class _Tiling:
     non_acgtn: str = "error"
     flank_bp: int = 64
     source: str = "reference"
-    stats: WindowStats = field(default_factory=WindowStats, init=False, repr=False)
+
+    placed = True
+    contigs = ContigNames(())
 
     def __post_init__(self) -> None:
-        for key in ("window_bp", "stride_bp"):
-            if int(getattr(self, key)) <= 0:
-                raise ConfigError(f"windows.{key}={getattr(self, key)}: must be a positive integer")
-        for key in ("margin_bp", "flank_bp"):
-            if int(getattr(self, key)) < 0:
-                raise ConfigError(f"windows.{key}={getattr(self, key)}: must be >= 0")
+        for key in ("window_bp", "stride_bp", "margin_bp", "flank_bp"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key in ("window_bp", "stride_bp") else 0):
+                raise ConfigError(f"windows.{key}={value!r}: must be an integer >= "
+                                  f"{1 if key in ('window_bp', 'stride_bp') else 0}")
         if not 0.0 <= float(self.max_n_fraction) <= 1.0:
             raise ConfigError(f"windows.max_n_fraction={self.max_n_fraction}: must be in [0, 1]")
         if self.non_acgtn not in NON_ACGTN_POLICIES:
             raise ConfigError(
                 f"windows.non_acgtn={self.non_acgtn!r}: allowed values are {', '.join(NON_ACGTN_POLICIES)}"
             )
+
+    def settings(self) -> dict:
+        """The configured fields, as the config gives them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    def identity(self) -> str:
+        """Digest of the class and its settings; the inputs' contents are hashed in the manifest."""
+        body = {k: v for k, v in self.settings().items() if k not in self.input_fields}
+        return digest({"class": type(self).__qualname__, **{k: _plain(v) for k, v in body.items()}})
+
+    input_fields: ClassVar[tuple[str, ...]] = ()
+
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(getattr(self, key) for key in self.input_fields)
 
     def _canonical(self, bases: str, where: str) -> str:
         bases = bases.upper()
@@ -129,17 +90,9 @@ class _Tiling:
             bases = _NOT_ACGTN.sub("N", bases)
         return bases
 
-    def _lengths(self) -> Iterator[tuple[str, int]]:
-        """``(sequence name, length)`` of every sequence tiled, in order."""
-        raise NotImplementedError
-
     def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
-        """``(name, length, plan index of its first window, window starts)`` per sequence."""
-        first = 0
-        for name, length in self._lengths():
-            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
-            yield name, length, first, starts
-            first += len(starts)
+        """``(name, length, plan index of its first window, window starts)`` per tiled sequence."""
+        raise NotImplementedError
 
     def plan_size(self) -> int:
         """How many windows the tiling plans (before N-skipping and holdouts)."""
@@ -152,34 +105,43 @@ class _Tiling:
                 return name, starts[index - first]
         raise IndexError(f"window index {index} is past the end of the plan ({self.plan_size()} windows)")
 
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+        raise NotImplementedError
+
     def window_at(self, index: int) -> WindowContext | None:
-        """The window with plan index ``index``, or None if it is mostly N; counts nothing."""
-        return next(self.iter_windows(start=index, stop=index + 1, stats=WindowStats()), None)
+        """The window with plan index ``index``, or None if it is mostly N."""
+        return next(self.iter_plan(index, index + 1))[1]
+
+    def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
+        """The windows (mostly-N ones left out) with plan index in ``[start, stop)``."""
+        return (window for _, window in self.iter_plan(start, stop) if window is not None)
+
+    def __iter__(self) -> Iterator[WindowContext]:
+        return self.iter_windows()
 
     def _windows_of(
         self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
-        first_index: int, starts: range, select: Callable[[int], bool] | None, where: str, source: str,
-        stats: WindowStats,
-    ) -> Iterator[WindowContext]:
-        """Windows at ``starts`` of one sequence; the first has plan index ``first_index``."""
+        first_index: int, starts: range, source: str,
+    ) -> Iterator[tuple[int, WindowContext | None]]:
+        """``(plan index, window or None)`` at ``starts`` of one sequence; the first has plan index ``first_index``."""
         for k, start in enumerate(starts):
-            index = first_index + k
-            if select is not None and not select(index):
-                continue
-            stats.seen += 1
             lo = max(0, start - self.flank_bp)
             end = start + self.window_bp
             hi = min(length, end + self.flank_bp)
             region = fetch(lo, hi)
             seq = region[start - lo : end - lo]
             if seq.count("N") > self.max_n_fraction * self.window_bp:
-                stats.skipped_n += 1
+                yield first_index + k, None
                 continue
-            yield WindowContext(
+            yield first_index + k, WindowContext(
                 record_id=record_id, source=source, sequence=seq, start_bp=start,
-                chrom=chrom, window_index=index,
+                chrom=chrom, window_index=first_index + k,
                 left_flank=region[: start - lo], right_flank=region[end - lo :],
             )
+
+
+def _plain(value):
+    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 class _ChunkedReader:
@@ -212,7 +174,7 @@ def _require_file(path: str, key: str) -> str:
 
 
 @dataclass
-class ReferenceWindows(_Tiling):
+class ReferenceWindows(Tiling):
     """Placed windows tiled along the chromosomes of an indexed FASTA.
 
     ``chromosomes`` None means every sequence in the FASTA, in file order;
@@ -222,6 +184,8 @@ class ReferenceWindows(_Tiling):
 
     fasta: str = ""
     chromosomes: Sequence[str] | None = None
+
+    input_fields: ClassVar[tuple[str, ...]] = ("fasta",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -244,39 +208,86 @@ class ReferenceWindows(_Tiling):
             names = list(found.values())
         self.lengths = {c: lengths[c] for c in names}
 
-    def _lengths(self) -> Iterator[tuple[str, int]]:
-        return iter(self.lengths.items())
+    def audit_spec(self) -> dict:
+        return {"kind": "reference", "fasta": self.fasta, "window_bp": self.window_bp, "flank_bp": self.flank_bp,
+                "non_acgtn": self.non_acgtn}
 
-    def iter_windows(
-        self, select: Callable[[int], bool] | None = None, start: int = 0, stop: int | None = None,
-        stats: WindowStats | None = None,
-    ) -> Iterator[WindowContext]:
-        """Windows with plan index in ``[start, stop)`` that pass ``select`` (all when None).
+    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
+        first = 0
+        for name, length in self.lengths.items():
+            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
+            yield name, length, first, starts
+            first += len(starts)
 
-        Counts go to ``stats`` (default: ``self.stats``).
-        """
-        stats = self.stats if stats is None else stats
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+        """``(plan index, window or None if mostly N)`` for plan indices in ``[start, stop)``."""
         # Opened here, not in __init__, so the object pickles into worker processes.
         with pysam.FastaFile(self.fasta) as fa:
+            readers: dict[str, _ChunkedReader] = {}
             for chrom, length, first, starts in self._tiles():
                 a = max(start - first, 0)
                 b = len(starts) if stop is None else min(stop - first, len(starts))
                 if a >= b:
                     continue
-                fetch = _ChunkedReader(
-                    lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
-                    lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"),
-                )
-                yield from self._windows_of(
-                    chrom, chrom, length, fetch, first + a, starts[a:b], select, self.fasta, self.source, stats
-                )
-
-    def __iter__(self) -> Iterator[WindowContext]:
-        return self.iter_windows()
+                if chrom not in readers:
+                    readers = {chrom: _ChunkedReader(
+                        lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
+                        lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"),
+                    )}
+                yield from self._windows_of(chrom, chrom, length, readers[chrom], first + a, starts[a:b], self.source)
 
 
 @dataclass
-class CorpusWindows(_Tiling):
+class RegionWindows(ReferenceWindows):
+    """Placed windows tiled only inside the intervals of a BED file (e.g. promoters).
+
+    Overlapping or touching intervals are merged; each merged interval is
+    tiled like a chromosome of its own (``margin_bp`` clear of its ends,
+    every window wholly inside it), in FASTA order and by start. An
+    interval shorter than ``window_bp + 2 * margin_bp`` gives no window.
+    """
+
+    regions: str = ""
+    margin_bp: int = 0
+
+    input_fields: ClassVar[tuple[str, ...]] = ("fasta", "regions")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.regions = _require_file(self.regions, "paths.regions")
+        merged: dict[str, list[list[int]]] = {c: [] for c in self.lengths}
+        for iv in sorted(read_bed(self.regions, "paths.regions"), key=lambda iv: (iv.start_bp, iv.end_bp)):
+            chrom, lo, hi = self.contigs.find(iv.chrom), iv.start_bp, iv.end_bp
+            if chrom is None:
+                raise InputError(f"{self.regions}: contig {iv.chrom!r} is not in the reference "
+                                 f"({self.contigs.preview()})")
+            if chrom not in merged:
+                continue  # a contig outside windows.chromosomes
+            if hi > self.lengths[chrom]:
+                raise InputError(f"{self.regions}: interval {chrom}:{lo}-{hi} ends past {chrom} "
+                                 f"({self.lengths[chrom]} bp); fix the BED or the reference")
+            spans = merged[chrom]
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        self.spans = {c: [tuple(s) for s in spans] for c, spans in merged.items()}
+
+    def audit_spec(self) -> dict:
+        return {**super().audit_spec(), "regions": self.regions}
+
+    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
+        first = 0
+        for chrom, spans in self.spans.items():
+            for lo, hi in spans:
+                inner = tile_starts(hi - lo, self.window_bp, self.stride_bp, self.margin_bp)
+                starts = range(inner.start + lo, inner.stop + lo, inner.step)
+                yield chrom, self.lengths[chrom], first, starts
+                first += len(starts)
+
+
+@dataclass
+class CorpusWindows(Tiling):
     """Unplaced windows from the records of a FASTA/FASTQ corpus (optionally gzipped).
 
     Each window's ``source`` label is ``source``, unless ``source_tag`` is set
@@ -289,13 +300,18 @@ class CorpusWindows(_Tiling):
     source: str = "corpus"
     source_tag: str | None = None
 
+    placed = False
+    input_fields: ClassVar[tuple[str, ...]] = ("path",)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.path = _require_file(self.path, "paths.corpus")
         self._record_lengths: list[tuple[str, int]] | None = None
         self._scan_state: list | None = None
 
-    contigs = ContigNames(())
+    def audit_spec(self) -> dict:
+        return {"kind": "corpus", "path": self.path, "window_bp": self.window_bp, "flank_bp": self.flank_bp,
+                "non_acgtn": self.non_acgtn}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -325,11 +341,15 @@ class CorpusWindows(_Tiling):
         except (OSError, ValueError) as exc:
             raise InputError(f"paths.corpus: cannot read {self.path}: {exc}") from exc
 
-    def _lengths(self) -> Iterator[tuple[str, int]]:
+    def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
         # One pass over the corpus, once, gives the plan every worker and shard shares.
         if self._record_lengths is None:
             self._record_lengths = [(rec.name, len(rec.sequence or "")) for rec in self._records()]
-        return iter(self._record_lengths)
+        first = 0
+        for name, length in self._record_lengths:
+            starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
+            yield name, length, first, starts
+            first += len(starts)
 
     def _label(self, comment: str | None) -> str:
         if self.source_tag and comment:
@@ -339,12 +359,8 @@ class CorpusWindows(_Tiling):
                     return token[len(prefix):]
         return self.source
 
-    def iter_windows(
-        self, select: Callable[[int], bool] | None = None, start: int = 0, stop: int | None = None,
-        stats: WindowStats | None = None,
-    ) -> Iterator[WindowContext]:
-        """Windows with plan index in ``[start, stop)`` that pass ``select`` (all when None)."""
-        stats = self.stats if stats is None else stats
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+        """``(plan index, window or None if mostly N)`` for plan indices in ``[start, stop)``."""
         for first, n, rec in self._scan(start):
             if stop is not None and first >= stop:
                 return
@@ -354,11 +370,7 @@ class CorpusWindows(_Tiling):
             seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
             starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
             yield from self._windows_of(
-                rec.name, None, length, lambda lo, hi, s=seq: s[lo:hi], first + a, starts[a:b], select,
-                self.path, self._label(rec.comment), stats,
+                rec.name, None, length, lambda lo, hi, s=seq: s[lo:hi], first + a, starts[a:b], self._label(rec.comment),
             )
             if stop is not None and first + n >= stop:
                 return  # without reading the next record, so the next block resumes here
-
-    def __iter__(self) -> Iterator[WindowContext]:
-        return self.iter_windows()

@@ -7,7 +7,7 @@ from genolewm.demo import DEMO_DIR, write_demo
 
 def test_demo_data_regenerates_identically(tmp_path):
     write_demo(tmp_path)
-    for name in ("ref.fa", "ref.fa.fai", "holdout.bed", "holdout_keys.txt", "corpus.fa"):
+    for name in ("ref.fa", "ref.fa.fai", "holdout.bed", "holdout_keys.txt", "corpus.fa", "regions.bed"):
         assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes(), name
     for name in ("gnomad.vcf.gz", "clinvar.vcf.gz"):
         fresh = gzip.decompress((tmp_path / name).read_bytes())

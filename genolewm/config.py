@@ -1,0 +1,246 @@
+"""Config ↔ code: the schema of every config group, and building the components a config names.
+
+Each group option in ``conf/`` is a node whose ``_target_`` names one class,
+and extends the structured config (a dataclass registered in Hydra's
+ConfigStore under ``schema/<group>``) generated here from that class's own
+signature: field names, types and defaults are written once, in the class.
+A wrong type (``windows.window_bp=abc``) therefore fails when the config is
+composed, naming the key, before any work starts.
+
+This is the Hydra side of the library: entry points and tests import it;
+the library modules never do.
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import dataclasses
+import inspect
+import os
+import sys
+import types
+import typing
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException, InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from .builder import TupleBuilder, TupleSettings
+from .demo import demo_path
+from .errors import ConfigError, GenolewmError
+from .holdout import HoldoutPolicy
+from .mix import Fallbacks, Mix, MultiEdit
+from .partition import Consumer
+from .providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from .store import ArraysFormat, ParquetFormat
+from .types import EditProvider, Holdout, RunWriter, WindowSource
+from .windows import CorpusWindows, ReferenceWindows, RegionWindows
+
+if not OmegaConf.has_resolver("genolewm.demo"):
+    OmegaConf.register_new_resolver("genolewm.demo", demo_path)
+
+# A checkout (or editable install) reads the top-level conf/; a wheel ships it as genolewm.conf.
+_CHECKOUT_CONF = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_PATH = str(_CHECKOUT_CONF) if (_CHECKOUT_CONF / "build.yaml").is_file() else "pkg://genolewm.conf"
+INPUT_PATH_KEYS = ("reference", "gnomad", "clinvar", "holdout_bed", "holdout_keys", "corpus", "regions")
+
+
+def _config_type(hint, where: str):
+    """The OmegaConf-supported type of an annotation: primitives, Optional, lists and dicts of them."""
+    if hint in (int, float, bool, str):
+        return hint
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return Optional[_config_type(next(a for a in args if a is not type(None)), where)]
+    if origin in (list, tuple, set, frozenset, abc.Sequence, abc.Set):
+        return List[_config_type(args[0], where)]
+    if origin in (dict, abc.Mapping):
+        return Dict[args[0], _config_type(args[1], where)]
+    raise TypeError(f"{where}: no config type for {hint!r}")
+
+
+def schema(target, **override: tuple) -> type:
+    """The structured config of ``target`` (a class or factory): ``_target_`` plus one field per parameter.
+
+    Types and defaults come from ``target``'s signature; ``override`` maps a
+    parameter to ``(type, default)`` where the config needs another shape.
+    """
+    function = target.__init__ if inspect.isclass(target) and not dataclasses.is_dataclass(target) else target
+    hints = typing.get_type_hints(target if dataclasses.is_dataclass(target) else function)
+    name = f"{target.__module__}.{target.__qualname__}"
+    public = {"genolewm.providers.", "genolewm.store."}
+    for prefix in public:  # packages re-export their classes: name them as users write them
+        if name.startswith(prefix):
+            name = prefix + target.__qualname__
+    fields = [("_target_", str, field(default=name))]
+    for param in inspect.signature(target).parameters.values():
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        if param.name in override:
+            kind, default = override[param.name]
+        else:
+            kind = _config_type(hints[param.name], f"{name}.{param.name}")
+            default = "???" if param.default is inspect.Parameter.empty else param.default
+        if isinstance(default, (list, dict, tuple, frozenset)):
+            fields.append((param.name, kind, field(default_factory=lambda d=default: _plain(d))))
+        elif dataclasses.is_dataclass(default):
+            fields.append((param.name, kind, field(default_factory=lambda d=default: d)))
+        else:
+            fields.append((param.name, kind, field(default=default if default is not MISSING else "???")))
+    return dataclasses.make_dataclass(f"{target.__qualname__.replace('.', '_')}Config", fields)
+
+
+def _plain(value):
+    if isinstance(value, (tuple, list, frozenset)):
+        return list(value)
+    return dict(value) if isinstance(value, dict) else value
+
+
+@dataclass
+class MultiEditConfig:
+    fraction: float = MultiEdit.fraction
+    max_edits: int = MultiEdit.max_edits
+
+
+@dataclass
+class ShardConfig:
+    index: int = Consumer.index
+    count: int = Consumer.count
+
+
+@dataclass
+class TargetConfig:
+    preserve_length: bool = TupleSettings.preserve_length
+    pad: str = TupleSettings.pad
+
+
+@dataclass
+class BuildConfig:
+    """The top level of ``conf/build.yaml``: the run's own settings; the groups fill the rest."""
+
+    seed: int = 0
+    split: str = "train"
+    edge_margin: int = TupleSettings.edge_margin
+    audit: bool = False
+    workers: int = 1
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    paths: Any = None
+    windows: Any = None
+    providers: Any = None
+    mix: Any = None
+    fallback: Any = None
+    holdout: Any = None
+    output: Any = None
+
+
+SCHEMAS = {
+    "windows": {"reference": schema(ReferenceWindows), "corpus": schema(CorpusWindows),
+                "regions": schema(RegionWindows)},
+    "provider": {"vcf": schema(VariantProvider), "synthetic_snv": schema(SyntheticSnv),
+                 "synthetic_indel": schema(SyntheticIndel)},
+    "holdout": {"files": schema(HoldoutPolicy.from_files)},
+    # counts has no default here: a mix option lists its sources (merged dicts would keep the defaults').
+    "mix": {"mix": schema(Mix, counts=(Dict[str, int], {}),
+                          multi_edit=(MultiEditConfig, MultiEditConfig()))},
+    "output": {"parquet": schema(ParquetFormat), "arrays": schema(ArraysFormat)},
+}
+
+
+def register() -> None:
+    """Put every schema into Hydra's ConfigStore (``schema/<group>/<name>``, and ``build_schema``)."""
+    store = ConfigStore.instance()
+    store.store(name="build_schema", node=BuildConfig)
+    for group, nodes in SCHEMAS.items():
+        for name, node in nodes.items():
+            store.store(group=f"schema/{group}", name=name, node=node)
+
+
+register()
+
+
+def one_line(exc: BaseException) -> str:
+    """A Hydra/OmegaConf error as one line naming the key."""
+    parts = [str(exc).strip().splitlines()[0]] if str(exc).strip() else []
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OmegaConfBaseException):
+        text = str(cause).strip().splitlines()
+        parts.append(text[0] if text else type(cause).__name__)
+        key = getattr(cause, "full_key", None)
+        if key and key not in " ".join(parts):
+            parts.append(f"(key {key})")
+    return ": ".join(parts) or type(exc).__name__
+
+
+def _missing_message(cfg: DictConfig, exc: MissingMandatoryValue) -> str:
+    """Name the key the user must set: the paths.* key a node interpolates, or the node itself."""
+    source = OmegaConf.to_container(cfg, resolve=False)
+    for part in str(exc.full_key).split("."):
+        source = source.get(part) if isinstance(source, dict) else None
+    key = source[2:-1] if isinstance(source, str) and source.startswith("${") else exc.full_key
+    return f"{key} is required here but not set (???); pass it on the command line, e.g. {key}=/path/to/file"
+
+
+def build_node(cfg: DictConfig, key: str, role: type | None = None):
+    """Instantiate ``cfg[key]``, errors named by config key on one line; check it plays ``role``."""
+    node = OmegaConf.select(cfg, key)
+    try:
+        value = instantiate(node, _convert_="all")
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, GenolewmError):
+            raise cause
+        raise ConfigError(f"{key}: {cause or exc}".replace("\n", " ")) from exc
+    except MissingMandatoryValue as exc:
+        raise ConfigError(_missing_message(cfg, exc)) from exc
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from exc
+    if role is not None and not isinstance(value, role):
+        raise ConfigError(f"{key}: {node.get('_target_')} does not make a {role.__name__} "
+                          f"(see genolewm.types.{role.__name__})")
+    return value
+
+
+def absolute_paths(cfg: DictConfig) -> None:
+    """Resolve relative input paths against the launch directory, once."""
+    for key in INPUT_PATH_KEYS:
+        if key in cfg.paths and not OmegaConf.is_missing(cfg.paths, key) and cfg.paths[key] is not None:
+            cfg.paths[key] = os.path.abspath(os.path.expanduser(str(cfg.paths[key])))
+
+
+def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, RunWriter]:
+    """Instantiate every group and check them together before any work starts."""
+    windows = build_node(cfg, "windows", WindowSource)
+    providers = {str(name): build_node(cfg, f"providers.{name}", EditProvider) for name in cfg.providers}
+    settings = TupleSettings(
+        mix=build_node(cfg, "mix", Mix), fallback_sources=build_node(cfg, "fallback", Fallbacks),
+        holdouts=build_node(cfg, "holdout", Holdout), preserve_length=cfg.target.preserve_length,
+        pad=cfg.target.pad, edge_margin=cfg.edge_margin,
+    )
+    builder = TupleBuilder(windows=windows, providers=providers, seed=cfg.seed, settings=settings, split=cfg.split)
+    return builder, build_node(cfg, "output", RunWriter)
+
+
+def hydra_command(task, prog: str) -> None:
+    """Run a ``@hydra.main`` task; a config Hydra cannot compose is one line on stderr and exit 2.
+
+    Hydra prints its own multi-line report unless ``HYDRA_FULL_ERROR`` is
+    set, which makes it raise instead: set for this call, so the error can
+    be turned into one line here. A user who set it keeps Hydra's traceback.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        task()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        task()
+    except (HydraException, OmegaConfBaseException) as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)

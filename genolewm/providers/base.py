@@ -1,0 +1,115 @@
+"""What every edit provider shares: sampling without repeats, and seed-style callables as providers."""
+
+from __future__ import annotations
+
+from random import Random
+from typing import Callable, Sequence
+
+from ..contigs import ContigNames
+from ..errors import ContractError
+from ..types import Draw, Excluded, RelEdit, WindowContext, digest
+
+
+def never(_: RelEdit) -> bool:
+    return False
+
+
+def draw_unique(draw: Callable[[], RelEdit | None], count: int, excluded: Excluded) -> list[RelEdit]:
+    """Call ``draw`` until ``count`` distinct, non-excluded edits are found.
+
+    The attempt bound keeps a degenerate window (almost all N) from spinning;
+    such a window yields fewer edits and the builder reports the shortfall.
+    """
+    out: list[RelEdit] = []
+    seen: set[RelEdit] = set()
+    for _ in range(100 * count + 100):
+        if len(out) == count:
+            break
+        edit = draw()
+        if edit is None or edit in seen or excluded(edit):
+            continue
+        seen.add(edit)
+        out.append(edit)
+    return out
+
+
+def sample_pool(items: Sequence[tuple[int, str, str]], rng: Random, count: int, excluded: Excluded) -> list[RelEdit]:
+    """A uniform sample without replacement of up to ``count`` non-excluded ``(rel_pos, ref, alt)`` items.
+
+    A lazy Fisher-Yates shuffle: edits are built only for the items it looks at.
+    """
+    items = list(items)
+    out: list[RelEdit] = []
+    for i in range(len(items)):
+        if len(out) == count:
+            break
+        j = rng.randrange(i, len(items))
+        items[i], items[j] = items[j], items[i]
+        edit = RelEdit(*items[i])
+        if not excluded(edit):
+            out.append(edit)
+    return out
+
+
+class SyntheticProvider:
+    """Base of the providers that draw from the window's own bases: unplaced, no inputs."""
+
+    kind = "synthetic"
+    placed = False
+    contigs = ContigNames(())
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def settings(self) -> dict:
+        return {}
+
+    def identity(self) -> str:
+        return digest({"class": type(self).__qualname__, **self.settings()})
+
+    def audit_spec(self) -> dict:
+        return {"kind": self.kind, **self.settings()}
+
+    def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+                 excluded: Excluded = never) -> list[RelEdit]:
+        """The seed's call: just the edits."""
+        return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
+
+
+class FunctionProvider:
+    """A seed-style provider function ``f(window, rng, count, ...) -> edits`` as an :class:`EditProvider`.
+
+    ``f`` is called with ``edge_margin`` and ``excluded`` keywords when it
+    accepts them. It reads no files and the audit cannot check it; it is
+    for tests and notebooks, not for configured builds.
+    """
+
+    contigs = ContigNames(())
+
+    def __init__(self, name: str, function: Callable, placed: bool = False) -> None:
+        self.name, self.function, self.placed = name, function, placed
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def identity(self) -> str:
+        return digest({"function": f"{getattr(self.function, '__module__', '')}."
+                                   f"{getattr(self.function, '__qualname__', repr(self.function))}"})
+
+    def audit_spec(self) -> dict:
+        return {"kind": "function", "name": self.name}
+
+    def draw(self, window, rng, count, *, edge_margin, excluded=never, count_floor=None) -> Draw:
+        try:
+            got = self.function(window, rng, count, edge_margin=edge_margin, excluded=excluded)
+        except TypeError:
+            got = self.function(window, rng, count)
+        edits = list(got or ())
+        for edit in edits:
+            if not isinstance(edit, RelEdit):
+                raise ContractError(f"provider {self.name!r} returned {edit!r} for {window.label}, not a RelEdit")
+        return Draw(edits)

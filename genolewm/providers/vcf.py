@@ -1,0 +1,308 @@
+"""Variant sources: a bgzipped, tabix-indexed VCF, or variants held in memory (tests, notebooks).
+
+Both decompose records per ALT allele, keep the alleles their
+:class:`~genolewm.providers.filters.AlleleFilter` accepts, check each REF
+against the window once, and draw a uniform sample without replacement of
+the eligible alleles inside a window's edge margins.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from operator import itemgetter
+from random import Random
+from typing import Iterable, Iterator, Sequence
+
+import pysam
+
+from ..contigs import ContigNames
+from ..errors import ConfigError, ContractError, InputError
+from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
+from .base import never, sample_pool
+from .filters import AlleleFilter
+
+REF_MISMATCH_POLICIES = ("skip", "error")
+REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
+# Past a gap this long between windows, seek instead of reading through it.
+READ_THROUGH_BP = 1_000_000
+
+
+def _is_bgzf(path: str) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    # gzip magic, FEXTRA flag and the BGZF "BC" subfield mark a blocked gzip.
+    return len(head) >= 14 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
+
+
+def open_indexed_vcf_check(path: str, key: str) -> list[str]:
+    """Check that ``path`` is a bgzipped VCF with a tabix/CSI index; return its indexed contigs."""
+    if not os.path.isfile(path):
+        raise InputError(f"{key}: file not found: {path}")
+    if not _is_bgzf(path):
+        raise InputError(f"{key}: {path} is not bgzip-compressed; run `bgzip {path}` and `tabix -p vcf {path}.gz`")
+    if not (os.path.isfile(path + ".tbi") or os.path.isfile(path + ".csi")):
+        raise InputError(f"{key}: {path} has no .tbi or .csi index; run `tabix -p vcf {path}`")
+    try:
+        with pysam.TabixFile(path) as tbx:
+            return list(tbx.contigs)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{key}: cannot read tabix index of {path}: {exc}") from exc
+
+
+@dataclass
+class VariantProvider:
+    """Variants from a bgzipped, tabix-indexed VCF, decomposed per ALT allele.
+
+    Alleles are selected by the :class:`AlleleFilter` the filter settings
+    describe (``af_field``/``min_af``, ``clnsig``, ``pass_only``,
+    ``max_allele_len``, ``edit_types``). A REF that disagrees with the
+    reference is counted and skipped (``ref_mismatch: skip``) or fatal
+    (``error``). Each :meth:`draw` returns the alleles it skipped, by
+    reason, counted once for the records that start inside the window it
+    served (and at or past ``count_floor``).
+
+    Windows arrive in order along each chromosome and overlap, so records are
+    read once into a cache that slides with the windows; a window's eligible
+    pool is kept for repeated calls on that window.
+    """
+
+    path: str
+    name: str = "variants"
+    af_field: str = "AF"
+    min_af: float | None = None
+    clnsig: Sequence[str] | None = None
+    pass_only: bool = True
+    max_allele_len: int = MAX_ALLELE_BP
+    edit_types: Sequence[str] | None = None
+    ref_mismatch: str = "skip"
+
+    placed = True
+
+    def __post_init__(self) -> None:
+        key = f"providers.{self.name}"
+        self.path = os.fspath(self.path)
+        if self.ref_mismatch not in REF_MISMATCH_POLICIES:
+            raise ConfigError(
+                f"{key}.ref_mismatch={self.ref_mismatch!r}: allowed values are {', '.join(REF_MISMATCH_POLICIES)}"
+            )
+        try:
+            self.filter = AlleleFilter.from_settings(
+                af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, pass_only=self.pass_only,
+                max_allele_len=self.max_allele_len, edit_types=self.edit_types,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{key}.{exc}") from exc
+        self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
+        with pysam.VariantFile(self.path) as vf:
+            self.filter.check_header(vf.header, self.path, key)
+        self._vf: pysam.VariantFile | None = None
+        self._vf_pid = 0
+        self._reset(None, 0)
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.path,)
+
+    def identity(self) -> str:
+        return digest({"class": "VariantProvider", "filter": self.filter.spec(), "ref_mismatch": self.ref_mismatch})
+
+    def audit_spec(self) -> dict:
+        return {"kind": "vcf", "path": self.path, "filter": self.filter.spec()}
+
+    def _reset(self, chrom: str | None, start: int) -> None:
+        # The cache holds every usable allele starting in [_from, _to) on _chrom, in
+        # file order, as [start, ref, alt, ref_state] (REF_UNCHECKED/REF_OK/REF_BAD).
+        # _records reads on from _to to the chromosome end, so each BGZF block is
+        # decompressed once per pass; _ahead holds the record read past _to.
+        self._chrom, self._from, self._to = chrom, start, start
+        self._cache: list[list] = []
+        self._records = None
+        self._ahead: tuple[int, list, list] | None = None
+        self._pool_key: tuple | None = None
+        self._pool: list[tuple[int, str, str]] = []
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        # Handles never travel; a copy starts reading afresh at its first window.
+        state.update(_vf=None, _records=None, _ahead=None, _chrom=None)
+        return state
+
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[int, list, list]]:
+        """``(start, usable alleles, skip reasons)`` per record starting at or after ``start``."""
+        if self._vf is None or self._vf_pid != os.getpid():
+            # A handle inherited through fork shares its file offset with the parent: reopen.
+            self._vf = pysam.VariantFile(self.path)
+            self._vf_pid = os.getpid()
+        alleles = self.filter.alleles
+        for rec in self._vf.fetch(file_chrom, start):
+            pos = rec.start
+            if pos < start:
+                continue  # overlaps the start but begins before it
+            usable, reasons = [], []
+            for ref, alt, reason in alleles(rec):
+                if reason is None:
+                    usable.append([pos, ref, alt, REF_UNCHECKED])
+                else:
+                    reasons.append(reason)
+            yield pos, usable, reasons
+
+    def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter) -> None:
+        """Make the cache hold every usable allele starting in ``[lo, hi)``.
+
+        Skipped alleles are counted into ``skipped`` as their record enters,
+        if it starts at or after ``count_from``: inside the window, and past
+        what an earlier block of the same run counted.
+        """
+        if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
+                or self._vf_pid != os.getpid():
+            self._reset(file_chrom, lo)
+            self._records = self._read(file_chrom, lo)
+        if hi > self._to:
+            cache, records, ahead = self._cache, self._records, self._ahead
+            while True:
+                if ahead is None:
+                    ahead = next(records, None)
+                    if ahead is None:
+                        break
+                pos, usable, reasons = ahead
+                if pos >= hi:
+                    break
+                cache.extend(usable)
+                if reasons and pos >= count_from:
+                    for reason in reasons:
+                        skipped[reason] += 1
+                ahead = None
+            self._ahead, self._to = ahead, hi
+        del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
+        self._from = lo
+
+    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
+                  skipped: Counter) -> list[tuple[int, str, str]]:
+        """Usable alleles wholly inside the window's edge margins whose REF matches the window."""
+        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
+        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
+        if key == self._pool_key:
+            return self._pool
+        self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
+        seq = window.sequence
+        pool: dict[tuple[int, str, str], None] = {}
+        for entry in self._cache:
+            start, ref, alt, state = entry
+            if start >= hi:
+                break
+            if start + len(ref) > hi or state == REF_BAD:
+                continue
+            rel = start - window.start_bp
+            if state == REF_UNCHECKED:
+                # The reference is the same in every window, so one check per allele suffices.
+                if seq[rel : rel + len(ref)] != ref:
+                    if self.ref_mismatch == "error":
+                        raise InputError(
+                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
+                            f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
+                            f"providers.{self.name}.ref_mismatch=skip"
+                        )
+                    if start + len(ref) > floor:  # not checked by an earlier block
+                        skipped["ref_mismatch"] += 1
+                    entry[3] = REF_BAD
+                    continue
+                entry[3] = REF_OK
+            pool[(rel, ref, alt)] = None
+        self._pool_key, self._pool = key, list(pool)
+        return self._pool
+
+    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+             excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
+        file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+        if file_chrom is None:
+            return Draw([])
+        floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
+        skipped: Counter = Counter()
+        pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
+        return Draw(sample_pool(pool, rng, count, excluded), skipped)
+
+    def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+                 excluded: Excluded = never) -> list[RelEdit]:
+        """The seed's call: just the edits."""
+        return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
+
+
+@dataclass
+class InMemoryVariants:
+    """Variants given as ``(chrom, 1-based pos, ref, alt)``, as the seed's ``variant_provider`` took them.
+
+    Each allele is checked against the window it falls in; one whose REF
+    differs is skipped and counted (``ref_mismatch``) the first time. It
+    reads no file, so the audit cannot check it: for tests and notebooks.
+    """
+
+    variants: Iterable[tuple[str, int, str, str]]
+    name: str = "variants"
+
+    placed = True
+
+    def __post_init__(self) -> None:
+        by_chrom: dict[str, list[tuple[int, str, str]]] = {}
+        for item in self.variants:
+            try:
+                chrom, pos, ref, alt = item
+            except (TypeError, ValueError) as exc:
+                raise ContractError(f"variant_provider: {item!r} is not (chrom, pos, ref, alt)") from exc
+            ref, alt = str(ref).upper(), str(alt).upper()
+            if not isinstance(pos, int) or isinstance(pos, bool) or pos < 1 or not is_acgt(ref) or not is_acgt(alt) \
+                    or max(len(ref), len(alt)) > MAX_ALLELE_BP or ref == alt:
+                raise ContractError(
+                    f"variant_provider: {chrom}:{pos}:{ref}:{alt} needs a 1-based int pos and distinct "
+                    f"A/C/G/T alleles of at most {MAX_ALLELE_BP} bases"
+                )
+            by_chrom.setdefault(str(chrom), []).append((pos - 1, ref, alt))
+        self._by_chrom = {c: sorted(set(v)) for c, v in by_chrom.items()}
+        self.contigs = ContigNames(self._by_chrom)
+        self._counted: set = set()
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def identity(self) -> str:
+        return digest({"class": "InMemoryVariants", "variants": {c: [list(v) for v in vs]
+                                                                  for c, vs in self._by_chrom.items()}})
+
+    def audit_spec(self) -> dict:
+        return {"kind": "in_memory", "name": self.name}
+
+    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+             excluded: Excluded = never, count_floor=None) -> Draw:
+        chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+        if chrom is None:
+            return Draw([])
+        variants = self._by_chrom[chrom]
+        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
+        skipped: Counter = Counter()
+        pool = []
+        for start, ref, alt in variants[bisect.bisect_left(variants, (lo,)):]:
+            if start >= hi:
+                break
+            if start + len(ref) > hi:
+                continue
+            rel = start - window.start_bp
+            if window.sequence[rel : rel + len(ref)] != ref:
+                if (chrom, start, ref, alt) not in self._counted:
+                    self._counted.add((chrom, start, ref, alt))
+                    skipped["ref_mismatch"] += 1
+                continue
+            pool.append((rel, ref, alt))
+        return Draw(sample_pool(pool, rng, count, excluded), skipped)
+
+    def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+                 excluded: Excluded = never) -> list[RelEdit]:
+        return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
+
+
+def variant_provider(source, **settings) -> VariantProvider | InMemoryVariants:
+    """A provider of VCF variants: ``source`` is a VCF path (filters as :class:`VariantProvider`'s
+    settings) or, as in the seed, an iterable of ``(chrom, 1-based pos, ref, alt)``."""
+    if isinstance(source, (str, os.PathLike)):
+        return VariantProvider(source, **settings)
+    return InMemoryVariants(source, **settings)

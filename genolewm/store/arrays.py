@@ -1,0 +1,152 @@
+"""``output=arrays``: each shard is a directory of memory-mappable NumPy arrays.
+
+``arrays/part-k/`` holds (``W`` windows of ``L`` bases, ``T`` tuples, ``E`` edits)::
+
+    windows.npy        uint8 [W, L]   window tokens (A=0 C=1 G=2 T=3 N=4)
+    targets.npy        uint8 [T, L]   target tokens (when output.store_targets)
+    tuple_window.npy   int64 [T]      row of each tuple's window in windows.npy
+    tuple_index.npy    int64 [T]      the tuple within its window
+    edit_offsets.npy   int64 [T + 1]  tuple i's edits are rows edit_offsets[i]:edit_offsets[i+1]
+    edit_pos.npy       int64 [E]      0-based rel_pos
+    edit_type.npy      uint8 [E]      SNV=0 INS=1 DEL=2 MNV=3 INDEL=4
+    edit_ref.npy       uint8 [E, 16]  allele tokens, 0 where padded; edit_ref_len.npy [E]
+    edit_alt.npy       uint8 [E, 16]  likewise; edit_alt_len.npy [E]
+    edit_source.npy    int16 [E]      index into meta.json "sources"
+    tuple_requested.npy int16 [T]     index into "sources"
+    tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right
+    meta.json          the windows' coordinates and ids, and the source names
+
+Readers open arrays with ``mmap_mode="r"``: a batch touches only its rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..tensors import FlatEdits, decode, encode
+from ..types import EDIT_TYPES, ShardRef, TrainingTuple, WindowContext
+from .formats import OutputSettings
+from .schema import window_row
+
+SIDES = (None, "left", "right")
+
+
+def shard_dir(shard: ShardRef) -> Path:
+    return shard.run_dir / "arrays" / f"part-{shard.block:05d}"
+
+
+@dataclass(frozen=True)
+class ArraysFormat(OutputSettings):
+    """Token arrays a trainer can memory-map: no decoding, no strings, a batch is slices."""
+
+    name = "arrays"
+    reader = "genolewm.store.arrays.ArraysReader"
+
+    def layout(self) -> tuple[str, ...]:
+        return ("arrays",)
+
+    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
+                    tuples: Sequence[TrainingTuple]) -> None:
+        out = directory / "arrays" / f"part-{index:05d}"
+        out.mkdir(parents=True)
+        rows = {w.window_index: i for i, w in enumerate(windows)}
+        sources = sorted({s for t in tuples for s in (t.requested_source, *t.edit_sources)})
+        code = {s: i for i, s in enumerate(sources)}
+        edits = [e for t in tuples for e in t.rel_edits]
+        flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
+                                      [e.ref for e in edits], [e.alt for e in edits])
+        counts = np.fromiter((len(t.rel_edits) for t in tuples), np.int64, len(tuples))
+        arrays = {
+            "windows": encode([w.sequence for w in windows]),
+            "tuple_window": np.fromiter((rows[t.window_index] for t in tuples), np.int64, len(tuples)),
+            "tuple_index": np.fromiter((t.tuple_index for t in tuples), np.int64, len(tuples)),
+            "edit_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "edit_pos": flat.rel_pos, "edit_type": flat.type_code,
+            "edit_ref": flat.ref, "edit_ref_len": flat.ref_len.astype(np.uint8),
+            "edit_alt": flat.alt, "edit_alt_len": flat.alt_len.astype(np.uint8),
+            "edit_source": np.fromiter((code[s] for t in tuples for s in t.edit_sources), np.int16, len(edits)),
+            "tuple_requested": np.fromiter((code[t.requested_source] for t in tuples), np.int16, len(tuples)),
+            "tuple_side": np.fromiter((SIDES.index(t.adjusted_side) - 1 for t in tuples), np.int8, len(tuples)),
+        }
+        if self.store_targets:
+            arrays["targets"] = encode([t.target_window for t in tuples])
+        for name, array in arrays.items():
+            np.save(out / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        meta = {"windows": [window_row(w, sequence=False) for w in windows], "sources": sources,
+                "window_bp": len(windows[0].sequence) if windows else 0}
+        (out / "meta.json").write_text(json.dumps(meta, sort_keys=True, separators=(",", ":")))
+
+
+class _Shard:
+    """One shard's arrays, each memory-mapped when first asked for."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.meta = json.loads((path / "meta.json").read_text())
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        return self._arrays[name]
+
+    def has(self, name: str) -> bool:
+        return (self.path / f"{name}.npy").is_file()
+
+
+class ArraysReader:
+    """Reads ``output=arrays`` shards; rows come back in the Parquet schema's shape."""
+
+    def blocks(self, run_dir: Path) -> list[int]:
+        return sorted(int(p.name.split("-")[1]) for p in (Path(run_dir) / "arrays").glob("part-*") if p.is_dir())
+
+    def label(self, shard: ShardRef, table: str) -> str:
+        return f"arrays/part-{shard.block:05d} {table}"
+
+    def window_rows(self, shard: ShardRef) -> Iterator[dict]:
+        arrays = _Shard(shard_dir(shard))
+        for i, meta in enumerate(arrays.meta["windows"]):
+            yield {**meta, "sequence": decode(arrays["windows"][i])}
+
+    def tuple_rows(self, shard: ShardRef) -> Iterator[dict]:
+        arrays = _Shard(shard_dir(shard))
+        windows, sources = arrays.meta["windows"], arrays.meta["sources"]
+        offsets = arrays["edit_offsets"]
+        targets = arrays["targets"] if arrays.has("targets") else None
+        for i in range(len(arrays["tuple_index"])):
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            edits = []
+            for k in range(a, b):
+                ref = decode(arrays["edit_ref"][k][: arrays["edit_ref_len"][k]])
+                alt = decode(arrays["edit_alt"][k][: arrays["edit_alt_len"][k]])
+                edits.append({"rel_pos": int(arrays["edit_pos"][k]), "ref": ref, "alt": alt,
+                              "edit_type": EDIT_TYPES[arrays["edit_type"][k]],
+                              "source": sources[arrays["edit_source"][k]]})
+            window = windows[int(arrays["tuple_window"][i])]
+            row = {"window_index": window["window_index"], "window_id": window["window_id"],
+                   "tuple_index": int(arrays["tuple_index"][i]),
+                   "requested_source": sources[arrays["tuple_requested"][i]],
+                   "edit_source": "+".join(sorted({e["source"] for e in edits})), "edits": edits,
+                   "adjusted_side": SIDES[int(arrays["tuple_side"][i]) + 1]}
+            if targets is not None:
+                row["target_window"] = decode(targets[i])
+            yield row
+
+    def shard_arrays(self, shard: ShardRef) -> dict:
+        arrays = _Shard(shard_dir(shard))
+        return {
+            "window_tokens": arrays["windows"],
+            "window_rows": arrays["tuple_window"],
+            "target": arrays["targets"] if arrays.has("targets") else None,
+            "edit_offsets": arrays["edit_offsets"],
+            "edits": FlatEdits(arrays["edit_pos"], arrays["edit_type"], arrays["edit_ref"], arrays["edit_ref_len"],
+                               arrays["edit_alt"], arrays["edit_alt_len"]),
+            "window_index": np.array([w["window_index"] for w in arrays.meta["windows"]],
+                                     np.int64)[np.asarray(arrays["tuple_window"])],
+            "tuple_index": arrays["tuple_index"],
+        }

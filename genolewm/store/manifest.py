@@ -1,0 +1,91 @@
+"""``manifest.json``: what a finished run holds and how it was made; written last."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import InputError
+from ..types import RunReader
+
+SCHEMA_VERSION = 2
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_inputs(paths: Iterable[str], hash_files: bool = True) -> list[dict]:
+    """Path, size and sha256 of each input file and of the index files beside it."""
+    out = []
+    for path in paths:
+        for candidate in (path, path + ".fai", path + ".gzi", path + ".tbi", path + ".csi"):
+            if os.path.isfile(candidate) and all(d["path"] != os.path.abspath(candidate) for d in out):
+                out.append(
+                    {
+                        "path": os.path.abspath(candidate),
+                        "size": os.path.getsize(candidate),
+                        "sha256": file_sha256(candidate) if hash_files else None,
+                    }
+                )
+    return out
+
+
+class Totals:
+    """The counts of a run, summed block by block as the blocks arrive."""
+
+    def __init__(self) -> None:
+        self.windows: Counter = Counter()
+        self.by_edit, self.by_requested = Counter(), Counter()
+        self.fallbacks, self.variants_skipped = Counter(), Counter()
+        self.shards = 0
+
+    def add(self, counts: dict) -> None:
+        self.windows.update(counts["windows"])
+        self.by_edit.update(counts["by_edit_source"])
+        self.by_requested.update(counts["by_requested_source"])
+        self.fallbacks.update(counts["fallbacks"])
+        self.variants_skipped.update(counts["variants_skipped"])
+        self.shards += 1
+
+    def section(self) -> dict:
+        return {
+            "windows": {key: self.windows[key] for key in ("seen", "kept", "excluded_by_holdout", "skipped_n")},
+            "tuples": {
+                "total": sum(self.by_edit.values()),
+                "by_edit_source": dict(sorted(self.by_edit.items())),
+                "by_requested_source": dict(sorted(self.by_requested.items())),
+            },
+            "shards": self.shards,
+            "fallbacks": dict(sorted(self.fallbacks.items())),
+            "variants_skipped": dict(sorted(self.variants_skipped.items())),
+        }
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{run_dir}: no manifest.json, so not a finished build")
+    return json.loads(path.read_text())
+
+
+def reader_of(manifest: dict, run_dir: str | os.PathLike) -> RunReader:
+    """The :class:`~genolewm.types.RunReader` the manifest's format names."""
+    target = manifest.get("format", {}).get("reader", "")
+    module, _, name = target.rpartition(".")
+    try:
+        reader = getattr(importlib.import_module(module), name)()
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"{run_dir}: manifest format.reader={target!r} cannot be imported ({exc})") from exc
+    if not isinstance(reader, RunReader):
+        raise InputError(f"{run_dir}: manifest format.reader={target!r} is not a RunReader")
+    return reader

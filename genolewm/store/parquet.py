@@ -1,0 +1,98 @@
+"""``output=parquet``: each shard is ``windows/part-k.parquet`` and ``tuples/part-k.parquet``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError
+from ..tensors import FlatEdits, column_tokens
+from ..types import ShardRef, TrainingTuple, WindowContext
+from .formats import OutputSettings
+from .schema import block_tables
+
+COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+TABLES = ("windows", "tuples")
+# Dictionary-encoding the unique sequences would make reading them ~5x slower.
+DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_source", "adjusted_side")
+
+
+def shard_path(shard: ShardRef, table: str) -> Path:
+    return shard.run_dir / table / f"part-{shard.block:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class ParquetFormat(OutputSettings):
+    """Zstd-compressed (by default) Parquet shards; any Parquet reader opens ``tuples/*.parquet``."""
+
+    compression: str = "zstd"
+    compression_level: int | None = None
+
+    name = "parquet"
+    reader = "genolewm.store.parquet.ParquetReader"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.compression not in COMPRESSIONS:
+            raise ConfigError(
+                f"output.compression={self.compression!r}: allowed values are {', '.join(COMPRESSIONS)}"
+            )
+
+    def layout(self) -> tuple[str, ...]:
+        return TABLES
+
+    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
+                    tuples: Sequence[TrainingTuple]) -> None:
+        compression = None if self.compression == "none" else self.compression
+        name = f"part-{index:05d}.parquet"
+        for table, sub in zip(block_tables(windows, tuples, self.store_targets), TABLES):
+            pq.write_table(table, directory / sub / name, compression=compression,
+                           compression_level=self.compression_level,
+                           use_dictionary=[c for c in table.column_names if c in DICTIONARY_COLUMNS])
+
+
+class ParquetReader:
+    """Reads Parquet shards a batch at a time (rows) or a shard's columns at once (arrays)."""
+
+    def blocks(self, run_dir: Path) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in (Path(run_dir) / "tuples").glob("part-*.parquet"))
+
+    def label(self, shard: ShardRef, table: str) -> str:
+        return f"{table}/part-{shard.block:05d}.parquet"
+
+    def _rows(self, path: Path) -> Iterator[dict]:
+        for batch in pq.ParquetFile(path).iter_batches():
+            yield from batch.to_pylist()
+
+    def window_rows(self, shard: ShardRef) -> Iterator[dict]:
+        return self._rows(shard_path(shard, "windows"))
+
+    def tuple_rows(self, shard: ShardRef) -> Iterator[dict]:
+        return self._rows(shard_path(shard, "tuples"))
+
+    def shard_arrays(self, shard: ShardRef) -> dict:
+        windows = pq.read_table(shard_path(shard, "windows"), columns=["window_index", "sequence"])
+        tuples = pq.read_table(shard_path(shard, "tuples"))
+        edits = tuples.column("edits").combine_chunks()
+        flat = edits.flatten()
+        counts = pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64)
+        target = tuples.column("target_window") if "target_window" in tuples.column_names else None
+        return {
+            "window_tokens": column_tokens(windows.column("sequence")),
+            "window_rows": np.searchsorted(windows.column("window_index").to_numpy(),
+                                           tuples.column("window_index").to_numpy()),
+            "target": None if target is None else column_tokens(target),
+            "edit_offsets": np.concatenate([[0], np.cumsum(counts)]),
+            "edits": FlatEdits.from_strings(
+                flat.field("rel_pos").to_numpy(zero_copy_only=False), flat.field("edit_type").to_pylist(),
+                flat.field("ref").to_pylist(), flat.field("alt").to_pylist(),
+            ),
+            "window_index": tuples.column("window_index").to_numpy(),
+            "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
+        }
+
