@@ -1,11 +1,17 @@
-"""genolewm: training tuples (reference window, edits, target window) for genomic world models."""
+"""genolewm: training tuples (reference window, edits, target window) for genomic world models.
 
-from .builder import TrainingTuple, TupleBuilder, build_training_tuples
-from .edits import RelEdit, apply_edits
-from .errors import ConfigError, EditError, GenolewmError, InputError, ShortfallError
-from .holdout import HoldoutInterval, HoldoutPolicy
-from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, EditSourceCount
+The seed's names are here: the value types and protocols (:mod:`genolewm.types`),
+the builder, the holdout, the mix, the providers and the window sources.
+"""
+
+from .builder import TupleBuilder, TupleSettings, build_training_tuples
+from .edits import apply_edits
+from .errors import ConfigError, ContractError, EditError, GenolewmError, InputError, ShortfallError
+from .holdout import HoldoutPolicy
+from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, Fallbacks, Mix, MultiEdit
 from .providers import (
+    FunctionProvider,
+    InMemoryVariants,
     SyntheticIndel,
     SyntheticSnv,
     VariantProvider,
@@ -13,14 +19,30 @@ from .providers import (
     synthetic_snv_provider,
     variant_provider,
 )
-from .windows import CorpusWindows, ReferenceWindows, WindowContext
+from .types import (
+    Draw,
+    EditProvider,
+    EditSourceCount,
+    Holdout,
+    HoldoutInterval,
+    RelEdit,
+    RunReader,
+    RunWriter,
+    TrainingDatasetItem,
+    TrainingTuple,
+    WindowContext,
+    WindowSource,
+)
+from .windows import CorpusWindows, ReferenceWindows, RegionWindows, WindowList
 
 __all__ = [
-    "GenoLeWMDataset", "ConfigError", "CorpusWindows", "DEFAULT_EDIT_SOURCE_COUNTS", "DEFAULT_SOURCE_FALLBACKS", "EditError",
-    "EditSourceCount", "GenolewmError", "HoldoutInterval", "HoldoutPolicy", "InputError", "RelEdit",
-    "ReferenceWindows", "ShortfallError", "SyntheticIndel", "SyntheticSnv", "TrainingTuple", "TupleBuilder",
-    "VariantProvider", "WindowContext", "apply_edits", "build_training_tuples", "synthetic_indel_provider",
-    "synthetic_snv_provider", "variant_provider",
+    "ConfigError", "ContractError", "CorpusWindows", "DEFAULT_EDIT_SOURCE_COUNTS", "DEFAULT_SOURCE_FALLBACKS", "Draw",
+    "EditError", "EditProvider", "EditSourceCount", "Fallbacks", "FunctionProvider", "GenoLeWMDataset",
+    "GenolewmError", "Holdout", "HoldoutInterval", "HoldoutPolicy", "InMemoryVariants", "InputError", "Mix",
+    "MultiEdit", "ReferenceWindows", "RegionWindows", "RelEdit", "RunReader", "RunWriter", "ShortfallError",
+    "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBuilder", "TupleSettings",
+    "VariantProvider", "WindowContext", "WindowList", "WindowSource", "apply_edits", "build_training_tuples",
+    "synthetic_indel_provider", "synthetic_snv_provider", "variant_provider",
 ]
 
 

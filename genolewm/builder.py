@@ -74,9 +74,20 @@ class TupleSettings:
         if not isinstance(self.preserve_length, bool):
             raise ConfigError(f"target.preserve_length={self.preserve_length!r}: must be true or false")
 
-    def check_providers(self, providers: Mapping[str, EditProvider]) -> None:
+    def check_providers(self, providers: Mapping[str, EditProvider], every_fallback: bool = True) -> None:
+        """Every mix source has a provider, and so does each fallback (or, with ``every_fallback`` False,
+        each fallback the mix's sources can reach, as the seed's defaults name sources a caller may not use)."""
         self.mix.check_sources(providers)
-        self.fallback_sources.check_sources(providers)
+        fallbacks = self.fallback_sources
+        if not every_fallback:
+            reachable = {}
+            for slot in self.mix:
+                source = slot.source
+                while fallbacks.get(source) is not None and source not in reachable:
+                    reachable[source] = fallbacks[source]
+                    source = fallbacks[source]
+            fallbacks = Fallbacks(reachable)
+        fallbacks.check_sources(providers)
 
     def identity(self) -> str:
         return digest({"mix": self.mix.to_dict(), "fallbacks": dict(self.fallback_sources),
@@ -254,7 +265,7 @@ def build_training_tuples(
     providers = as_providers(providers)
     settings = TupleSettings(mix=mix, fallback_sources=fallback_sources, holdouts=holdouts,
                              preserve_length=preserve_length, edge_margin=edge_margin)
-    settings.check_providers(providers)
+    settings.check_providers(providers, every_fallback=False)
     return window_tuples(window, providers, seed if rng is None else rng.getrandbits(64), settings)[0]
 
 

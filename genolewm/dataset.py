@@ -10,85 +10,17 @@ workers or ranks, and equals what a build with
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 from torch.utils.data import IterableDataset
 
 from .builder import TupleBuilder, TupleSettings
-from .contigs import ContigNames
-from .errors import ContractError
 from .partition import current_consumer
 from .runs import RunSet
 from .tensors import FlatEdits, edit_arrays, encode, to_tensors
-from .types import EditProvider, TrainingDatasetItem, TrainingTuple, WindowContext, WindowSource, digest
-
-
-class WindowList:
-    """The seed's window sources as a plan: an iterable of :class:`WindowContext` (or a callable returning one).
-
-    The windows are read once, when the dataset is made; plan index ``i`` is
-    the ``i``-th window. They have no files the build could hash: for tests
-    and notebooks.
-    """
-
-    margin_bp = 0
-    flank_bp = None  # each window carries its own flanks (or none: targets are then N-padded)
-
-    def __init__(self, windows: Iterable[WindowContext] | Callable[[], Iterable[WindowContext]]) -> None:
-        items = list(windows() if callable(windows) else windows)
-        for i, window in enumerate(items):
-            if not isinstance(window, WindowContext):
-                raise ContractError(f"windows[{i}]={window!r}: not a WindowContext")
-        # Plan indices are positions in the list, so every window gets its own.
-        self.windows = [w if w.window_index == i else _reindexed(w, i) for i, w in enumerate(items)]
-        self.placed = any(w.placed for w in self.windows)
-        self.contigs = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
-        lengths = {len(w.sequence) for w in self.windows}
-        self.window_bp = max(lengths, default=0)
-
-    def inputs(self) -> tuple[str, ...]:
-        return ()
-
-    def identity(self) -> str:
-        return digest([[w.record_id, w.chrom, w.start_bp, w.window_id] for w in self.windows])
-
-    def audit_spec(self) -> dict:
-        return {"kind": "in_memory"}
-
-    def plan_size(self) -> int:
-        return len(self.windows)
-
-    def locate(self, index: int) -> tuple[str, int]:
-        window = self.windows[index]
-        return window.chrom or window.record_id, window.start_bp
-
-    def window_at(self, index: int) -> WindowContext | None:
-        return self.windows[index]
-
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
-        for index in range(start, len(self.windows) if stop is None else min(stop, len(self.windows))):
-            yield index, self.windows[index]
-
-    def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
-        return (w for _, w in self.iter_plan(start, stop))
-
-
-def _reindexed(window: WindowContext, index: int) -> WindowContext:
-    return replace(window, window_index=index)
-
-
-def as_window_source(windows) -> WindowSource:
-    """A window plan, or the seed's iterable (or callable) of windows as one; anything else is an error."""
-    if isinstance(windows, WindowSource):
-        return windows
-    if isinstance(windows, (str, bytes)) or not (callable(windows) or isinstance(windows, Iterable)):
-        raise ContractError(
-            f"windows={windows!r}: give a window source (ReferenceWindows, CorpusWindows, RegionWindows), "
-            "an iterable of WindowContext, or a callable returning one"
-        )
-    return WindowList(windows)
+from .types import EditProvider, TrainingDatasetItem, TrainingTuple
+from .windows import as_window_source
 
 
 class GenoLeWMDataset(IterableDataset):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
-from typing import Callable, ClassVar, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Callable, ClassVar, Iterable, Iterator, Sequence
 
 import pysam
 
 from .bed import read_bed
 from .contigs import ContigNames
-from .errors import ConfigError, InputError
-from .types import WindowContext, digest, first_non_acgtn
+from .errors import ConfigError, ContractError, InputError
+from .types import WindowContext, WindowSource, digest, first_non_acgtn
 
 _NOT_ACGTN = re.compile(r"[^ACGTN]")
 NON_ACGTN_POLICIES = ("error", "mask")
@@ -374,3 +374,69 @@ class CorpusWindows(Tiling):
             )
             if stop is not None and first + n >= stop:
                 return  # without reading the next record, so the next block resumes here
+
+
+class WindowList:
+    """The seed's window sources as a plan: an iterable of :class:`WindowContext` (or a callable returning one).
+
+    The windows are read once, when the dataset is made; plan index ``i`` is
+    the ``i``-th window. They have no files the build could hash: for tests
+    and notebooks.
+    """
+
+    margin_bp = 0
+    flank_bp = None  # each window carries its own flanks (or none: targets are then N-padded)
+
+    def __init__(self, windows: Iterable[WindowContext] | Callable[[], Iterable[WindowContext]]) -> None:
+        items = list(windows() if callable(windows) else windows)
+        for i, window in enumerate(items):
+            if not isinstance(window, WindowContext):
+                raise ContractError(f"windows[{i}]={window!r}: not a WindowContext")
+        # Plan indices are positions in the list, so every window gets its own.
+        self.windows = [w if w.window_index == i else _reindexed(w, i) for i, w in enumerate(items)]
+        self.placed = any(w.placed for w in self.windows)
+        self.contigs = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
+        lengths = {len(w.sequence) for w in self.windows}
+        self.window_bp = max(lengths, default=0)
+
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def identity(self) -> str:
+        return digest([[w.record_id, w.chrom, w.start_bp, w.window_id] for w in self.windows])
+
+    def audit_spec(self) -> dict:
+        return {"kind": "in_memory"}
+
+    def plan_size(self) -> int:
+        return len(self.windows)
+
+    def locate(self, index: int) -> tuple[str, int]:
+        window = self.windows[index]
+        return window.chrom or window.record_id, window.start_bp
+
+    def window_at(self, index: int) -> WindowContext | None:
+        return self.windows[index]
+
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+        for index in range(start, len(self.windows) if stop is None else min(stop, len(self.windows))):
+            yield index, self.windows[index]
+
+    def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
+        return (w for _, w in self.iter_plan(start, stop))
+
+
+def _reindexed(window: WindowContext, index: int) -> WindowContext:
+    return replace(window, window_index=index)
+
+
+def as_window_source(windows) -> WindowSource:
+    """A window plan, or the seed's iterable (or callable) of windows as one; anything else is an error."""
+    if isinstance(windows, WindowSource):
+        return windows
+    if isinstance(windows, (str, bytes)) or not (callable(windows) or isinstance(windows, Iterable)):
+        raise ContractError(
+            f"windows={windows!r}: give a window source (ReferenceWindows, CorpusWindows, RegionWindows), "
+            "an iterable of WindowContext, or a callable returning one"
+        )
+    return WindowList(windows)
