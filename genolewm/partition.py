@@ -24,7 +24,8 @@ class Consumer:
     count: int = 1
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.count, int) and self.count >= 1 and 0 <= self.index < self.count):
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (self.index, self.count))
+        if not (ints and self.count >= 1 and 0 <= self.index < self.count):
             raise ConfigError(
                 f"shard.index={self.index}, shard.count={self.count}: need count >= 1 and 0 <= index < count"
             )

@@ -9,7 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from genolewm.build import CONFIG_PATH, run
+from genolewm.build import run
+from genolewm.config import CONFIG_PATH
 
 
 def pytest_addoption(parser):

@@ -18,7 +18,7 @@ def built(tmp_path_factory):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from genolewm.build import CONFIG_PATH
+    from genolewm.config import CONFIG_PATH
 
     runs = {}
     for name, overrides in {

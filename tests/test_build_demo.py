@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pysam
 import pytest
 
-from genolewm.build import make_builder, run
+from genolewm.build import run
+from genolewm.config import make_builder
 from genolewm.runs import read_tuples, read_windows
 
 CLINVAR_OK = {"Pathogenic", "Likely_pathogenic", "Pathogenic/Likely_pathogenic"}
@@ -166,7 +167,7 @@ def test_pad_n_uses_n_instead_of_flanks(compose_cfg, tmp_path):
 
 def test_reader_matches_live_builder(demo):
     run_dir, _, cfg, _, _ = demo
-    builder, _, _ = make_builder(cfg)
+    builder, _ = make_builder(cfg)
     live = [t for _, tuples in builder.iter_windows() for t in tuples]
     assert list(read_tuples(run_dir)) == live
     assert [w.window_index for w in read_windows(run_dir)] == sorted({t.window_index for t in live})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from genolewm.build import CONFIG_PATH, make_builder
+from genolewm.config import CONFIG_PATH, make_builder
 from genolewm.demo import DEMO_DIR
 from genolewm.errors import ConfigError
 

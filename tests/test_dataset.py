@@ -9,9 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from genolewm import GenoLeWMDataset
-from genolewm.build import make_builder
+from genolewm.config import make_builder
 from genolewm.holdout import HoldoutPolicy
-from genolewm.mix import mix_from_counts
 from genolewm.providers import SyntheticIndel, SyntheticSnv
 from genolewm.windows import ReferenceWindows
 
@@ -31,7 +30,7 @@ def demo_builder():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from genolewm.build import CONFIG_PATH
+    from genolewm.config import CONFIG_PATH
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
@@ -97,13 +96,13 @@ def test_dataset_constructor_validates_and_streams(small_genome):
     dataset = GenoLeWMDataset(
         ReferenceWindows(fasta=fasta, window_bp=4_000, stride_bp=4_000, margin_bp=0),
         {"synthetic_snv": SyntheticSnv(), "synthetic_indel": SyntheticIndel()},
-        seed=5, mix=mix_from_counts({"synthetic_snv": 2, "synthetic_indel": 1}), fallbacks={},
+        seed=5, mix={"synthetic_snv": 2, "synthetic_indel": 1}, fallback_sources={},
         holdouts=HoldoutPolicy(holdout_chroms=("chr2",)), with_windows=True,
     )
     items = list(dataset)
     assert len(items) == 3 * 10
     for item in items:
-        window = item.window
+        window = item.source_window
         assert window.chrom == "chr1" and item.training_tuple.window_id == window.window_id
         assert window.sequence == seqs["chr1"][window.start_bp : window.end_bp]
 

@@ -4,34 +4,36 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from genolewm.build import make_builder
+from genolewm.config import make_builder
 from genolewm.errors import ConfigError, InputError
 from genolewm.runs import RunSet, read_tuples
-from genolewm.store import OutputSettings, iter_rows, read_manifest, write_run
+from genolewm.store import ParquetFormat, read_manifest, write_run
 
 
 @pytest.mark.parametrize("error", [InputError("boom"), KeyboardInterrupt()])
-def test_interrupted_build_leaves_nothing_that_looks_finished(compose_cfg, tmp_path, error):
-    builder, _, _ = make_builder(compose_cfg())
-    calls = itertools.count()
-    original = builder.tuples_for
+def test_interrupted_build_leaves_nothing_that_looks_finished(compose_cfg, tmp_path, monkeypatch, error):
+    import genolewm.builder
 
-    def failing(window):
+    builder, _ = make_builder(compose_cfg())
+    calls = itertools.count()
+    original = genolewm.builder.window_tuples
+
+    def failing(*args):
         if next(calls) == 20:
             raise error
-        return original(window)
+        return original(*args)
 
-    builder.tuples_for = failing
+    monkeypatch.setattr(genolewm.builder, "window_tuples", failing)
     with pytest.raises(type(error)):
-        write_run(builder, tmp_path, OutputSettings(windows_per_shard=2), config_yaml="", input_paths=[])
+        write_run(builder, tmp_path, ParquetFormat(windows_per_shard=2), config_yaml="")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_shards_hold_the_same_windows(compose_cfg, tmp_path):
-    builder, _, _ = make_builder(compose_cfg(["mix=snv_only"]))
+    builder, _ = make_builder(compose_cfg(["mix=snv_only"]))
     plan_size = builder.windows.plan_size()
-    manifest = write_run(builder, tmp_path, OutputSettings(windows_per_shard=5, compression="snappy"),
-                         config_yaml="x", input_paths=[])
+    manifest = write_run(builder, tmp_path, ParquetFormat(windows_per_shard=5, compression="snappy"),
+                         config_yaml="x")
     windows = sorted((tmp_path / "windows").glob("part-*.parquet"))
     tuples = sorted((tmp_path / "tuples").glob("part-*.parquet"))
     assert manifest["shards"] == len(windows) == len(tuples) == -(-plan_size // 5)
@@ -41,7 +43,7 @@ def test_shards_hold_the_same_windows(compose_cfg, tmp_path):
         assert all(5 * k <= i < 5 * (k + 1) for i in indices)
     assert len(list(read_tuples(tmp_path))) == manifest["tuples"]["total"]
     with pytest.raises(InputError, match="already holds a build"):
-        write_run(builder, tmp_path, OutputSettings(), config_yaml="x", input_paths=[])
+        write_run(builder, tmp_path, ParquetFormat(), config_yaml="x")
 
 
 def test_reader_refuses_unfinished_runs(tmp_path):
@@ -52,9 +54,9 @@ def test_reader_refuses_unfinished_runs(tmp_path):
 
 def test_output_settings_validate():
     with pytest.raises(ConfigError, match="output.compression='brotli2'"):
-        OutputSettings(compression="brotli2")
+        ParquetFormat(compression="brotli2")
     with pytest.raises(ConfigError, match="output.windows_per_shard=0"):
-        OutputSettings(windows_per_shard=0)
+        ParquetFormat(windows_per_shard=0)
 
 
 def manifest_facts(manifest):
@@ -96,35 +98,3 @@ def test_worker_error_reaches_the_build(compose_cfg, tmp_path):
     with pytest.raises(InputError, match=f"record {where}:"):
         run(cfg, str(tmp_path / "run"), progress=False)
     assert list((tmp_path / "run").iterdir()) == []
-
-
-def test_shard_runs_add_up_to_the_whole_build(compose_cfg, tmp_path):
-    from genolewm.build import run
-
-    overrides = ["holdout=rfc", "mix=multi", "output.windows_per_shard=5"]
-    whole = run(compose_cfg(overrides), str(tmp_path / "whole"), progress=False)
-    parts = [run(compose_cfg(overrides + [f"shard.index={i}", "shard.count=3"]), str(tmp_path / f"s{i}"),
-                 progress=False) for i in range(3)]
-    key = {"windows": lambda r: r["window_index"], "tuples": lambda r: (r["window_index"], r["tuple_index"])}
-    for table, order in key.items():
-        union = [r for i in range(3) for _, _, r in iter_rows(tmp_path / f"s{i}", table)]
-        assert sorted(union, key=order) == [r for _, _, r in iter_rows(tmp_path / "whole", table)]
-    for field in ("seen", "kept", "excluded_by_holdout", "skipped_n"):
-        assert sum(p["windows"][field] for p in parts) == whole["windows"][field]
-    assert sum((Counter(p["variants_skipped"]) for p in parts), Counter()) == Counter(whole["variants_skipped"])
-    assert sum(p["shards"] for p in parts) == whole["shards"]
-    assert [p["shard"] for p in parts] == [{"index": i, "count": 3} for i in range(3)]
-    with pytest.raises(ConfigError, match=r"shard.index=3, shard.count=3"):
-        run(compose_cfg(overrides + ["shard.index=3", "shard.count=3"]), str(tmp_path / "bad"), progress=False)
-
-    # The shard runs read as one dataset are the unsharded build.
-    shards = [tmp_path / f"s{i}" for i in (2, 0, 1)]
-    assert list(RunSet(shards).tuples()) == list(read_tuples(tmp_path / "whole"))
-    with pytest.raises(InputError, match=r"shard indices \[0, 1\] of shard.count \[3\] do not make a whole build"):
-        RunSet(shards[1:])
-    assert len(list(RunSet(shards[1:], complete=False).windows())) < whole["windows"]["kept"]
-    with pytest.raises(InputError, match="runs overlap"):
-        RunSet([tmp_path / "whole", tmp_path / "s0"], complete=False)
-    run(compose_cfg(overrides + ["seed=7", "shard.index=2", "shard.count=3"]), str(tmp_path / "s2b"), progress=False)
-    with pytest.raises(InputError, match=r"s2b: manifest seed=7 differs"):
-        RunSet([tmp_path / "s0", tmp_path / "s1", tmp_path / "s2b"])

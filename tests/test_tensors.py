@@ -6,7 +6,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from genolewm import GenoLeWMDataset
-from genolewm.build import make_builder, run
+from genolewm.build import run
+from genolewm.config import make_builder
 from genolewm.dataset import RunDataset
 from genolewm.tensors import collate, encode
 
@@ -18,7 +19,7 @@ def built(tmp_path_factory):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from genolewm.build import CONFIG_PATH
+    from genolewm.config import CONFIG_PATH
 
     out = {}
     for name, extra in {"targets": [], "lean": ["output.store_targets=false"]}.items():
@@ -65,7 +66,7 @@ def test_shapes_and_codes(built):
     assert batch["edit_mask"].sum(1).min() >= 1
     item = next(iter(GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD, with_windows=True)))
     t = item.training_tuple
-    assert torch.equal(batch["window"][0], torch.from_numpy(encode([item.window.sequence])[0]))
+    assert torch.equal(batch["window"][0], torch.from_numpy(encode([item.source_window.sequence])[0]))
     first = t.rel_edits[0]
     assert int(batch["edit_pos"][0, 0]) == first.rel_pos
     assert int(batch["ref_mask"][0, 0].sum()) == len(first.ref)
