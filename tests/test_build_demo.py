@@ -49,7 +49,11 @@ def test_layout_and_manifest(demo):
     assert {i["path"].rsplit("/", 1)[-1] for i in manifest["inputs"]} >= {
         "ref.fa", "ref.fa.fai", "gnomad.vcf.gz", "gnomad.vcf.gz.tbi", "clinvar.vcf.gz"}
     assert all(len(i["sha256"]) == 64 and i["size"] > 0 for i in manifest["inputs"])
-    assert len(manifest["config_sha256"]) == len(manifest["holdout_sha256"]) == 64
+    assert len(manifest["config_sha256"]) == 64
+    identity = manifest["identity"]
+    assert set(identity) == {"seed", "split", "windows", "providers", "tuples", "format"}
+    assert all(v.startswith("sha256:") for v in (identity["windows"], identity["tuples"], identity["format"]))
+    assert manifest["format"]["name"] == "parquet" and manifest["format"]["reader"].endswith("ParquetReader")
 
 
 def test_no_chr8_anywhere(demo):
@@ -151,7 +155,7 @@ def test_multi_edit_mix(compose_cfg, tmp_path):
         sources = {e["source"] for e in t["edits"]}
         assert t["edit_source"] == "+".join(sorted(sources))
     check_targets_against_genome(cfg.paths.reference, windows, tuples)
-    assert manifest["multi_edit"] == {"fraction": 0.3, "max_edits": 4}
+    assert manifest["mix"]["multi_edit"] == {"fraction": 0.3, "max_edits": 4}
     assert list(read_tuples(tmp_path)) == [t for _, ts in make_builder(cfg)[0].iter_windows() for t in ts]
 
 

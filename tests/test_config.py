@@ -26,6 +26,8 @@ COMBINATIONS = {
     "strict_keys": ["fallback=strict", "holdout=keys", "mix=synthetic"],
     "val_audit": ["holdout=rfc", "split=val", "audit=true"],
     "prepare": ["input=/data/release.vcf.bgz"],
+    "regions_arrays": ["windows=regions", "output=arrays"],
+    "common_indels": ["providers=with_common_indels", "mix=with_common_indels"],
 }
 
 
@@ -67,16 +69,51 @@ def test_every_option_composes_and_instantiates(compose_cfg, group, option):
         overrides += ["mix=synthetic", "fallback=strict"]
     if group == "mix" and option == "synthetic":
         overrides += ["providers=synthetic", "fallback=strict"]
-    builder, output, inputs = make_builder(compose_cfg(overrides))
-    assert builder.mix and output.windows_per_shard > 0 and inputs
+    if group == "mix" and option == "with_common_indels":
+        overrides += ["providers=with_common_indels"]
+    builder, writer = make_builder(compose_cfg(overrides))
+    inputs = builder.inputs()
+    assert builder.settings.mix and writer.windows_per_shard > 0 and inputs
     assert all(Path(p).is_absolute() for p in inputs)
 
 
-def test_misspelt_keys_rejected_before_work(compose_cfg):
-    with pytest.raises(ConfigError, match="windows: .*windw_bp"):
-        make_builder(compose_cfg(["+windows.windw_bp=100"]))
-    with pytest.raises(ConfigError, match="providers.gnomad_common: .*min_aff"):
-        make_builder(compose_cfg(["+providers.gnomad_common.min_aff=0.1"]))
+def test_every_target_names_one_class(compose_cfg):
+    """Each group option's _target_ is a class (or a class's constructor), never a module-level function."""
+    import inspect
+
+    from hydra.utils import get_method
+
+    for group, option in options():
+        if group in ("paths", "experiment"):
+            continue
+        cfg = compose_cfg([f"{group}={option}"] + (["providers=with_common_indels"] if option == "with_common_indels"
+                                                   else []))
+        nodes = cfg[group].values() if group == "providers" else [cfg[group]]
+        for node in nodes:
+            target = get_method(node._target_)
+            assert inspect.isclass(target) or inspect.isclass(getattr(target, "__self__", None)), (group, option)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("workers=1.5", "workers"), ("windows.window_bp=abc", "windows.window_bp"), ("edge_margin=abc", "edge_margin"),
+    ("providers.gnomad_common.min_af=abc", "providers.gnomad_common.min_af"), ("seed=x", "seed"),
+    ("mix.counts.gnomad_common=1.5", "mix.counts.gnomad_common"), ("+windows.windw_bp=100", "windw_bp"),
+    ("+providers.gnomad_common.min_aff=0.1", "min_aff"),
+])
+def test_wrong_types_and_keys_fail_when_composed(compose_cfg, override, key):
+    from hydra.errors import HydraException
+
+    from genolewm.config import one_line
+
+    try:
+        make_builder(compose_cfg([override]))
+    except HydraException as exc:  # caught when composed: a wrong type, or a key its schema lacks
+        line = one_line(exc)
+    except ConfigError as exc:  # an added key (+key=...) the target does not take: caught before any work
+        line = str(exc)
+    else:
+        pytest.fail(f"{override} was accepted")
+    assert "\n" not in line and key in line
 
 
 def test_user_paths_point_at_own_files(compose_cfg, tmp_path):
@@ -84,9 +121,10 @@ def test_user_paths_point_at_own_files(compose_cfg, tmp_path):
     overrides = ["paths=user", "holdout=rfc"] + [
         f"paths.{k}={demo / v}" for k, v in {
             "reference": "ref.fa", "gnomad": "gnomad.vcf.gz", "clinvar": "clinvar.vcf.gz",
-            "holdout_bed": "holdout.bed", "holdout_keys": "holdout_keys.txt", "corpus": "corpus.fa"}.items()]
-    builder, _, inputs = make_builder(compose_cfg(overrides))
-    assert str(demo / "holdout.bed") in inputs and builder.holdouts.holdout_chroms == ("chr21",)
+            "holdout_bed": "holdout.bed", "holdout_keys": "holdout_keys.txt", "corpus": "corpus.fa",
+            "regions": "regions.bed"}.items()]
+    builder, _ = make_builder(compose_cfg(overrides))
+    assert str(demo / "holdout.bed") in builder.inputs() and builder.holdouts.holdout_chroms == ("chr21",)
 
 
 def test_slurm_launcher_preset_composes():

@@ -4,7 +4,9 @@ from hypothesis import strategies as st
 
 from genolewm.edits import RelEdit
 from genolewm.errors import ConfigError, InputError
-from genolewm.holdout import HoldoutInterval, HoldoutPolicy, read_bed, read_keys
+from genolewm.bed import read_bed, read_keys
+from genolewm.holdout import HoldoutPolicy
+from genolewm.types import HoldoutInterval
 from genolewm.windows import WindowContext
 
 intervals = st.lists(
@@ -63,15 +65,22 @@ def test_files(tmp_path):
         HoldoutPolicy.from_files(bed=str(tmp_path / "missing.bed"))
 
 
-def test_digest_is_order_independent():
+def test_identity_covers_every_exclusion():
     a = HoldoutPolicy(holdout_chroms=("chr8", "chr21"), edit_keys=("chr1:5:A:G", "chr1:9:C:T"))
-    b = HoldoutPolicy(holdout_chroms=("chr21", "chr8"), edit_keys=("chr1:9:C:T", "chr1:5:A:G"))
-    assert a.digest() == b.digest() != HoldoutPolicy().digest()
+    assert a.identity() == HoldoutPolicy(holdout_chroms=("chr8", "chr21"),
+                                         edit_keys=("chr1:5:A:G", "chr1:9:C:T")).identity()
+    assert a.identity() != HoldoutPolicy(holdout_chroms=("chr8",), edit_keys=a.edit_keys).identity()
+    assert a.identity() != HoldoutPolicy().identity() and a.identity().startswith("sha256:")
 
 
-def test_invalid_interval():
-    with pytest.raises(ConfigError):
-        HoldoutInterval("chr1", 5, 5)
+def test_inputs_and_audit_spec_name_the_files(tmp_path):
+    bed, keys = tmp_path / "h.bed", tmp_path / "k.txt"
+    bed.write_text("chr1\t5\t9\n")
+    keys.write_text("  # an indented comment\nchr1:5:A:G\n")
+    policy = HoldoutPolicy.from_files(chroms=["chr8"], bed=str(bed), keys=str(keys))
+    assert policy.inputs() == (str(bed), str(keys)) and policy.edit_keys == ("chr1:5:A:G",)
+    assert policy.audit_spec() == {"kind": "policy", "chroms": ["chr8"], "bed": str(bed), "keys": str(keys),
+                                   "record_ids": []}
 
 
 def test_contig_aliases():

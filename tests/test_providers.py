@@ -3,6 +3,8 @@ import gzip
 import shutil
 from random import Random
 
+from collections import Counter
+
 import pytest
 
 from genolewm.errors import ConfigError, InputError
@@ -100,16 +102,18 @@ def test_variant_provider_filters_and_counts(small_vcf):
     path, start = small_vcf
     w = window(SEQ, start)
     gnomad = VariantProvider(path, name="gnomad_common", min_af=0.01)
-    edits = gnomad(w, Random(1), 100, edge_margin=64)
+    draw = gnomad.draw(w, Random(1), 100, edge_margin=64)
+    edits = draw.edits
     assert sorted((e.rel_pos, e.ref, e.alt) for e in edits) == sorted(
         [(100, SEQ[100], {"A": "C", "C": "G", "G": "T", "T": "A"}[SEQ[100]]),
          (110, SEQ[110], {"A": "C", "C": "G", "G": "T", "T": "A"}[SEQ[110]]),
          (200, SEQ[200:203], SEQ[200])]
     )
-    assert gnomad.skipped == {
+    assert draw.skipped == {
         "spanning_deletion": 1, "symbolic": 1, "too_long": 1, "not_pass": 1, "af_below_min": 2,
         "af_missing": 1, "ref_mismatch": 1,
     }
+    assert gnomad.draw(w, Random(1), 100, edge_margin=64).skipped == {}  # counted once, by the first call
     clinvar = VariantProvider(path, name="clinvar", clnsig=["Pathogenic", "Likely_pathogenic"])
     got = {(e.rel_pos, e.alt) for e in clinvar(w, Random(1), 100, edge_margin=64)}
     assert {p for p, _ in got} == {100, 170, 180, 200}
@@ -167,12 +171,14 @@ def test_overlapping_windows_read_each_record_once(tmp_path):
              for p in range(125, 7_900, 50)]
     rows.sort(key=lambda r: int(r.split("\t")[1]))
     provider = VariantProvider(write_vcf(tmp_path / "o.vcf", {"chr1": 8_000}, rows), min_af=0.01)
-    pools = []
+    pools, skipped = [], Counter()
     for start in (0, 2_000, 4_000):  # 4 kb windows overlapping by 2 kb
         w = WindowContext("chr1", "ref", genome[start : start + 4_000], start_bp=start, chrom="chr1")
-        pools.append(provider(w, Random(1), 1_000, edge_margin=64))
+        draw = provider.draw(w, Random(1), 1_000, edge_margin=64)
+        pools.append(draw.edits)
+        skipped += draw.skipped
         assert provider(w, Random(1), 1_000, edge_margin=64) == pools[-1]  # repeated calls reuse the pool
         assert {e.rel_pos % 50 for e in pools[-1]} == {(125 - start) % 50}
     # Every <DEL> record starts inside [64, 7936), the union of the windows' margins: each counted once.
-    assert provider.skipped == {"symbolic": len(range(100, 7_900, 50))}
+    assert skipped == {"symbolic": len(range(100, 7_900, 50))}
     assert len(pools[1]) == len(range(2_075, 6_000 - 64, 50))

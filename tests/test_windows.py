@@ -1,6 +1,6 @@
 import pytest
 
-from genolewm.errors import ConfigError, InputError
+from genolewm.errors import ConfigError, ContractError, InputError
 from genolewm.windows import CorpusWindows, ReferenceWindows, WindowContext, tile_starts
 
 from conftest import random_seq, write_fasta
@@ -21,8 +21,9 @@ def test_reference_windows_uppercase_flanks_and_n_skip(tmp_path):
     win = ReferenceWindows(fasta=fa, window_bp=1_000, stride_bp=500, margin_bp=100, max_n_fraction=0.5, flank_bp=10)
     windows = list(win)
     assert win.plan_size() == len(list(tile_starts(3_000, 1_000, 500, 100)))
-    assert win.stats.seen == win.plan_size()
-    assert win.stats.skipped_n == win.plan_size() - len(windows) > 0
+    plan = list(win.iter_plan())
+    assert [i for i, _ in plan] == list(range(win.plan_size()))
+    assert sum(w is None for _, w in plan) == win.plan_size() - len(windows) > 0
     for w in windows:
         assert w.chrom == "c1" and w.record_id == "c1"
         assert w.sequence == seq[w.start_bp : w.end_bp].upper()
@@ -31,12 +32,12 @@ def test_reference_windows_uppercase_flanks_and_n_skip(tmp_path):
     assert [w.window_index for w in windows] == sorted({w.window_index for w in windows})
 
 
-def test_select_picks_by_plan_index(tmp_path):
+def test_window_at_picks_by_plan_index(tmp_path):
     fa = write_fasta(tmp_path / "r.fa", {"a": random_seq(5_000, 1), "b": random_seq(4_000, 2)})
     win = ReferenceWindows(fasta=fa, window_bp=1_000, stride_bp=700, margin_bp=0)
     every = list(win)
-    odd = list(win.iter_windows(lambda i: i % 2 == 1))
-    assert odd == [w for w in every if w.window_index % 2 == 1]
+    assert [win.window_at(i) for i in range(win.plan_size())] == every
+    assert list(win.iter_windows(3, 7)) == every[3:7]
 
 
 def test_non_acgtn_error_or_mask(tmp_path):
@@ -78,7 +79,7 @@ def test_corpus_windows_are_unplaced(tmp_path):
 
 
 def test_window_context_validates():
-    with pytest.raises(InputError, match="uppercase"):
+    with pytest.raises(ContractError, match="uppercase"):
         WindowContext("r", "s", "ACGTx")
     w = WindowContext("r", "s", "ACGT", start_bp=10, chrom="chr1")
     assert w.end_bp == 14 and len(w.window_id) == 64
