@@ -64,11 +64,13 @@ def _config_type(hint, where: str):
     raise TypeError(f"{where}: no config type for {hint!r}")
 
 
-def schema(target, **override: tuple) -> type:
+def schema(target, *, instantiate: bool = True, only: tuple[str, ...] | None = None, **override: tuple) -> type:
     """The structured config of ``target`` (a class or factory): ``_target_`` plus one field per parameter.
 
     Types and defaults come from ``target``'s signature; ``override`` maps a
     parameter to ``(type, default)`` where the config needs another shape.
+    ``instantiate`` False leaves ``_target_`` out (a plain settings node);
+    ``only`` keeps just those parameters.
     """
     function = target.__init__ if inspect.isclass(target) and not dataclasses.is_dataclass(target) else target
     hints = typing.get_type_hints(target if dataclasses.is_dataclass(target) else function)
@@ -77,9 +79,9 @@ def schema(target, **override: tuple) -> type:
     for prefix in public:  # packages re-export their classes: name them as users write them
         if name.startswith(prefix):
             name = prefix + target.__qualname__
-    fields = [("_target_", str, field(default=name))]
+    fields = [("_target_", str, field(default=name))] if instantiate else []
     for param in inspect.signature(target).parameters.values():
-        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or (only and param.name not in only):
             continue
         if param.name in override:
             kind, default = override[param.name]
@@ -101,22 +103,9 @@ def _plain(value):
     return dict(value) if isinstance(value, dict) else value
 
 
-@dataclass
-class MultiEditConfig:
-    fraction: float = MultiEdit.fraction
-    max_edits: int = MultiEdit.max_edits
-
-
-@dataclass
-class ShardConfig:
-    index: int = Consumer.index
-    count: int = Consumer.count
-
-
-@dataclass
-class TargetConfig:
-    preserve_length: bool = TupleSettings.preserve_length
-    pad: str = TupleSettings.pad
+MultiEditConfig = schema(MultiEdit, instantiate=False)
+ShardConfig = schema(Consumer, instantiate=False)
+TargetConfig = schema(TupleSettings, instantiate=False, only=("preserve_length", "pad"))
 
 
 @dataclass

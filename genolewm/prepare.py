@@ -58,6 +58,58 @@ def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.Var
     return header
 
 
+class _RefCheck:
+    """The reference's REF check for prepared alleles: None (no reference), a mismatch reason, or fatal."""
+
+    def __init__(self, reference: str | None, policy: str, input_path: str) -> None:
+        self.reference, self.policy, self.input_path = reference, policy, input_path
+        self.fasta = pysam.FastaFile(reference) if reference else None
+        self.names = ContigNames(self.fasta.references) if self.fasta else None
+
+    def reason(self, rec, ref: str, alt: str) -> str | None:
+        if self.fasta is None:
+            return None
+        chrom = self.names.find(rec.chrom)
+        actual = self.fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() if chrom else None
+        if actual == ref:
+            return None
+        if self.policy == "error":
+            raise InputError(
+                f"{self.input_path}: record {rec.chrom}:{rec.pos}:{rec.ref}:{alt} REF does not "
+                f"match {self.reference} ({actual!r}); fix the VCF or set ref_mismatch=skip"
+            )
+        return "ref_mismatch"
+
+    def close(self) -> None:
+        if self.fasta is not None:
+            self.fasta.close()
+
+
+def _copy_alleles(src: pysam.VariantFile, out: pysam.VariantFile, filt: AlleleFilter, check: _RefCheck) -> Counter:
+    """Write each usable allele of ``src`` as its own record; return counts: records, alleles, kept per
+    contig (``kept:<contig>``) and dropped alleles by reason (``dropped:<reason>``)."""
+    counts: Counter = Counter()
+    info_fields = filt.info_fields()
+    per_allele = {name: src.header.info[name].number == "A" for name in info_fields}
+    for rec in src:
+        counts["records"] += 1
+        for index, (ref, alt, reason) in enumerate(filt.alleles(rec)):
+            counts["alleles"] += 1
+            reason = reason or check.reason(rec, ref, alt)
+            if reason is not None:
+                counts[f"dropped:{reason}"] += 1
+                continue
+            new = out.new_record(contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
+                                 filter=list(rec.filter.keys()) or None)
+            for name in info_fields:
+                # One ALT per output line: per-allele (Number=A) values keep this allele's.
+                value = rec.info[name]
+                new.info[name] = value[index] if per_allele[name] and isinstance(value, tuple) else value
+            out.write(new)
+            counts[f"kept:{rec.chrom}"] += 1
+    return counts
+
+
 def prepare_vcf(
     input_path: str,
     output_path: str,
@@ -78,11 +130,7 @@ def prepare_vcf(
         raise ConfigError(f"output={output_path}: must end in .vcf.gz")
     started = time.perf_counter()
     tmp = output_path[: -len(".vcf.gz")] + ".partial.vcf.gz"
-    dropped: Counter = Counter()
-    kept_by_contig: Counter = Counter()
-    records = alleles = 0
-    fasta = pysam.FastaFile(reference) if reference else None
-    fasta_names = ContigNames(fasta.references) if fasta else None
+    check = _RefCheck(reference, ref_mismatch, input_path)
     try:
         try:
             src = pysam.VariantFile(input_path)
@@ -90,39 +138,8 @@ def prepare_vcf(
             raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
         with src:
             filt.check_header(src.header, input_path, "providers")
-            info_fields = filt.info_fields()
-            per_allele = {name: src.header.info[name].number == "A" for name in info_fields}
             with pysam.VariantFile(tmp, "wz", header=_output_header(src.header, filt)) as out:
-                for rec in src:
-                    records += 1
-                    info = rec.info
-                    for index, (ref, alt, reason) in enumerate(filt.alleles(rec)):
-                        alleles += 1
-                        if reason is None and fasta is not None:
-                            chrom = fasta_names.find(rec.chrom)
-                            actual = fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() if chrom else None
-                            if actual != ref:
-                                if ref_mismatch == "error":
-                                    raise InputError(
-                                        f"{input_path}: record {rec.chrom}:{rec.pos}:{rec.ref}:{alt} REF does not "
-                                        f"match {reference} ({actual!r}); fix the VCF or set ref_mismatch=skip"
-                                    )
-                                reason = "ref_mismatch"
-                        if reason is not None:
-                            dropped[reason] += 1
-                            continue
-                        new = out.new_record(
-                            contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
-                            filter=list(rec.filter.keys()) or None,
-                        )
-                        for name in info_fields:
-                            # One ALT per output line: per-allele (Number=A) values keep this allele's.
-                            value = info[name]
-                            if per_allele[name]:
-                                value = value[index] if isinstance(value, tuple) else value
-                            new.info[name] = value
-                        out.write(new)
-                        kept_by_contig[rec.chrom] += 1
+                counts = _copy_alleles(src, out, filt, check)
         pysam.tabix_index(tmp, preset="vcf", force=True)
         # The index first, so a complete-looking VCF always has its index.
         os.replace(tmp + ".tbi", output_path + ".tbi")
@@ -133,19 +150,18 @@ def prepare_vcf(
                 os.remove(leftover)
         raise
     finally:
-        if fasta is not None:
-            fasta.close()
-    kept = sum(kept_by_contig.values())
+        check.close()
+    kept = {k.split(":", 1)[1]: n for k, n in counts.items() if k.startswith("kept:")}
     return {
         "input": {"path": os.path.abspath(input_path), "size": os.path.getsize(input_path)},
         "output": {"path": os.path.abspath(output_path), "sha256": file_sha256(output_path)},
         "filter": filt.spec(),
         "reference": os.path.abspath(reference) if reference else None,
-        "records_read": records,
-        "alleles_read": alleles,
-        "alleles_kept": kept,
-        "kept_by_contig": dict(kept_by_contig),
-        "dropped": dict(sorted(dropped.items())),
+        "records_read": counts["records"],
+        "alleles_read": counts["alleles"],
+        "alleles_kept": sum(kept.values()),
+        "kept_by_contig": kept,
+        "dropped": {k.split(":", 1)[1]: n for k, n in sorted(counts.items()) if k.startswith("dropped:")},
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
 
