@@ -26,6 +26,9 @@ def built(tmp_path_factory):
         "val": ["holdout=chr8", "split=val"],
         "lean_pad_n": ["output.store_targets=false", "target.pad=N", "mix=multi"],
         "corpus": ["windows=corpus"],
+        "regions": ["windows=regions", "windows.window_bp=4096", "windows.stride_bp=2048"],
+        "common_indels": ["experiment=common_indels", "holdout=chr8"],
+        "arrays": ["output=arrays", "holdout=rfc", "output.windows_per_shard=9"],
     }.items():
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
@@ -36,7 +39,7 @@ def built(tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("name", ["rfc_multi", "val", "lean_pad_n", "corpus"])
+@pytest.mark.parametrize("name", ["rfc_multi", "val", "lean_pad_n", "corpus", "regions", "common_indels", "arrays"])
 def test_audit_passes_real_builds(built, name):
     path, manifest = built[name]
     assert audit_run(path) == {"windows": manifest["windows"]["kept"], "tuples": manifest["tuples"]["total"]}
@@ -148,3 +151,71 @@ def test_build_with_failed_audit_is_not_finished(compose_cfg, tmp_path, monkeypa
     with pytest.raises(AuditError, match="simulated"):
         run(compose_cfg(["audit=true", "mix=snv_only"]), str(tmp_path), progress=False)
     assert (tmp_path / "manifest.failed.json").is_file() and not (tmp_path / "manifest.json").exists()
+
+
+def test_regions_windows_lie_inside_the_regions(built, tmp_path):
+    import pysam
+
+    path, manifest = built["regions"]
+    windows = pq.read_table(path / "windows").to_pylist()
+    spans = [(40_000, 70_000), (100_000, 113_000), (10_000, 30_000)]
+    assert manifest["windows"]["kept"] == len(windows) > 3
+    assert all(any(lo <= w["start_bp"] and w["end_bp"] <= hi for lo, hi in spans) for w in windows)
+    assert {i["path"].rsplit("/", 1)[-1] for i in manifest["inputs"]} >= {"ref.fa", "regions.bed"}
+    fasta = next(i["path"] for i in manifest["inputs"] if i["path"].endswith("ref.fa"))
+    assert windows[0]["sequence"] == pysam.FastaFile(fasta).fetch("chr1", 40_000, 44_096).upper()
+    # A config pointing at other regions than the windows were tiled in fails the audit.
+    run_dir = copy_run(path, tmp_path / "r")
+    other = tmp_path / "other.bed"
+    other.write_text("chr21\t10000\t30000\n")
+    config = run_dir / "config.yaml"
+    text = config.read_text().replace(next(i["path"] for i in manifest["inputs"] if i["path"].endswith("regions.bed")),
+                                      str(other))
+    config.write_text(text)
+    patched = json.loads((run_dir / "manifest.json").read_text())
+    patched["config_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    (run_dir / "manifest.json").write_text(json.dumps(patched))
+    with pytest.raises(AuditError, match=r"windows/part-00000.parquet row 0: window chr1:40000-44096 is not inside"):
+        audit_run(run_dir)
+
+
+def test_fifth_source_is_audited_like_any_vcf_source(built, tmp_path):
+    path, manifest = built["common_indels"]
+    assert manifest["tuples"]["by_requested_source"]["common_indels"] == manifest["windows"]["kept"]
+    tuples = pq.read_table(path / "tuples").to_pylist()
+    served = [e for t in tuples for e in t["edits"] if e["source"] == "common_indels"]
+    assert served and all(e["edit_type"] in ("INS", "DEL") for e in served)
+    run_dir = copy_run(path, tmp_path / "c")
+    i = next(i for i, t in enumerate(tuples) if t["edit_source"] == "synthetic_snv")
+    relabel = lambda edits: [{**e, "source": "common_indels"} for e in edits]  # noqa: E731
+    rewrite(run_dir, "tuples", i, "edits", relabel)
+    rewrite(run_dir, "tuples", i, "edit_source", lambda _: "common_indels")
+    with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: edit .* from common_indels: "):
+        audit_run(run_dir)
+
+
+def test_corpus_windows_are_checked_against_the_corpus(built, tmp_path):
+    run_dir = copy_run(built["corpus"][0], tmp_path / "c")
+    seq = pq.read_table(run_dir / "windows").column("sequence")[1].as_py()
+    rewrite(run_dir, "windows", 1, "sequence", lambda s: s[:5000] + ("A" if s[5000] != "A" else "C") + s[5001:])
+    rewrite(run_dir, "windows", 1, "window_id", lambda _: hashlib.sha256(
+        (seq[:5000] + ("A" if seq[5000] != "A" else "C") + seq[5001:]).encode()).hexdigest())
+    with pytest.raises(AuditError, match="windows/part-00000.parquet row 1: sequence differs from the corpus"):
+        audit_run(run_dir)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda a: a._edit_checker("fn", {"kind": "function", "name": "fn"}), "providers.fn: provider kind 'function'"),
+        (lambda a: a._edit_checker("v", {"kind": "vcf", "path": "x", "filter": {"max_allele_len": 16, "predicates": [
+            {"kind": "gc_content"}]}}), "filter predicate kind 'gc_content'"),
+        (lambda a: a._Sequences({"kind": "in_memory"}), "windows kind 'in_memory'"),
+        (lambda a: a._Holdout({"kind": "mask"}), "holdout kind 'mask'"),
+    ],
+)
+def test_components_the_audit_cannot_check_are_errors(make, message):
+    import genolewm.audit as audit
+
+    with pytest.raises(AuditError, match=message + ".*the audit cannot check it"):
+        make(audit)
