@@ -113,3 +113,23 @@ def test_providers_pickle_without_handles(demo_builder):
     assert provider._vf is not None  # opened by the iteration above
     copy = pickle.loads(pickle.dumps(provider))
     assert copy._vf is None and copy._records is None
+
+
+def test_dataset_takes_the_seed_window_sources(small_genome):
+    from genolewm.errors import ContractError
+    from genolewm.types import WindowContext
+
+    _, seqs = small_genome
+    windows = [WindowContext("chr1", "ref", seqs["chr1"][s : s + 2_000], s, "chr1") for s in range(0, 20_000, 2_000)]
+    providers = {"synthetic_snv": SyntheticSnv()}
+    common = dict(seed=3, mix={"synthetic_snv": 2}, fallback_sources={})
+    from_list = list(GenoLeWMDataset(windows, providers, **common))
+    assert len(from_list) == 20 and list(GenoLeWMDataset(lambda: iter(windows), providers, **common)) == from_list
+    assert [t.window_index for t in from_list[::2]] == list(range(10))
+    # Per-window streams: the same tuples whichever consumer builds a window.
+    halves = [list(GenoLeWMDataset(windows, providers, windows_per_block=2, rank=r, world_size=2, **common))
+              for r in (0, 1)]
+    assert sorted(halves[0] + halves[1], key=lambda t: (t.window_index, t.tuple_index)) == from_list
+    for bad in (42, "chr1.fa", [windows[0], "x"]):
+        with pytest.raises(ContractError, match="windows"):
+            GenoLeWMDataset(bad, providers, **common)

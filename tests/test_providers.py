@@ -182,3 +182,23 @@ def test_overlapping_windows_read_each_record_once(tmp_path):
     # Every <DEL> record starts inside [64, 7936), the union of the windows' margins: each counted once.
     assert skipped == {"symbolic": len(range(100, 7_900, 50))}
     assert len(pools[1]) == len(range(2_075, 6_000 - 64, 50))
+
+
+def test_variant_provider_takes_in_memory_variants():
+    from genolewm.errors import ContractError
+    from genolewm.providers import InMemoryVariants, variant_provider
+
+    start = 1_000
+    w = window(SEQ, start)
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    variants = [("chr1", start + p + 1, SEQ[p], other[SEQ[p]]) for p in (100, 150, 300)]
+    variants.append(("1", start + 201, other[SEQ[200]], SEQ[200]))  # REF disagrees with the window
+    variants.append(("chr1", start + 10, SEQ[9], other[SEQ[9]]))  # inside the edge margin
+    provider = variant_provider(variants, name="fixture")
+    assert isinstance(provider, InMemoryVariants) and provider.inputs() == ()
+    draw = provider.draw(w, Random(1), 10, edge_margin=64)
+    assert sorted(e.rel_pos for e in draw.edits) == [100, 150, 300] and draw.skipped == {"ref_mismatch": 1}
+    assert provider.draw(w, Random(1), 10, edge_margin=64).skipped == {}
+    assert provider(window(SEQ, start), Random(2), 2, edge_margin=64) != []
+    with pytest.raises(ContractError, match="variant_provider: chr1:0"):
+        variant_provider([("chr1", 0, "A", "C")])

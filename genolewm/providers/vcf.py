@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Sequence
 
 import pysam
 
-from ..contigs import ContigNames
+from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
@@ -258,8 +258,12 @@ class InMemoryVariants:
                     f"A/C/G/T alleles of at most {MAX_ALLELE_BP} bases"
                 )
             by_chrom.setdefault(str(chrom), []).append((pos - 1, ref, alt))
-        self._by_chrom = {c: sorted(set(v)) for c, v in by_chrom.items()}
-        self.contigs = ContigNames(self._by_chrom)
+        self.contigs = ContigNames(by_chrom)
+        # Keyed by the convention-free name, so chr1 and 1 are one contig.
+        merged: dict[str, set] = {}
+        for chrom, items in by_chrom.items():
+            merged.setdefault(canonical(chrom), set()).update(items)
+        self._by_chrom = {c: sorted(v) for c, v in merged.items()}
         self._counted: set = set()
 
     def inputs(self) -> tuple[str, ...]:
@@ -274,10 +278,10 @@ class InMemoryVariants:
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor=None) -> Draw:
-        chrom = None if window.chrom is None else self.contigs.find(window.chrom)
-        if chrom is None:
+        chrom = None if window.chrom is None else canonical(window.chrom)
+        variants = self._by_chrom.get(chrom)
+        if not variants:
             return Draw([])
-        variants = self._by_chrom[chrom]
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         skipped: Counter = Counter()
         pool = []
