@@ -154,16 +154,18 @@ register()
 
 
 def one_line(exc: BaseException) -> str:
-    """A Hydra/OmegaConf error as one line naming the key."""
-    parts = [str(exc).strip().splitlines()[0]] if str(exc).strip() else []
+    """A Hydra/OmegaConf error as one line naming the key (and Hydra's hint or options, when it gives them)."""
+    def lines(error: BaseException) -> list[str]:
+        text = str(error).split("Config search path:")[0]
+        # OmegaConf appends "full_key: ...", "object_type=..." detail lines; the key is named already.
+        return [line.strip() for line in text.splitlines() if line.strip()
+                and not line.strip().startswith(("full_key:", "object_type=", "reference_type="))]
+
+    parts = lines(exc)
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, OmegaConfBaseException):
-        text = str(cause).strip().splitlines()
-        parts.append(text[0] if text else type(cause).__name__)
-        key = getattr(cause, "full_key", None)
-        if key and key not in " ".join(parts):
-            parts.append(f"(key {key})")
-    return ": ".join(parts) or type(exc).__name__
+        parts += [line for line in lines(cause) if line not in parts]
+    return "; ".join(part.rstrip(".:") for part in parts) or type(exc).__name__
 
 
 def _missing_message(cfg: DictConfig, exc: MissingMandatoryValue) -> str:
@@ -222,7 +224,8 @@ def hydra_command(task, prog: str) -> None:
     set, which makes it raise instead: set for this call, so the error can
     be turned into one line here. A user who set it keeps Hydra's traceback.
     """
-    if os.environ.get("HYDRA_FULL_ERROR"):
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    if before == "1":
         task()
         return
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -232,4 +235,7 @@ def hydra_command(task, prog: str) -> None:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     finally:
-        os.environ.pop("HYDRA_FULL_ERROR", None)
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before

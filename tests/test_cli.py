@@ -130,9 +130,16 @@ def test_bad_input_one_line_error_no_output(tmp_path):
         assert not (run_dir / ".partial").exists(), name
 
 
-def test_unknown_override_rejected(tmp_path):
-    out = build("windows.window_size=100", f"hydra.run.dir={tmp_path}")
-    assert out.returncode != 0 and "window_size" in out.stderr
+@pytest.mark.parametrize("override, key", [
+    ("windows.window_size=100", "windows.window_size"), ("workers=1.5", "workers"),
+    ("windows.window_bp=abc", "windows.window_bp"), ("edge_margin=abc", "edge_margin"),
+    ("providers.gnomad_common.min_af=abc", "providers.gnomad_common.min_af"), ("output=feather", "output"),
+])
+def test_bad_overrides_are_one_line(tmp_path, override, key):
+    out = build(override, f"hydra.run.dir={tmp_path}")
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("genolewm.build: error: "), out.stderr
+    assert key in lines[0] and "Traceback" not in out.stderr
     assert not (tmp_path / "manifest.json").exists()
 
 
