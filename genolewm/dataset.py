@@ -18,7 +18,8 @@ from torch.utils.data import IterableDataset
 from .builder import TupleBuilder, TupleSettings
 from .partition import current_consumer
 from .runs import RunSet
-from .tensors import FlatEdits, edit_arrays, encode, to_tensors
+from .tensors import to_tensors
+from .tokens import FlatEdits, edit_arrays, encode
 from .types import EditProvider, TrainingDatasetItem, TrainingTuple
 from .windows import as_window_source
 

@@ -11,25 +11,21 @@ reason that rejects it (``None``: usable):
    ``edit_type_not_selected``).
 
 A predicate is a frozen dataclass with ``kind`` (what the audit checks it
-as), ``first`` (checked before the allele's shape), ``info_fields`` (the
-INFO keys it reads), ``check_header`` and ``bind(record)``, which returns
-None (every allele passes), a reason (every allele fails), or a function
-``(alt index, ref, alt) -> reason | None``.
+as), ``first`` (checked once per record, before the alleles' shape, with
+``alt`` None), ``info_fields`` (the INFO keys it reads), ``check_header``
+and ``check(record, alt index, ref, alt) -> reason | None``.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, dataclass, field
-from typing import Callable, ClassVar, Protocol, Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import pysam
 
 from ..errors import ConfigError
 from ..types import EDIT_TYPES, MAX_ALLELE_BP, edit_type, is_acgt
-
-Bound = Callable[[int, str, str], "str | None"] | str | None
-
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]
@@ -39,7 +35,7 @@ class AllelePredicate(Protocol):
 
     def check_header(self, header: pysam.VariantHeader, path: str, key: str) -> None: ...
 
-    def bind(self, rec: pysam.VariantRecord) -> Bound: ...
+    def check(self, rec: pysam.VariantRecord, index: int, ref: str, alt: str | None) -> str | None: ...
 
 
 def _as_tuple(value) -> tuple:
@@ -66,7 +62,7 @@ class PassOnly:
     def check_header(self, header, path, key) -> None:
         return None
 
-    def bind(self, rec) -> Bound:
+    def check(self, rec, index, ref, alt) -> str | None:
         filters = rec.filter.keys()
         return "not_pass" if filters and filters != ["PASS"] else None
 
@@ -86,16 +82,12 @@ class MinAf:
     def check_header(self, header, path, key) -> None:
         _require_info(header, self.field, path, f"{key}.af_field")
 
-    def bind(self, rec) -> Bound:
+    def check(self, rec, index, ref, alt) -> str | None:
         values = _as_tuple(rec.info.get(self.field))
-
-        def reason(index: int, ref: str, alt: str) -> str | None:
-            value = values[index] if index < len(values) else None
-            if value is None:
-                return "af_missing"
-            return "af_below_min" if value < self.min else None
-
-        return reason
+        value = values[index] if index < len(values) else None
+        if value is None:
+            return "af_missing"
+        return "af_below_min" if value < self.min else None
 
 
 @dataclass(frozen=True)
@@ -115,7 +107,7 @@ class ClnsigIn:
     def check_header(self, header, path, key) -> None:
         _require_info(header, "CLNSIG", path, f"{key}.clnsig")
 
-    def bind(self, rec) -> Bound:
+    def check(self, rec, index, ref, alt) -> str | None:
         raw = _as_tuple(rec.info.get("CLNSIG"))
         terms = {t for v in raw if v for t in str(v).split("|")}
         return None if terms & self.terms else "clnsig_not_selected"
@@ -142,8 +134,8 @@ class EditTypeIn:
     def check_header(self, header, path, key) -> None:
         return None
 
-    def bind(self, rec) -> Bound:
-        return lambda index, ref, alt: None if edit_type(ref, alt) in self.types else "edit_type_not_selected"
+    def check(self, rec, index, ref, alt) -> str | None:
+        return None if edit_type(ref, alt) in self.types else "edit_type_not_selected"
 
 
 def spec_of(predicate: AllelePredicate) -> dict:
@@ -199,7 +191,7 @@ class AlleleFilter:
         ref = alleles[0].upper()
         alts = alleles[1:] or (None,)
         for predicate in self._first:
-            reason = predicate.bind(rec)
+            reason = predicate.check(rec, 0, ref, None)
             if reason is not None:
                 return [(ref, alt, reason) for alt in alts]
         # Reasons that hold for the whole record, checked once.
@@ -208,7 +200,7 @@ class AlleleFilter:
             record_reason = "non_acgt"
         elif len(ref) > self.max_allele_len:
             record_reason = "too_long"
-        bound = [predicate.bind(rec) for predicate in self._rest] if record_reason is None else []
+        rest = self._rest
         out = []
         for index, alt in enumerate(alts):
             if alt is None or alt[0] == "<" or "[" in alt or "]" in alt:
@@ -227,8 +219,8 @@ class AlleleFilter:
                 elif ref == alt:
                     reason = "ref_equals_alt"
                 else:
-                    for check in bound:
-                        reason = check if check is None or isinstance(check, str) else check(index, ref, alt)
+                    for predicate in rest:
+                        reason = predicate.check(rec, index, ref, alt)
                         if reason is not None:
                             break
             out.append((ref, alt, reason))

@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..tensors import FlatEdits, decode, encode
+from ..tokens import FlatEdits, decode, encode
 from ..types import EDIT_TYPES, ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
 from .schema import window_row

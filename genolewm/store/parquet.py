@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
-from ..tensors import FlatEdits, column_tokens
+from ..tokens import FlatEdits, column_tokens
 from ..types import ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
 from .schema import block_tables
@@ -76,6 +75,8 @@ class ParquetReader:
         return self._rows(shard_path(shard, "tuples"))
 
     def shard_arrays(self, shard: ShardRef) -> dict:
+        import pyarrow.compute as pc  # for training reads only: the build does not pay its import
+
         windows = pq.read_table(shard_path(shard, "windows"), columns=["window_index", "sequence"])
         tuples = pq.read_table(shard_path(shard, "tuples"))
         edits = tuples.column("edits").combine_chunks()

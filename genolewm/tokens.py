@@ -1,0 +1,113 @@
+"""Tokens: sequences and edits as NumPy arrays (A=0 C=1 G=2 T=3 N=4), with no torch.
+
+What run formats write and read; :mod:`genolewm.tensors` turns batches of
+them into torch tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .types import EDIT_TYPES, MAX_ALLELE_BP
+
+BASES = "ACGTN"
+# A byte translation table: bytes.translate runs several times faster than a numpy lookup.
+_TABLE = bytes(BASES.index(chr(c)) if chr(c) in BASES else 255 for c in range(256))
+TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
+
+
+def tokens(buffer, length: int) -> np.ndarray:
+    """Rows of ``length`` tokens from concatenated ASCII sequences (any bytes-like buffer).
+
+    The result is writable, so tensors made from it are safe to modify.
+    """
+    return np.frombuffer(bytearray(buffer).translate(_TABLE), dtype=np.uint8).reshape(-1, length)
+
+
+def encode(sequences: Sequence[str]) -> np.ndarray:
+    """``[n, L]`` tokens of ``n`` sequences of one length ``L``."""
+    length = len(sequences[0]) if sequences else 0
+    return tokens("".join(sequences).encode("ascii"), length) if length else np.zeros((len(sequences), 0), np.uint8)
+
+
+def decode(row: np.ndarray) -> str:
+    """The bases of one row of tokens."""
+    return bytes(np.asarray(row, np.uint8)).translate(bytes.maketrans(bytes(range(5)), BASES.encode())).decode()
+
+
+def column_tokens(column) -> np.ndarray:
+    """``[n, L]`` tokens of an Arrow string column, straight from its buffer when all values have one length."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(array) == 0:
+        return np.zeros((0, 0), np.uint8)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if array.type == pa.large_string() else np.int32)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    lengths = np.diff(offsets)
+    if (lengths == lengths[0]).all():
+        data = array.buffers()[2]
+        return tokens(memoryview(data)[int(offsets[0]) : int(offsets[-1])], int(lengths[0]))
+    return encode(array.to_pylist())
+
+
+def allele_tokens(alleles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``[n, 16]`` tokens (0 where padded) and lengths of ``n`` alleles."""
+    lengths = np.fromiter(map(len, alleles), dtype=np.int64, count=len(alleles))
+    padded = b"".join(a.encode("ascii").ljust(MAX_ALLELE_BP, b"N") for a in alleles)
+    out = tokens(padded, MAX_ALLELE_BP).copy() if alleles else np.zeros((0, MAX_ALLELE_BP), np.uint8)
+    out[np.arange(MAX_ALLELE_BP) >= lengths[:, None]] = 0
+    return out, lengths
+
+
+@dataclass(frozen=True)
+class FlatEdits:
+    """The edits of consecutive tuples, one row per edit: what batches are cut from."""
+
+    rel_pos: np.ndarray   # [E] int64
+    type_code: np.ndarray  # [E] uint8
+    ref: np.ndarray       # [E, 16] uint8, 0 where padded
+    ref_len: np.ndarray   # [E]
+    alt: np.ndarray
+    alt_len: np.ndarray
+
+    @classmethod
+    def from_strings(cls, rel_pos, types: Sequence[str], refs: Sequence[str], alts: Sequence[str]) -> "FlatEdits":
+        ref, ref_len = allele_tokens(refs)
+        alt, alt_len = allele_tokens(alts)
+        codes = np.fromiter((TYPE_CODES[t] for t in types), np.uint8, len(types))
+        return cls(np.asarray(rel_pos, np.int64), codes, ref, ref_len, alt, alt_len)
+
+    def rows(self, a: int, b: int) -> "FlatEdits":
+        return FlatEdits(*(np.asarray(getattr(self, k)[a:b]) for k in self.__dataclass_fields__))
+
+    @classmethod
+    def concat(cls, parts: Sequence["FlatEdits"]) -> "FlatEdits":
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__))
+
+
+def edit_arrays(counts: np.ndarray, edits: FlatEdits, max_edits: int | None = None) -> dict[str, np.ndarray]:
+    """Padded per-tuple edit arrays from the flat edits of ``len(counts)`` tuples (``counts[i]`` edits each)."""
+    batch = len(counts)
+    width = int(max_edits if max_edits is not None else (counts.max() if batch else 0))
+    if batch and counts.max() > width:
+        raise ValueError(f"a tuple has {counts.max()} edits, more than max_edits={width}")
+    row = np.repeat(np.arange(batch), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    slot = np.arange(len(row)) - starts
+    out = {
+        "edit_pos": np.zeros((batch, width), np.int64),
+        "edit_type": np.zeros((batch, width), np.uint8),
+        "edit_mask": np.zeros((batch, width), bool),
+    }
+    out["edit_pos"][row, slot] = edits.rel_pos
+    out["edit_type"][row, slot] = edits.type_code
+    out["edit_mask"][row, slot] = True
+    for name, toks, lengths in (("ref", edits.ref, edits.ref_len), ("alt", edits.alt, edits.alt_len)):
+        out[name] = np.zeros((batch, width, MAX_ALLELE_BP), np.uint8)
+        out[f"{name}_mask"] = np.zeros((batch, width, MAX_ALLELE_BP), bool)
+        out[name][row, slot] = toks
+        out[f"{name}_mask"][row, slot] = np.arange(MAX_ALLELE_BP) < np.asarray(lengths)[:, None]
+    return out
