@@ -127,8 +127,11 @@ class _Slot:
     rngs: dict = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
 
+    def __post_init__(self) -> None:
+        self.excludes_edit = self.settings.holdouts.excludes_edit
+
     def held_out(self, edit: RelEdit) -> bool:
-        return self.settings.holdouts.excludes_edit(self.window, edit)
+        return self.excludes_edit(self.window, edit)
 
     def rng(self, serving: str) -> Random:
         if serving not in self.rngs:
@@ -145,7 +148,8 @@ class _Slot:
             excluded=lambda e: e in self.used or self.held_out(e) or _overlaps(e, edits),
             count_floor=self.count_floor,
         )
-        self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
+        if got.skipped:
+            self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
         taken: list[RelEdit] = []
         for edit in got.edits:
             if not isinstance(edit, RelEdit):
@@ -213,7 +217,8 @@ def window_tuples(
             continue
         slot = _Slot(window, entry.source, seed, settings, count_floor)
         per_tuple = _fill_slot(slot, entry.count, providers)
-        skipped += slot.skipped
+        if slot.skipped:
+            skipped.update(slot.skipped)
         for served in per_tuple:
             sources = tuple(src for src, _ in served)
             edits = tuple(edit for _, edit in served)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from random import Random
 from typing import Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -243,6 +243,9 @@ class TrainingDatasetItem:
 Excluded = Callable[[RelEdit], bool]
 
 
+NOTHING_SKIPPED: Mapping[str, int] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Draw:
     """What one provider call returns: its edits and the variants it skipped, by reason.
@@ -252,7 +255,7 @@ class Draw:
     """
 
     edits: list[RelEdit]
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
 
 
 @runtime_checkable

@@ -83,8 +83,11 @@ class MinAf:
         _require_info(header, self.field, path, f"{key}.af_field")
 
     def check(self, rec, index, ref, alt) -> str | None:
-        values = _as_tuple(rec.info.get(self.field))
-        value = values[index] if index < len(values) else None
+        values = rec.info.get(self.field)
+        if isinstance(values, tuple):
+            value = values[index] if index < len(values) else None
+        else:
+            value = values if index == 0 else None
         if value is None:
             return "af_missing"
         return "af_below_min" if value < self.min else None

@@ -1,9 +1,10 @@
 """Building and writing the shards of a plan: here with a writer thread, or in worker processes.
 
-Worker ``i`` of ``n`` builds the plan's blocks ``i, i + n, ...`` in order, so a
-window source or VCF reader resumes where its last block ended, and reports
-each shard's counts through a queue as soon as it is written. Nothing is
-kept in module state: each worker receives its whole job as one object.
+Each worker process receives its whole job as one object (nothing is kept
+in module state), takes the plan's blocks one at a time from a shared
+queue, in plan order, so the workers stay busy whatever each block costs
+and a window source or VCF reader only ever moves forward, and reports
+each shard's counts through a second queue as soon as it is written.
 """
 
 from __future__ import annotations
@@ -30,21 +31,21 @@ def build_shard(builder: TupleBuilder, writer: RunWriter, directory: Path, index
 
 @dataclass
 class ShardJob:
-    """One worker's share of a plan: its blocks in order, each shard's counts put on ``results``."""
+    """One worker: blocks taken from ``jobs`` until it yields None, each shard's counts put on ``results``."""
 
     builder: TupleBuilder
     writer: RunWriter
     directory: Path
-    jobs: Plan
+    jobs: Any  # a Manager queue of (shard index, start, stop), then one None per worker
     results: Any  # a Manager queue
     stop: Any  # a Manager event: set when the run is abandoned
 
     def __call__(self) -> int:
-        for index, start, stop in self.jobs:
-            if self.stop.is_set():
-                break
-            self.results.put(build_shard(self.builder, self.writer, self.directory, index, start, stop))
-        return len(self.jobs)
+        built = 0
+        while not self.stop.is_set() and (job := self.jobs.get()) is not None:
+            self.results.put(build_shard(self.builder, self.writer, self.directory, *job))
+            built += 1
+        return built
 
 
 def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan) -> Iterator[dict]:
@@ -65,11 +66,13 @@ def _in_workers(builder: TupleBuilder, writer: RunWriter, directory: Path, plan:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with context.Manager() as manager:
-        results, stop = manager.Queue(), manager.Event()
+        jobs, results, stop = manager.Queue(), manager.Queue(), manager.Event()
+        for job in [*plan, *[None] * workers]:
+            jobs.put(job)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         try:
-            futures = [pool.submit(ShardJob(builder, writer, directory, plan[i::workers], results, stop))
-                       for i in range(workers)]
+            job = ShardJob(builder, writer, directory, jobs, results, stop)
+            futures = [pool.submit(job) for _ in range(workers)]
             for _ in plan:
                 while True:
                     try:
