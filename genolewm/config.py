@@ -20,7 +20,7 @@ import os
 import sys
 import types
 import typing
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -57,19 +57,19 @@ def _config_type(hint, where: str):
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         return Optional[_config_type(next(a for a in args if a is not type(None)), where)]
-    if origin in (list, tuple, set, frozenset, abc.Sequence, abc.Set):
+    if origin in (list, tuple, frozenset, abc.Sequence):
         return List[_config_type(args[0], where)]
     if origin in (dict, abc.Mapping):
         return Dict[args[0], _config_type(args[1], where)]
     raise TypeError(f"{where}: no config type for {hint!r}")
 
 
-def schema(target, *, instantiate: bool = True, only: tuple[str, ...] | None = None, **override: tuple) -> type:
+def schema(target, *, with_target: bool = True, only: tuple[str, ...] | None = None, **override: tuple) -> type:
     """The structured config of ``target`` (a class or factory): ``_target_`` plus one field per parameter.
 
     Types and defaults come from ``target``'s signature; ``override`` maps a
     parameter to ``(type, default)`` where the config needs another shape.
-    ``instantiate`` False leaves ``_target_`` out (a plain settings node);
+    ``with_target`` False leaves ``_target_`` out (a plain settings node);
     ``only`` keeps just those parameters.
     """
     function = target.__init__ if inspect.isclass(target) and not dataclasses.is_dataclass(target) else target
@@ -79,7 +79,7 @@ def schema(target, *, instantiate: bool = True, only: tuple[str, ...] | None = N
     for prefix in public:  # packages re-export their classes: name them as users write them
         if name.startswith(prefix):
             name = prefix + target.__qualname__
-    fields = [("_target_", str, field(default=name))] if instantiate else []
+    fields = [("_target_", str, field(default=name))] if with_target else []
     for param in inspect.signature(target).parameters.values():
         if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or (only and param.name not in only):
             continue
@@ -93,7 +93,7 @@ def schema(target, *, instantiate: bool = True, only: tuple[str, ...] | None = N
         elif dataclasses.is_dataclass(default):
             fields.append((param.name, kind, field(default_factory=lambda d=default: d)))
         else:
-            fields.append((param.name, kind, field(default=default if default is not MISSING else "???")))
+            fields.append((param.name, kind, field(default=default)))
     return dataclasses.make_dataclass(f"{target.__qualname__.replace('.', '_')}Config", fields)
 
 
@@ -103,17 +103,17 @@ def _plain(value):
     return dict(value) if isinstance(value, dict) else value
 
 
-MultiEditConfig = schema(MultiEdit, instantiate=False)
-ShardConfig = schema(Consumer, instantiate=False)
-TargetConfig = schema(TupleSettings, instantiate=False, only=("preserve_length", "pad"))
+MultiEditConfig = schema(MultiEdit, with_target=False)
+ShardConfig = schema(Consumer, with_target=False)
+TargetConfig = schema(TupleSettings, with_target=False, only=("preserve_length", "pad"))
 
 
 @dataclass
 class BuildConfig:
     """The top level of ``conf/build.yaml``: the run's own settings; the groups fill the rest."""
 
-    seed: int = 0
-    split: str = "train"
+    seed: int = TupleBuilder.seed
+    split: str = TupleBuilder.split
     edge_margin: int = TupleSettings.edge_margin
     audit: bool = False
     workers: int = 1

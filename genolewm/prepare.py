@@ -59,7 +59,8 @@ def _output_header(source: pysam.VariantHeader, filt: AlleleFilter) -> pysam.Var
 
 
 class _RefCheck:
-    """The reference's REF check for prepared alleles: None (no reference), a mismatch reason, or fatal."""
+    """The reference's REF check for prepared alleles (when a reference is given): a mismatch is a reason
+    to drop the allele, or fatal."""
 
     def __init__(self, reference: str | None, policy: str, input_path: str) -> None:
         self.reference, self.policy, self.input_path = reference, policy, input_path
@@ -67,8 +68,6 @@ class _RefCheck:
         self.names = ContigNames(self.fasta.references) if self.fasta else None
 
     def reason(self, rec, ref: str, alt: str) -> str | None:
-        if self.fasta is None:
-            return None
         chrom = self.names.find(rec.chrom)
         actual = self.fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() if chrom else None
         if actual == ref:
@@ -85,19 +84,24 @@ class _RefCheck:
             self.fasta.close()
 
 
-def _copy_alleles(src: pysam.VariantFile, out: pysam.VariantFile, filt: AlleleFilter, check: _RefCheck) -> Counter:
-    """Write each usable allele of ``src`` as its own record; return counts: records, alleles, kept per
-    contig (``kept:<contig>``) and dropped alleles by reason (``dropped:<reason>``)."""
-    counts: Counter = Counter()
+def _copy_alleles(src: pysam.VariantFile, out: pysam.VariantFile, filt: AlleleFilter,
+                  check: _RefCheck) -> tuple[int, int, Counter, Counter]:
+    """Write each usable allele of ``src`` as its own record; return (records, alleles, kept per contig,
+    dropped alleles by reason)."""
+    records = alleles = 0
+    kept: Counter = Counter()
+    dropped: Counter = Counter()
     info_fields = filt.info_fields()
     per_allele = {name: src.header.info[name].number == "A" for name in info_fields}
+    ref_reason = check.reason if check.fasta is not None else None
     for rec in src:
-        counts["records"] += 1
+        records += 1
         for index, (ref, alt, reason) in enumerate(filt.alleles(rec)):
-            counts["alleles"] += 1
-            reason = reason or check.reason(rec, ref, alt)
+            alleles += 1
+            if reason is None and ref_reason is not None:
+                reason = ref_reason(rec, ref, alt)
             if reason is not None:
-                counts[f"dropped:{reason}"] += 1
+                dropped[reason] += 1
                 continue
             new = out.new_record(contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
                                  filter=list(rec.filter.keys()) or None)
@@ -106,8 +110,8 @@ def _copy_alleles(src: pysam.VariantFile, out: pysam.VariantFile, filt: AlleleFi
                 value = rec.info[name]
                 new.info[name] = value[index] if per_allele[name] and isinstance(value, tuple) else value
             out.write(new)
-            counts[f"kept:{rec.chrom}"] += 1
-    return counts
+            kept[rec.chrom] += 1
+    return records, alleles, kept, dropped
 
 
 def prepare_vcf(
@@ -139,7 +143,7 @@ def prepare_vcf(
         with src:
             filt.check_header(src.header, input_path, "providers")
             with pysam.VariantFile(tmp, "wz", header=_output_header(src.header, filt)) as out:
-                counts = _copy_alleles(src, out, filt, check)
+                records, alleles, kept, dropped = _copy_alleles(src, out, filt, check)
         pysam.tabix_index(tmp, preset="vcf", force=True)
         # The index first, so a complete-looking VCF always has its index.
         os.replace(tmp + ".tbi", output_path + ".tbi")
@@ -151,17 +155,16 @@ def prepare_vcf(
         raise
     finally:
         check.close()
-    kept = {k.split(":", 1)[1]: n for k, n in counts.items() if k.startswith("kept:")}
     return {
         "input": {"path": os.path.abspath(input_path), "size": os.path.getsize(input_path)},
         "output": {"path": os.path.abspath(output_path), "sha256": file_sha256(output_path)},
         "filter": filt.spec(),
         "reference": os.path.abspath(reference) if reference else None,
-        "records_read": counts["records"],
-        "alleles_read": counts["alleles"],
+        "records_read": records,
+        "alleles_read": alleles,
         "alleles_kept": sum(kept.values()),
-        "kept_by_contig": kept,
-        "dropped": {k.split(":", 1)[1]: n for k, n in sorted(counts.items()) if k.startswith("dropped:")},
+        "kept_by_contig": dict(kept),
+        "dropped": dict(sorted(dropped.items())),
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
 

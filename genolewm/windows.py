@@ -393,7 +393,7 @@ class WindowList:
             if not isinstance(window, WindowContext):
                 raise ContractError(f"windows[{i}]={window!r}: not a WindowContext")
         # Plan indices are positions in the list, so every window gets its own.
-        self.windows = [w if w.window_index == i else _reindexed(w, i) for i, w in enumerate(items)]
+        self.windows = [w if w.window_index == i else replace(w, window_index=i) for i, w in enumerate(items)]
         self.placed = any(w.placed for w in self.windows)
         self.contigs = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
         lengths = {len(w.sequence) for w in self.windows}
@@ -424,10 +424,6 @@ class WindowList:
 
     def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
         return (w for _, w in self.iter_plan(start, stop))
-
-
-def _reindexed(window: WindowContext, index: int) -> WindowContext:
-    return replace(window, window_index=index)
 
 
 def as_window_source(windows) -> WindowSource:

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genolewm.edits import RelEdit
-from genolewm.errors import ConfigError, InputError
+from genolewm.errors import InputError
 from genolewm.bed import read_bed, read_keys
 from genolewm.holdout import HoldoutPolicy
 from genolewm.types import HoldoutInterval

@@ -1,12 +1,11 @@
 import itertools
-from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
 
 from genolewm.config import make_builder
 from genolewm.errors import ConfigError, InputError
-from genolewm.runs import RunSet, read_tuples
+from genolewm.runs import read_tuples
 from genolewm.store import ParquetFormat, read_manifest, write_run
 
 

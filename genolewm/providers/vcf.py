@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from random import Random
 from typing import Iterable, Iterator, Sequence
