@@ -51,13 +51,14 @@ class Tiling:
 
     placed = True
     contigs = ContigNames(())
+    # The fields that name input files: inputs() returns them; identity() leaves them to the manifest's hashes.
+    input_fields: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        for key in ("window_bp", "stride_bp", "margin_bp", "flank_bp"):
+        for key, minimum in (("window_bp", 1), ("stride_bp", 1), ("margin_bp", 0), ("flank_bp", 0)):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key in ("window_bp", "stride_bp") else 0):
-                raise ConfigError(f"windows.{key}={value!r}: must be an integer >= "
-                                  f"{1 if key in ('window_bp', 'stride_bp') else 0}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(f"windows.{key}={value!r}: must be an integer >= {minimum}")
         if not 0.0 <= float(self.max_n_fraction) <= 1.0:
             raise ConfigError(f"windows.max_n_fraction={self.max_n_fraction}: must be in [0, 1]")
         if self.non_acgtn not in NON_ACGTN_POLICIES:
@@ -72,9 +73,7 @@ class Tiling:
     def identity(self) -> str:
         """Digest of the class and its settings; the inputs' contents are hashed in the manifest."""
         body = {k: v for k, v in self.settings().items() if k not in self.input_fields}
-        return digest({"class": type(self).__qualname__, **{k: _plain(v) for k, v in body.items()}})
-
-    input_fields: ClassVar[tuple[str, ...]] = ()
+        return digest({"class": type(self).__qualname__, **body})
 
     def inputs(self) -> tuple[str, ...]:
         return tuple(getattr(self, key) for key in self.input_fields)
@@ -138,10 +137,6 @@ class Tiling:
                 chrom=chrom, window_index=first_index + k,
                 left_flank=region[: start - lo], right_flank=region[end - lo :],
             )
-
-
-def _plain(value):
-    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 class _ChunkedReader:
