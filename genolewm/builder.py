@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Iterator, Mapping
 
@@ -346,11 +346,7 @@ class TupleBuilder:
         self.holdouts = holdouts
         # Validation windows are held out by definition; their edits may be held-out variants.
         edit_holdouts = holdouts if self.split == "train" else HoldoutPolicy()
-        self._tuple_settings = TupleSettings(
-            mix=self.settings.mix, fallback_sources=self.settings.fallback_sources, holdouts=edit_holdouts,
-            preserve_length=self.settings.preserve_length, pad=self.settings.pad,
-            edge_margin=self.settings.edge_margin,
-        )
+        self._tuple_settings = replace(self.settings, holdouts=edit_holdouts)
 
     def _check_windows(self) -> None:
         windows, settings = self.windows, self.settings
@@ -402,7 +398,8 @@ class TupleBuilder:
         return {
             "seed": self.seed, "split": self.split, "windows": self.windows.identity(),
             "providers": {name: p.identity() for name, p in sorted(self.providers.items())},
-            "tuples": self._tuple_settings.identity(),
+            # The whole holdout, also for split=val, whose edits it does not filter.
+            "tuples": replace(self.settings, holdouts=self.holdouts).identity(),
         }
 
     def in_split(self, window: WindowContext) -> bool:

@@ -54,6 +54,7 @@ def test_shard_runs_add_up_to_the_whole_build(compose_cfg, tmp_path):
         (["windows.window_bp=12000"], "identity differs in windows"),
         (["output.store_targets=false"], "identity differs in format"),
         (["providers.gnomad_common.min_af=0.05"], "identity differs in providers"),
+        (["holdout=chr21"], "identity differs in tuples"),
     ],
 )
 def test_runs_that_do_not_belong_together_are_refused(compose_cfg, tmp_path, other, differs):
