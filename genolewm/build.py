@@ -38,6 +38,7 @@ def summary(run_dir: str, manifest: dict) -> str:
         lines.append(f"  audit     ok ({manifest['audit']['tuples']} tuples checked)")
     if manifest["fallbacks"]:
         lines.append("  fallbacks " + ", ".join(f"{k} {v}" for k, v in manifest["fallbacks"].items()))
+    lines += [f"  warning   {message}" for message in manifest["warnings"]]
     if manifest["variants_skipped"]:
         lines.append("  skipped   " + ", ".join(f"{k} {v}" for k, v in manifest["variants_skipped"].items()))
     return "\n".join(lines)
@@ -52,7 +53,8 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     """
     absolute_paths(cfg)
     builder, writer = make_builder(cfg)
-    config_yaml = OmegaConf.to_yaml(cfg, resolve=True, sort_keys=True)
+    # In composed order: mix.counts order is the order tuples are built in, so sorting would change the run.
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     shard = Consumer(cfg.shard.index, cfg.shard.count)
     manifest = write_run(builder, run_dir, writer, config_yaml=config_yaml, progress=progress,
                          workers=cfg.workers, shard=shard)

@@ -152,7 +152,7 @@ def test_vcf_file_checks(tmp_path):
         shutil.copyfileobj(src, dst)
     with pytest.raises(InputError, match="not bgzip-compressed"):
         VariantProvider(str(gz))
-    indexed = write_vcf(tmp_path / "ok.vcf", {"chr1": 100}, [])
+    indexed = write_vcf(tmp_path / "ok.vcf", {"chr1": 100}, ["chr1\t5\t.\tA\tC\t.\tPASS\tAF=0.5"])
     shutil.copy(indexed, tmp_path / "noindex.vcf.gz")
     with pytest.raises(InputError, match="no .tbi or .csi index"):
         VariantProvider(str(tmp_path / "noindex.vcf.gz"))

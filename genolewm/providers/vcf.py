@@ -38,18 +38,34 @@ def _is_bgzf(path: str) -> bool:
 
 
 def open_indexed_vcf_check(path: str, key: str) -> list[str]:
-    """Check that ``path`` is a bgzipped VCF with a tabix/CSI index; return its indexed contigs."""
+    """Check that ``path`` is a bgzipped VCF with records and a tabix/CSI index that belongs to it;
+    return its indexed contigs."""
     if not os.path.isfile(path):
         raise InputError(f"{key}: file not found: {path}")
     if not _is_bgzf(path):
         raise InputError(f"{key}: {path} is not bgzip-compressed; run `bgzip {path}` and `tabix -p vcf {path}.gz`")
-    if not (os.path.isfile(path + ".tbi") or os.path.isfile(path + ".csi")):
+    index = next((path + ext for ext in (".tbi", ".csi") if os.path.isfile(path + ext)), None)
+    if index is None:
         raise InputError(f"{key}: {path} has no .tbi or .csi index; run `tabix -p vcf {path}`")
+    mismatch = f"{key}: the index {index} does not belong to {path}"
+    reindex = f"run `tabix -f -p vcf {path}`"
+    # A second of slack: copies and checkouts write a file and its index in either order.
+    if os.path.getmtime(index) < os.path.getmtime(path) - 1:
+        raise InputError(f"{key}: the index {index} is older than {path}; {reindex}")
     try:
         with pysam.TabixFile(path) as tbx:
-            return list(tbx.contigs)
+            contigs = list(tbx.contigs)
+            # Each contig's first indexed line must be a record of that contig: an index of another
+            # file points into the wrong places.
+            for contig in contigs:
+                line = next(iter(tbx.fetch(contig)), None)
+                if line is None or line.split("\t", 1)[0] != contig:
+                    raise InputError(f"{mismatch} (no {contig} record where it points); {reindex}")
     except (OSError, ValueError) as exc:
-        raise InputError(f"{key}: cannot read tabix index of {path}: {exc}") from exc
+        raise InputError(f"{mismatch} (reading it fails: {exc}); {reindex}") from exc
+    if not contigs:
+        raise InputError(f"{key}: {path} has no records; a variant source needs at least one")
+    return contigs
 
 
 @dataclass
@@ -136,7 +152,15 @@ class VariantProvider:
             self._vf = pysam.VariantFile(self.path)
             self._vf_pid = os.getpid()
         alleles = self.filter.alleles
-        for rec in self._vf.fetch(file_chrom, start):
+        try:
+            yield from self._parse(self._vf.fetch(file_chrom, start), start, alleles)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
+                             f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
+
+    @staticmethod
+    def _parse(records, start: int, alleles) -> Iterator[tuple[int, list, list]]:
+        for rec in records:
             pos = rec.start
             if pos < start:
                 continue  # overlaps the start but begins before it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 
@@ -15,6 +16,8 @@ from ..types import RunWriter
 from .manifest import SCHEMA_VERSION, Totals, describe_inputs
 from .pool import build_shards
 from .staging import Staging
+
+log = logging.getLogger(__name__)
 
 
 def write_run(
@@ -82,6 +85,21 @@ def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard:
         "identity": {**builder.identity(), "format": writer.identity()},
         "inputs": describe_inputs(builder.inputs(), writer.hash_inputs),
         **section,
+        "warnings": _warnings(builder, section),
         "elapsed_s": round(elapsed, 3),
         "tuples_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
     }
+
+
+def _warnings(builder: TupleBuilder, section: dict) -> list[str]:
+    """A mix source that served no edit in the whole run: its data may be missing or filtered away."""
+    served = {source for key in section["tuples"]["by_edit_source"] for source in key.split("+")}
+    out = []
+    for source in builder.settings.mix.per_window:
+        if section["windows"]["kept"] and source not in served:
+            where = ", ".join(builder.providers[source].inputs()) or "its draws"
+            out.append(f"providers.{source} served no edit in {section['windows']['kept']} windows "
+                       f"(fallbacks filled its slots); check {where} and its filter")
+    for message in out:
+        log.warning(message)
+    return out
