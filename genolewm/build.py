@@ -57,7 +57,7 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     shard = Consumer(cfg.shard.index, cfg.shard.count)
     manifest = write_run(builder, run_dir, writer, config_yaml=config_yaml, progress=progress,
-                         workers=cfg.workers, shard=shard)
+                         workers=cfg.workers, shard=shard, overwrite=cfg.overwrite)
     if cfg.audit:
         try:
             manifest["audit"] = audit_run(run_dir)

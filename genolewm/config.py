@@ -17,6 +17,7 @@ import collections.abc as abc
 import dataclasses
 import inspect
 import os
+import signal
 import sys
 import types
 import typing
@@ -33,6 +34,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from .builder import TupleBuilder, TupleSettings
 from .demo import demo_path
 from .errors import ConfigError, GenolewmError
+from .guard import RunDirTaken
 from .holdout import HoldoutPolicy
 from .mix import Fallbacks, Mix, MultiEdit
 from .partition import Consumer
@@ -116,6 +118,7 @@ class BuildConfig:
     split: str = TupleBuilder.split
     edge_margin: int = TupleSettings.edge_margin
     audit: bool = False
+    overwrite: bool = False
     workers: int = 1
     shard: ShardConfig = field(default_factory=ShardConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
@@ -217,23 +220,46 @@ def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, RunWriter]:
     return builder, build_node(cfg, "output", RunWriter)
 
 
-def hydra_command(task, prog: str) -> None:
-    """Run a ``@hydra.main`` task; a config Hydra cannot compose is one line on stderr and exit 2.
+class Interrupted(BaseException):
+    """The command was asked to stop (SIGTERM); raised where it runs so that staging is cleaned up."""
 
-    Hydra prints its own multi-line report unless ``HYDRA_FULL_ERROR`` is
-    set, which makes it raise instead: set for this call, so the error can
-    be turned into one line here. A user who set it keeps Hydra's traceback.
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+def hydra_command(task, prog: str) -> None:
+    """Run a ``@hydra.main`` task as a command: every failure is one line on stderr and an exit status.
+
+    A config Hydra cannot compose, or a run dir refused before the build
+    starts, exits 2; SIGINT and SIGTERM end the build cleanly (staging and
+    workers removed) with 130 and 143. Hydra prints its own multi-line report
+    unless ``HYDRA_FULL_ERROR`` is set, which makes it raise instead: it is
+    set for this call, so the error can be turned into one line here. A user
+    who set it to 1 keeps Hydra's traceback.
     """
     before = os.environ.get("HYDRA_FULL_ERROR")
-    if before == "1":
-        task()
-        return
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
+        if before == "1":
+            task()
+            return
+        os.environ["HYDRA_FULL_ERROR"] = "1"
         task()
     except (HydraException, OmegaConfBaseException) as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
+    except RunDirTaken as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"{prog}: interrupted by {signal.Signals(signum).name}; nothing was published", file=sys.stderr)
+        sys.exit(128 + signum)
     finally:
         if before is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -85,3 +85,132 @@ def test_a_source_that_serves_nothing_is_a_warning(compose_cfg, tmp_path):
     from genolewm.build import summary
 
     assert "  warning   providers.gnomad_common served no edit" in summary(str(tmp_path / "run"), manifest)
+
+
+# 1 and 2. One build per run dir, decided before anything is written; default dirs never collide.
+def tree_digest(path):
+    import hashlib
+
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_second_build_into_a_finished_run_changes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli("holdout=chr8", f"hydra.run.dir={run_dir}").returncode == 0
+    before = tree_digest(run_dir)
+    again = cli("seed=1", f"hydra.run.dir={run_dir}")
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"genolewm.build: error: {run_dir} holds a finished run; choose a new hydra.run.dir, or pass overwrite=true "
+        "to replace it when the new build completes"]
+    assert tree_digest(run_dir) == before  # .hydra/ included
+    replaced = cli("seed=1", "holdout=chr8", "overwrite=true", f"hydra.run.dir={run_dir}")
+    assert replaced.returncode == 0, replaced.stderr
+    import json
+
+    assert json.loads((run_dir / "manifest.json").read_text())["seed"] == 1 and not (run_dir / ".replaced").exists()
+    from genolewm.audit import audit_run
+
+    audit_run(run_dir)
+
+
+@pytest.mark.slow
+def test_multirun_into_an_existing_sweep_changes_nothing(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert cli("-m", "seed=0,1", f"hydra.sweep.dir={sweep}").returncode == 0
+    before = tree_digest(sweep)
+    again = cli("-m", "seed=2,3", f"hydra.sweep.dir={sweep}")
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
+    assert "holds a sweep already" in again.stderr and tree_digest(sweep) == before
+
+
+def test_a_dir_being_built_is_refused(compose_cfg, tmp_path):
+    from genolewm.store.lock import RunDirLock
+
+    other = subprocess.Popen([sys.executable, "-c", "import sys, time; from genolewm.store.lock import RunDirLock; "
+                              f"RunDirLock({str(tmp_path)!r}); print('locked', flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "locked"
+        with pytest.raises(InputError, match=rf"another build \(process {other.pid}\) is writing this run dir"):
+            run(compose_cfg(), str(tmp_path), progress=False)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".genolewm.lock"]
+    finally:
+        other.kill()
+        other.wait()
+    RunDirLock(tmp_path).release()  # a killed holder leaves no lock behind
+
+
+def test_default_run_dirs_differ_within_a_second(compose_cfg):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genolewm.config import CONFIG_PATH
+
+    dirs = set()
+    for _ in range(2):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+            cfg = compose(config_name="build", return_hydra_config=True)
+        dirs.add(cfg.hydra.run.dir)
+    GlobalHydra.instance().clear()
+    assert len(dirs) == 2
+
+
+# 3. Workers live and die with their build.
+def big_genome(tmp_path):
+    import random
+
+    from conftest import write_fasta
+
+    rng = random.Random(5)
+    return write_fasta(tmp_path / "big.fa", {"chr1": "".join(rng.choices("ACGT", k=3_000_000))})
+
+
+def children(pid):
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        out |= {int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()}
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143), (9, -9)])
+def test_workers_die_with_the_build(tmp_path, signum, code):
+    import time
+
+    fasta = big_genome(tmp_path)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genolewm.build", "experiment=corpus_pretrain", "windows=reference",
+         f"paths.reference={fasta}", "windows.window_bp=2048", "windows.stride_bp=256", "windows.margin_bp=0",
+         "workers=2", "output.windows_per_shard=64", f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(children(proc.pid)) < 3 and time.time() < deadline:  # two workers and the queue manager
+        time.sleep(0.05)
+    workers = children(proc.pid)
+    assert len(workers) >= 3 and (run_dir / ".partial").is_dir()
+    time.sleep(0.5)
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    time.sleep(2)
+    assert not [pid for pid in workers if alive(pid)]
+    if signum != 9:
+        name = {2: "SIGINT", 15: "SIGTERM"}[signum]
+        assert stderr.strip().splitlines()[-1] == f"genolewm.build: interrupted by {name}; nothing was published"
+        assert "Traceback" not in stderr
+        assert not (run_dir / ".partial").exists() and not (run_dir / "manifest.json").exists()
+    rerun = cli("experiment=corpus_pretrain", "windows=reference", f"paths.reference={fasta}",
+                "windows.window_bp=4096", "windows.stride_bp=4096", f"hydra.run.dir={run_dir}")
+    assert rerun.returncode == 0, rerun.stderr

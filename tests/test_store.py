@@ -25,7 +25,7 @@ def test_interrupted_build_leaves_nothing_that_looks_finished(compose_cfg, tmp_p
     monkeypatch.setattr(genolewm.builder, "window_tuples", failing)
     with pytest.raises(type(error)):
         write_run(builder, tmp_path, ParquetFormat(windows_per_shard=2), config_yaml="")
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".genolewm.lock"]
 
 
 def test_shards_hold_the_same_windows(compose_cfg, tmp_path):
@@ -41,7 +41,7 @@ def test_shards_hold_the_same_windows(compose_cfg, tmp_path):
         assert indices == set(pq.read_table(t).column("window_index").to_pylist())
         assert all(5 * k <= i < 5 * (k + 1) for i in indices)
     assert len(list(read_tuples(tmp_path))) == manifest["tuples"]["total"]
-    with pytest.raises(InputError, match="already holds a build"):
+    with pytest.raises(InputError, match="holds a finished run; choose a new hydra.run.dir, or pass overwrite=true"):
         write_run(builder, tmp_path, ParquetFormat(), config_yaml="x")
 
 
@@ -96,4 +96,4 @@ def test_worker_error_reaches_the_build(compose_cfg, tmp_path):
                        "output.windows_per_shard=2"])
     with pytest.raises(InputError, match=f"record {where}:"):
         run(cfg, str(tmp_path / "run"), progress=False)
-    assert list((tmp_path / "run").iterdir()) == []
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [".genolewm.lock"]

@@ -9,8 +9,12 @@ each shard's counts through a second queue as soon as it is written.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue as queue_module
+import signal
+from multiprocessing.managers import SyncManager
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +52,25 @@ class ShardJob:
         return built
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _child_of_the_build(parent: int) -> None:
+    """In each worker and the queue manager: die with the build, and leave Ctrl-C to it.
+
+    Linux sends SIGKILL to the child when the build process ends, however it
+    ends (SIGKILL included); the build itself handles SIGINT and SIGTERM and
+    stops its workers, so they ignore SIGINT from the terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: workers still stop when the build stops them
+    if os.getppid() != parent:  # the build ended before the signal was armed
+        os._exit(1)
+
+
 def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan) -> Iterator[dict]:
     # One thread writes a shard while the next block is built.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-writer") as pool:
@@ -65,11 +88,14 @@ def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan)
 def _in_workers(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan, workers: int) -> Iterator[dict]:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with context.Manager() as manager:
+    manager = SyncManager(ctx=context)
+    manager.start(_child_of_the_build, (os.getpid(),))
+    with manager:
         jobs, results, stop = manager.Queue(), manager.Queue(), manager.Event()
         for job in [*plan, *[None] * workers]:
             jobs.put(job)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_child_of_the_build,
+                                   initargs=(os.getpid(),))
         try:
             job = ShardJob(builder, writer, directory, jobs, results, stop)
             futures = [pool.submit(job) for _ in range(workers)]

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -15,7 +16,7 @@ from ..partition import Consumer
 from ..types import RunWriter
 from .manifest import SCHEMA_VERSION, Totals, describe_inputs
 from .pool import build_shards
-from .staging import Staging
+from .staging import Staging, write_error
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def write_run(
     progress: bool = True,
     workers: int = 1,
     shard: Consumer = Consumer(),
+    overwrite: bool = False,
 ) -> dict:
     """Build every tuple into ``run_dir`` and return the manifest written last.
 
@@ -38,13 +40,16 @@ def write_run(
     same whatever the number. ``shard`` keeps only the blocks ``k`` with
     ``k % shard.count == shard.index``: a complete run of its own, and the
     runs of all shard indices together hold exactly the unsharded build. The
-    manifest hashes exactly the files the components say they read. On any
-    error the staged files are removed and the error propagates.
+    manifest hashes exactly the files the components say they read. One
+    build per dir: another build writing it, or a finished run in it
+    (unless ``overwrite``), is refused before anything is written. On any
+    error the staged files are removed and the error propagates; a failed
+    write is an :class:`InputError` naming the path.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
     started = time.perf_counter()
-    staging = Staging(run_dir, writer.layout())
+    staging = Staging(run_dir, writer.layout(), overwrite)
     plan = [(k, a, b) for k, (a, b) in enumerate(builder.plan_blocks(writer.windows_per_shard)) if shard.owns(k)]
     totals = Totals()
     shards = build_shards(builder, writer, staging.staging, plan, workers)
@@ -57,6 +62,10 @@ def write_run(
         elapsed = time.perf_counter() - started
         manifest = _manifest(builder, writer, config_yaml, shard, totals, elapsed)
         staging.commit(manifest, config_yaml)
+    except OSError as exc:
+        shards.close()
+        staging.abort()
+        raise write_error(Path(exc.filename or staging.staging), exc) from exc
     except BaseException:
         shards.close()
         staging.abort()
