@@ -35,7 +35,6 @@ from .types import (
     TrainingTuple,
     WindowContext,
     WindowSource,
-    digest,
 )
 
 SPLITS = ("train", "val")
@@ -88,11 +87,6 @@ class TupleSettings:
                     source = fallbacks[source]
             fallbacks = Fallbacks(reachable)
         fallbacks.check_sources(providers)
-
-    def identity(self) -> str:
-        return digest({"mix": self.mix.to_dict(), "fallbacks": dict(self.fallback_sources),
-                       "holdout": self.holdouts.identity(), "preserve_length": self.preserve_length,
-                       "pad": self.pad, "edge_margin": self.edge_margin})
 
 
 def as_providers(providers) -> dict[str, EditProvider]:
@@ -394,12 +388,18 @@ class TupleBuilder:
         return list(dict.fromkeys(paths))
 
     def identity(self) -> dict:
-        """What makes this build's tuples what they are, component by component (input contents aside)."""
+        """Everything that changes a tuple, key by key, but the inputs' contents (the manifest adds those).
+
+        Not what does not: workers, shards, output, input paths. The holdout
+        counts whole, also for split=val, whose edits it does not filter.
+        """
+        settings = self.settings
         return {
             "seed": self.seed, "split": self.split, "windows": self.windows.identity(),
             "providers": {name: p.identity() for name, p in sorted(self.providers.items())},
-            # The whole holdout, also for split=val, whose edits it does not filter.
-            "tuples": replace(self.settings, holdouts=self.holdouts).identity(),
+            "mix": settings.mix.to_dict(), "fallbacks": dict(settings.fallback_sources),
+            "holdout": self.holdouts.identity(), "edge_margin": settings.edge_margin,
+            "target": {"preserve_length": settings.preserve_length, "pad": settings.pad},
         }
 
     def in_split(self, window: WindowContext) -> bool:

@@ -12,7 +12,7 @@ from random import Random
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from .errors import ConfigError
-from .types import EditSourceCount, digest
+from .types import EditSourceCount
 
 SOURCE_GNOMAD_COMMON = "gnomad_common"
 SOURCE_SYNTHETIC_SNV = "synthetic_snv"
@@ -119,9 +119,6 @@ class Mix:
         return {"counts": [[s.source, s.count] for s in self.counts],
                 "multi_edit": {"fraction": self.multi_edit.fraction, "max_edits": self.multi_edit.max_edits}}
 
-    def identity(self) -> str:
-        return digest(self.to_dict())
-
 
 class Fallbacks(Mapping[str, "str | None"]):
     """Which source tops up a source that runs short in a window: ``Fallbacks(gnomad_common="synthetic_snv")``.
@@ -162,9 +159,6 @@ class Fallbacks(Mapping[str, "str | None"]):
                 raise ConfigError(f"fallback.{src}: no provider of that name (providers: {', '.join(names)})")
             if dst is not None and dst not in names:
                 raise ConfigError(f"fallback.{src}={dst}: no provider of that name (providers: {', '.join(names)})")
-
-    def identity(self) -> str:
-        return digest(self._sources)
 
 
 def as_fallbacks(value: Mapping[str, str | None] | None) -> Fallbacks:

@@ -19,18 +19,37 @@ from .store import read_manifest, reader_of
 from .types import RelEdit, ShardRef, TrainingTuple, WindowContext
 
 
-def _data_identity(manifest: dict) -> dict:
-    """What must agree for runs to be parts of one build: the components' identities and the inputs' contents."""
-    return {"schema_version": manifest.get("schema_version"), "identity": manifest.get("identity"),
-            "inputs": sorted(i["sha256"] or f"{Path(i['path']).name}:{i['size']}" for i in manifest.get("inputs", ()))}
+def first_difference(found, expected, where: str = "") -> str | None:
+    """The dotted key of the first difference between two manifests' identities, or None."""
+    if isinstance(found, dict) and isinstance(expected, dict):
+        for key in list(expected) + [k for k in found if k not in expected]:
+            inner = first_difference(found.get(key), expected.get(key), f"{where}.{key}" if where else key)
+            if inner is not None:
+                return inner
+        return None
+    return None if found == expected else where
+
+
+def check_same_build(manifests: dict) -> None:
+    """Runs read as one dataset must have one data identity and one format; name the first key that differs."""
+    (first_dir, first), *rest = manifests.items()
+    for d, manifest in rest:
+        for key in ("data_identity", "format"):
+            found, expected = manifest.get(key), first.get(key)
+            if key == "format":  # how the shards are cut and what they hold; compression etc. may differ
+                found, expected = (found or {}).get("identity"), (expected or {}).get("identity")
+            where = first_difference(found, expected, key)
+            if where is not None:
+                raise InputError(f"{d}: manifest {where} differs from {first_dir}; these runs are not parts of one "
+                                 "build")
 
 
 class RunSet:
     """Finished runs read as one dataset, their shards in plan order.
 
-    Runs must agree on everything that shapes the data (the identity of
-    every component and the contents of every input) and must not hold
-    the same block. With ``complete=True`` (default) the shard indices of a
+    Runs must have the same data identity (``data_sha256``: everything that
+    changes a tuple, the inputs' contents included) and format, and must not
+    hold the same block. With ``complete=True`` (default) the shard indices of a
     sharded sweep must all be there.
     """
 
@@ -40,13 +59,7 @@ class RunSet:
             raise InputError("no run directories given")
         self.manifests = {d: read_manifest(d) for d in dirs}
         first_dir, first = dirs[0], self.manifests[dirs[0]]
-        expected = _data_identity(first)
-        for d, manifest in self.manifests.items():
-            found = _data_identity(manifest)
-            for key in expected:
-                if found[key] != expected[key]:
-                    raise InputError(f"{d}: manifest {key} {_differs(found[key], expected[key])} from {first_dir}; "
-                                     "these runs are not parts of one build")
+        check_same_build(self.manifests)
         self.reader = reader_of(first, first_dir)
         owner: dict[int, Path] = {}
         for d in dirs:
@@ -112,13 +125,6 @@ class RunSet:
                 start_bp=row["start_bp"], chrom=row["chrom"], window_index=row["window_index"],
                 left_flank=row["left_flank"], right_flank=row["right_flank"], window_id=row["window_id"],
             )
-
-
-def _differs(found, expected) -> str:
-    if isinstance(found, dict) and isinstance(expected, dict):
-        keys = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
-        return f"differs in {', '.join(keys)}"
-    return f"{found!r} differs"
 
 
 def read_tuples(run_dirs) -> Iterator[TrainingTuple]:

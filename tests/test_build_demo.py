@@ -50,9 +50,13 @@ def test_layout_and_manifest(demo):
         "ref.fa", "ref.fa.fai", "gnomad.vcf.gz", "gnomad.vcf.gz.tbi", "clinvar.vcf.gz"}
     assert all(len(i["sha256"]) == 64 and i["size"] > 0 for i in manifest["inputs"])
     assert len(manifest["config_sha256"]) == 64
-    identity = manifest["identity"]
-    assert set(identity) == {"seed", "split", "windows", "providers", "tuples", "format"}
-    assert all(v.startswith("sha256:") for v in (identity["windows"], identity["tuples"], identity["format"]))
+    identity = manifest["data_identity"]
+    assert list(identity) == ["schema_version", "seed", "split", "windows", "providers", "mix", "fallbacks", "holdout",
+                              "edge_margin", "target", "inputs"]
+    assert identity["holdout"].startswith("sha256:") and len(identity["inputs"]) == 3
+    from genolewm.types import digest
+
+    assert manifest["data_sha256"] == digest(identity)
     assert manifest["format"]["name"] == "parquet" and manifest["format"]["reader"].endswith("ParquetReader")
 
 

@@ -214,3 +214,18 @@ def test_workers_die_with_the_build(tmp_path, signum, code):
     rerun = cli("experiment=corpus_pretrain", "windows=reference", f"paths.reference={fasta}",
                 "windows.window_bp=4096", "windows.stride_bp=4096", f"hydra.run.dir={run_dir}")
     assert rerun.returncode == 0, rerun.stderr
+
+
+# 5. Data identity: what changes a tuple, and nothing that does not.
+def test_data_identity_ignores_workers_shards_and_paths(compose_cfg, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("ref.fa", "ref.fa.fai", "gnomad.vcf.gz", "gnomad.vcf.gz.tbi", "clinvar.vcf.gz", "clinvar.vcf.gz.tbi"):
+        shutil.copy2(DEMO_DIR / name, copy / name)
+    a = run(compose_cfg(["holdout=chr8"]), str(tmp_path / "a"), progress=False)
+    b = run(compose_cfg(["holdout=chr8", "workers=2", "shard.count=2", "shard.index=1", "output.windows_per_shard=5",
+                         f"paths.reference={copy / 'ref.fa'}", f"paths.gnomad={copy / 'gnomad.vcf.gz'}",
+                         f"paths.clinvar={copy / 'clinvar.vcf.gz'}"]), str(tmp_path / "b"), progress=False)
+    assert a["data_sha256"] == b["data_sha256"]
+    c = run(compose_cfg(["holdout=chr8", "edge_margin=65"]), str(tmp_path / "c"), progress=False)
+    assert c["data_sha256"] != a["data_sha256"]

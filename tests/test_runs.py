@@ -49,19 +49,20 @@ def test_shard_runs_add_up_to_the_whole_build(compose_cfg, tmp_path):
 @pytest.mark.parametrize(
     "other, differs",
     [
-        (["seed=7"], "identity differs in seed"),
-        (["mix.counts.gnomad_common=2"], "identity differs in tuples"),
-        (["windows.window_bp=12000"], "identity differs in windows"),
-        (["output.store_targets=false"], "identity differs in format"),
-        (["providers.gnomad_common.min_af=0.05"], "identity differs in providers"),
-        (["holdout=chr21"], "identity differs in tuples"),
+        (["seed=7"], "data_identity.seed"),
+        (["mix.counts.gnomad_common=2"], "data_identity.mix.counts"),
+        (["windows.window_bp=12000"], "data_identity.windows"),
+        (["output.store_targets=false"], "format"),
+        (["providers.gnomad_common.min_af=0.05"], "data_identity.providers.gnomad_common"),
+        (["holdout=chr21"], "data_identity.holdout"),
+        (["target.pad=N"], "data_identity.target.pad"),
     ],
 )
 def test_runs_that_do_not_belong_together_are_refused(compose_cfg, tmp_path, other, differs):
     base = ["output.windows_per_shard=5", "shard.count=2"]
     run(compose_cfg(base + ["shard.index=0"]), str(tmp_path / "a"), progress=False)
     run(compose_cfg(base + ["shard.index=1"] + other), str(tmp_path / "b"), progress=False)
-    with pytest.raises(InputError, match=rf"b: manifest {differs} from .*a; these runs are not parts of one build"):
+    with pytest.raises(InputError, match=rf"b: manifest {differs} differs from .*a; these runs are not parts of one build"):
         RunSet([tmp_path / "a", tmp_path / "b"])
 
 
@@ -76,7 +77,7 @@ def test_runs_on_another_reference_are_refused(compose_cfg, tmp_path):
     base = ["output.windows_per_shard=5", "shard.count=2"]
     run(compose_cfg(base + ["shard.index=0"]), str(tmp_path / "a"), progress=False)
     run(compose_cfg(base + ["shard.index=1", f"paths.reference={other}"]), str(tmp_path / "b"), progress=False)
-    with pytest.raises(InputError, match="manifest inputs"):
+    with pytest.raises(InputError, match=r"manifest data_identity.inputs differs"):
         RunSet([tmp_path / "a", tmp_path / "b"])
 
 

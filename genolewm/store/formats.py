@@ -31,5 +31,5 @@ class OutputSettings:
                        "store_targets": self.store_targets})
 
     def describe(self) -> dict:
-        """The manifest's ``format`` entry: name, reader and every setting."""
-        return {"name": self.name, "reader": self.reader, **asdict(self)}
+        """The manifest's ``format`` entry: name, reader, every setting, and the identity readers compare."""
+        return {"name": self.name, "reader": self.reader, **asdict(self), "identity": self.identity()}

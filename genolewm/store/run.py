@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..builder import TupleBuilder
 from ..errors import ConfigError
 from ..partition import Consumer
-from ..types import RunWriter
+from ..types import RunWriter, digest
 from .manifest import SCHEMA_VERSION, Totals, describe_inputs
 from .pool import build_shards
 from .staging import Staging, write_error
@@ -76,6 +76,12 @@ def write_run(
 def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard: Consumer, totals: Totals,
               elapsed: float) -> dict:
     settings = builder.settings
+    inputs = describe_inputs(builder.inputs(), writer.hash_inputs)
+    by_path = {item["path"]: item for item in inputs}
+    # The contents of the files the components read, in component order; their paths do not count.
+    contents = [by_path[os.path.abspath(p)]["sha256"] or f"size:{by_path[os.path.abspath(p)]['size']}"
+                for p in builder.inputs()]
+    identity = {"schema_version": SCHEMA_VERSION, **builder.identity(), "inputs": contents}
     section = totals.section()
     total = section["tuples"]["total"]
     return {
@@ -91,8 +97,9 @@ def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard:
         "mix": settings.mix.to_dict(),
         "store_targets": writer.store_targets,
         "config_sha256": hashlib.sha256(config_yaml.encode()).hexdigest(),
-        "identity": {**builder.identity(), "format": writer.identity()},
-        "inputs": describe_inputs(builder.inputs(), writer.hash_inputs),
+        "data_identity": identity,
+        "data_sha256": digest(identity),
+        "inputs": inputs,
         **section,
         "warnings": _warnings(builder, section),
         "elapsed_s": round(elapsed, 3),
