@@ -377,7 +377,7 @@ class TupleBuilder:
                     f"providers.{name}: no contig of {where} ({contigs.preview(5)}) "
                     f"matches the reference ({reference.preview(5)}); rename contigs so both agree"
                 )
-        return self.settings.holdouts.in_reference_names(reference, others)
+        return self.settings.holdouts.in_reference_names(reference, others, self.windows.records())
 
     def inputs(self) -> list[str]:
         """Every file the build reads: the windows', each provider's and the holdout's."""

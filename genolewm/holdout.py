@@ -76,12 +76,19 @@ class HoldoutPolicy:
             bed=bed or None, keys=keys or None,
         )
 
-    def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = ()) -> "HoldoutPolicy":
+    def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = (),
+                           records: Sequence[str] | None = None) -> "HoldoutPolicy":
         """This policy with every contig spelt as the reference spells it.
 
-        A contig found in none of the inputs (reference or ``others``) is an
-        error: a misspelt holdout would otherwise hold out nothing.
+        A contig found in none of the inputs (reference or ``others``), or a
+        record id that is none of ``records`` (when given), is an error: a
+        misspelt holdout would otherwise hold out nothing.
         """
+        unknown = [r for r in self.record_ids if records is not None and r not in set(records)]
+        if unknown:
+            shown = ", ".join(list(records)[:6]) + (" ..." if len(records) > 6 else "")
+            raise ConfigError(f"holdout.record_ids: {', '.join(unknown)} is no record of the windows' input "
+                              f"({shown or 'none'}); a misspelt holdout would hold out nothing")
 
         def rename(name: str, where: str) -> str:
             found = reference.find(name)

@@ -290,6 +290,9 @@ class WindowSource(Component, Protocol):
 
     def plan_size(self) -> int: ...
 
+    def records(self) -> list[str]:
+        """The names of the sequences it tiles (what holdout record ids name)."""
+
     def locate(self, index: int) -> tuple[str, int]: ...
 
     def window_at(self, index: int) -> WindowContext | None: ...
@@ -329,8 +332,10 @@ class Holdout(Component, Protocol):
 
     def excludes_edit(self, window: WindowContext, edit: RelEdit) -> bool: ...
 
-    def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = ()) -> "Holdout":
-        """The same holdout with every contig spelt as the reference spells it."""
+    def in_reference_names(self, reference: ContigNames, others: Sequence[ContigNames] = (),
+                           records: Sequence[str] | None = None) -> "Holdout":
+        """The same holdout with every contig spelt as the reference spells it; a contig or record id
+        (``records``: the window source's sequence names) it names that no input has is an error."""
 
 
 @dataclass(frozen=True)

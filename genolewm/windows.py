@@ -97,6 +97,9 @@ class Tiling:
         """How many windows the tiling plans (before N-skipping and holdouts)."""
         return sum(len(starts) for *_, starts in self._tiles())
 
+    def records(self) -> list[str]:
+        return list(dict.fromkeys(name for name, *_ in self._tiles()))
+
     def locate(self, index: int) -> tuple[str, int]:
         """``(sequence name, start_bp)`` of the window with plan index ``index``."""
         for name, _, first, starts in self._tiles():
@@ -405,6 +408,9 @@ class WindowList:
 
     def plan_size(self) -> int:
         return len(self.windows)
+
+    def records(self) -> list[str]:
+        return list(dict.fromkeys(w.record_id for w in self.windows))
 
     def locate(self, index: int) -> tuple[str, int]:
         window = self.windows[index]

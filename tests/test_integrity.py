@@ -229,3 +229,26 @@ def test_data_identity_ignores_workers_shards_and_paths(compose_cfg, tmp_path):
     assert a["data_sha256"] == b["data_sha256"]
     c = run(compose_cfg(["holdout=chr8", "edge_margin=65"]), str(tmp_path / "c"), progress=False)
     assert c["data_sha256"] != a["data_sha256"]
+
+
+# 9. Silent no-ops and type slips.
+def test_record_ids_naming_no_record_are_an_error(compose_cfg, tmp_path):
+    from genolewm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"holdout.record_ids: rec_17 is no record of the windows' input \(carbon_000"):
+        run(compose_cfg(["windows=corpus", "holdout.record_ids=[rec_17]"]), str(tmp_path / "r"), progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override, key", [
+    ("windows.window_bp=1000.5", "windows.window_bp"), ("windows.stride_bp=100.5", "windows.stride_bp"),
+    ("workers=abc", "workers"), ("workers=1.5", "workers"), ("edge_margin=abc", "edge_margin"),
+    ("providers.gnomad_common.min_af=abc", "providers.gnomad_common.min_af"),
+    ("holdout.record_ids=[rec_17]", "holdout.record_ids"),
+])
+def test_type_slips_are_one_line(tmp_path, override, key):
+    out = cli(override, f"hydra.run.dir={tmp_path / 'r'}")
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and key in lines[0] and "Traceback" not in out.stderr
+    assert not (tmp_path / "r" / "manifest.json").exists()

@@ -112,7 +112,8 @@ def _warnings(builder: TupleBuilder, section: dict) -> list[str]:
     served = {source for key in section["tuples"]["by_edit_source"] for source in key.split("+")}
     out = []
     for source in builder.settings.mix.per_window:
-        if section["windows"]["kept"] and source not in served:
+        unplaced_by_design = builder.providers[source].placed and not builder.windows.placed
+        if section["windows"]["kept"] and source not in served and not unplaced_by_design:
             where = ", ".join(builder.providers[source].inputs()) or "its draws"
             out.append(f"providers.{source} served no edit in {section['windows']['kept']} windows "
                        f"(fallbacks filled its slots); check {where} and its filter")
