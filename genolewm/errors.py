@@ -27,3 +27,7 @@ class ShortfallError(GenolewmError):
 
 class ContractError(GenolewmError, ValueError):
     """A value type was given a field that breaks the data contract (names the field)."""
+
+
+class AuditError(GenolewmError):
+    """A finished run contradicts its config, its inputs or its manifest."""

@@ -207,15 +207,15 @@ def test_corpus_windows_are_checked_against_the_corpus(built, tmp_path):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda a: a._edit_checker("fn", {"kind": "function", "name": "fn"}), "providers.fn: provider kind 'function'"),
-        (lambda a: a._edit_checker("v", {"kind": "vcf", "path": "x", "filter": {"max_allele_len": 16, "predicates": [
+        (lambda a: a.edit_checker("fn", {"kind": "function", "name": "fn"}), "providers.fn: provider kind 'function'"),
+        (lambda a: a.edit_checker("v", {"kind": "vcf", "path": "x", "filter": {"max_allele_len": 16, "predicates": [
             {"kind": "gc_content"}]}}), "filter predicate kind 'gc_content'"),
-        (lambda a: a._Sequences({"kind": "in_memory"}), "windows kind 'in_memory'"),
-        (lambda a: a._Holdout({"kind": "mask"}), "holdout kind 'mask'"),
+        (lambda a: a.Sequences({"kind": "in_memory"}), "windows kind 'in_memory'"),
+        (lambda a: a.HoldoutCheck({"kind": "mask"}), "holdout kind 'mask'"),
     ],
 )
 def test_components_the_audit_cannot_check_are_errors(make, message):
-    import genolewm.audit as audit
+    import genolewm.audit.checks as audit
 
     with pytest.raises(AuditError, match=message + ".*the audit cannot check it"):
         make(audit)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genolewm import audit
+from genolewm.audit import checks as audit
 from genolewm.bed import read_bed, read_keys
 from genolewm.demo import DEMO_DIR
 from genolewm.edits import adjusted_side, apply_edits
@@ -23,7 +23,7 @@ alleles = st.text("ACGT", min_size=1, max_size=16)
 
 @given(alleles, alleles)
 def test_edit_type(ref, alt):
-    assert edit_type(ref, alt) == audit._edit_type(ref, alt)
+    assert edit_type(ref, alt) == audit.edit_type_of(ref, alt)
 
 
 @st.composite
@@ -49,7 +49,7 @@ def test_targets(case, preserve):
         return
     rows = [{"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt} for e in edits]
     built = apply_edits(seq, edits, left_flank=left, right_flank=right, preserve_length=preserve)
-    expected, side = audit._expected_target(left, seq, right, rows, preserve)
+    expected, side = audit.expected_target(left, seq, right, rows, preserve)
     assert built == expected
     assert (adjusted_side(len(seq), edits) if preserve else None) == side
 
@@ -69,7 +69,7 @@ def test_allele_filters(name):
     if name == "all_filters":
         path = _with_clnsig(path)
     filt = AlleleFilter.from_settings(**FILTERS[name])
-    source = audit._VcfSource(name, {"path": path, "filter": filt.spec()})
+    source = audit.VcfSource(name, {"path": path, "filter": filt.spec()})
     checked = usable = 0
     with pysam.VariantFile(path) as vcf:
         for rec in vcf:
@@ -107,7 +107,7 @@ def _with_clnsig(path):
 def test_holdouts():
     bed, keys = str(DEMO_DIR / "holdout.bed"), str(DEMO_DIR / "holdout_keys.txt")
     policy = HoldoutPolicy.from_files(chroms=["chr21"], bed=bed, keys=keys, record_ids=["carbon_001"])
-    theirs = audit._Holdout(policy.audit_spec())
+    theirs = audit.HoldoutCheck(policy.audit_spec())
     assert len(read_bed(bed)) == sum(len(v) for v in theirs.intervals.values())
     assert {k.split(":", 1)[1] for k in read_keys(keys)} == {k.split(":", 1)[1] for k in theirs.keys}
     for chrom in ("chr1", "chr8", "chr21", None):
@@ -134,7 +134,7 @@ def test_synthetic_shapes(provider, spec):
     window = WindowContext("r", "s", random_seq(3_000, 5))
     edits = provider(window, random.Random(3), 400, edge_margin=64)
     assert len(edits) > 300 and provider.audit_spec().items() >= spec.items()
-    assert all(audit._why_not_synthetic(spec, e.ref, e.alt) is None for e in edits)
+    assert all(audit.why_not_synthetic(spec, e.ref, e.alt) is None for e in edits)
     other = {"kind": "synthetic_indel", "max_event_bp": 6} if spec["kind"] == "synthetic_snv" else {
         "kind": "synthetic_snv"}
-    assert all(audit._why_not_synthetic(other, e.ref, e.alt) for e in edits)
+    assert all(audit.why_not_synthetic(other, e.ref, e.alt) for e in edits)

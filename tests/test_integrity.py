@@ -252,3 +252,64 @@ def test_type_slips_are_one_line(tmp_path, override, key):
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and key in lines[0] and "Traceback" not in out.stderr
     assert not (tmp_path / "r" / "manifest.json").exists()
+
+
+# 8. Write failures: one line naming the path, nothing left behind, and a rerun builds into the dir.
+def enospc(path):
+    import errno
+
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+@pytest.mark.parametrize("where", ["shard", "manifest"])
+def test_full_disk_leaves_a_dir_a_rerun_can_build_into(compose_cfg, tmp_path, monkeypatch, where):
+    import genolewm.store.staging
+    from genolewm.store.parquet import ParquetFormat
+
+    run_dir = tmp_path / "run"
+    if where == "shard":
+        original = ParquetFormat.write_shard
+
+        def full(self, directory, index, windows, tuples):
+            if index == 1:
+                raise enospc(directory / "tuples" / "part-00001.parquet")
+            return original(self, directory, index, windows, tuples)
+
+        monkeypatch.setattr(ParquetFormat, "write_shard", full)
+    else:
+        original = genolewm.store.staging.json.dumps
+
+        def full(value, **kwargs):
+            if "data_sha256" in value:
+                raise enospc(run_dir / ".partial" / "manifest.json")
+            return original(value, **kwargs)
+
+        monkeypatch.setattr(genolewm.store.staging.json, "dumps", full)
+    with pytest.raises(InputError, match=r"run/\.partial/.*: No space left on device; nothing was published"):
+        run(compose_cfg(["output.windows_per_shard=20"]), str(run_dir), progress=False)
+    assert sorted(p.name for p in run_dir.iterdir()) == [".genolewm.lock"]
+    monkeypatch.undo()
+    assert run(compose_cfg(), str(run_dir), progress=False)["tuples"]["total"] > 0
+
+
+def test_read_only_run_dir_is_one_line(compose_cfg, tmp_path):
+    if os.geteuid() == 0:
+        # root writes anywhere: make the dir's parent a file instead, which no one can write under.
+        (tmp_path / "file").write_text("x")
+        run_dir = tmp_path / "file" / "run"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        run_dir = tmp_path / "ro" / "run"
+    with pytest.raises(InputError, match=rf"{run_dir}: cannot create the run dir's lock"):
+        run(compose_cfg(), str(run_dir), progress=False)
+
+
+def test_leftovers_of_a_killed_build_are_removed_by_the_next(compose_cfg, tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".partial" / "tuples").mkdir(parents=True)
+    (run_dir / "windows").mkdir()
+    (run_dir / "windows" / "part-00000.parquet").write_text("half")
+    (run_dir / "manifest.json.tmp").write_text("")
+    manifest = run(compose_cfg(["output.windows_per_shard=1000"]), str(run_dir), progress=False)
+    assert sorted(p.name for p in (run_dir / "windows").iterdir()) == ["part-00000.parquet"]
+    assert manifest["shards"] == 1 and not (run_dir / "manifest.json.tmp").exists()

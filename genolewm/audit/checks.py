@@ -1,0 +1,208 @@
+"""The audit's own checks, written apart from the builder's on purpose (a bug in one cannot hide in the
+other; ``tests/test_conformance.py`` runs both on the same cases): targets, edit types, VCF records and
+their filter predicates, synthetic shapes, holdouts and window sequences. A kind it does not know is an
+:class:`~genolewm.errors.AuditError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pysam
+
+from ..contigs import ContigNames, canonical
+from ..errors import AuditError
+
+
+def expected_target(left: str, seq: str, right: str, edits: list[dict], preserve: bool) -> tuple[str, str | None]:
+    """The window with ``edits`` applied, cut back to its length on the side away from them."""
+    full = left + seq + right
+    off, n = len(left), len(seq)
+    for e in sorted(edits, key=lambda e: -e["rel_pos"]):
+        p = off + e["rel_pos"]
+        full = full[:p] + e["alt"] + full[p + len(e["ref"]):]
+    delta = sum(len(e["alt"]) - len(e["ref"]) for e in edits)
+    if not preserve or delta == 0:
+        return full[off : off + n + delta], None
+    first = min(e["rel_pos"] for e in edits)
+    last = max(e["rel_pos"] + len(e["ref"]) for e in edits)
+    side = "right" if first + last < n else "left"
+    lo = off if side == "right" else off + delta
+    return "".join(full[i] if 0 <= i < len(full) else "N" for i in range(lo, lo + n)), side
+
+
+def edit_type_of(ref: str, alt: str) -> str:
+    if len(ref) == len(alt):
+        return "SNV" if len(ref) == 1 else "MNV"
+    if len(ref) == 1 and alt.startswith(ref):
+        return "INS"
+    if len(alt) == 1 and ref.startswith(alt):
+        return "DEL"
+    return "INDEL"
+
+
+def why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> str | None:
+    """Why one filter predicate rejects an allele (None: it passes); an unknown kind fails the audit."""
+    kind = spec["kind"]
+    if kind == "pass_only":
+        filters = list(rec.filter.keys())
+        return f"record is FILTER {','.join(filters)}" if filters and filters != ["PASS"] else None
+    if kind == "min_af":
+        af = rec.info.get(spec["field"])
+        af = af if isinstance(af, tuple) else (af,)
+        value = af[index] if index < len(af) else None
+        return f"{spec['field']}={value} is below {spec['min']}" if value is None or value < spec["min"] else None
+    if kind == "clnsig":
+        raw = rec.info.get("CLNSIG")
+        terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
+        return None if terms & set(spec["terms"]) else f"CLNSIG {sorted(terms)} has none of {spec['terms']}"
+    if kind == "edit_types":
+        found = edit_type_of(ref, alt)
+        return None if found in spec["types"] else f"edit type {found} is not one of {spec['types']}"
+    raise AuditError(f"filter predicate kind {kind!r}: the audit cannot check it; add a check to genolewm.audit")
+
+
+class VcfSource:
+    """One VCF source of the run, answering "is this allele a record that passes the filter?"."""
+
+    def __init__(self, name: str, spec: dict) -> None:
+        self.name = name
+        self.path = spec["path"]
+        self.filter = spec["filter"]
+        self.vcf = pysam.VariantFile(self.path)
+        self.contigs = ContigNames(pysam.TabixFile(self.path).contigs)
+
+    def why_not(self, chrom: str, pos0: int, ref: str, alt: str) -> str | None:
+        file_chrom = self.contigs.find(chrom)
+        if file_chrom is None:
+            return f"contig {chrom} is not in {self.path}"
+        for rec in self.vcf.fetch(file_chrom, pos0, pos0 + 1):
+            alts = [a.upper() for a in (rec.alts or ())]
+            if rec.start != pos0 or rec.ref.upper() != ref or alt not in alts:
+                continue
+            if max(len(ref), len(alt)) > self.filter["max_allele_len"]:
+                return "allele longer than max_allele_len"
+            for predicate in self.filter["predicates"]:
+                why = why_not_predicate(predicate, rec, alts.index(alt), ref, alt)
+                if why:
+                    return why
+            return None
+        return f"no record {chrom}:{pos0 + 1}:{ref}:{alt} in {self.path}"
+
+
+def why_not_synthetic(spec: dict, ref: str, alt: str) -> str | None:
+    """Whether an edit has the shape its synthetic source draws; an unknown kind fails the audit."""
+    kind, found = spec["kind"], edit_type_of(ref, alt)
+    if kind == "synthetic_snv":
+        return None if found == "SNV" else f"a {found}, not an SNV"
+    if kind == "synthetic_indel":
+        event = abs(len(alt) - len(ref))
+        if found not in ("INS", "DEL"):
+            return f"a {found}, not an anchored insertion or deletion"
+        return None if 1 <= event <= spec["max_event_bp"] else f"event of {event} bp, over {spec['max_event_bp']}"
+    raise AuditError(f"provider kind {kind!r}: the audit cannot check it; add a check to genolewm.audit")
+
+
+class HoldoutCheck:
+    """The run's holdout, read again from its config and files."""
+
+    def __init__(self, spec: dict) -> None:
+        if spec.get("kind") != "policy":
+            raise AuditError(f"holdout kind {spec.get('kind')!r}: the audit cannot check it; "
+                             "add a check to genolewm.audit")
+        self.chroms = {canonical(c) for c in spec.get("chroms") or ()}
+        self.records = set(spec.get("record_ids") or ())
+        self.intervals = read_intervals(spec["bed"]) if spec.get("bed") else {}
+        self.keys: set[str] = set()
+        if spec.get("keys"):
+            for line in Path(spec["keys"]).read_text().splitlines():
+                if line.strip() and not line.strip().startswith("#"):
+                    chrom, rest = line.strip().split(":", 1)
+                    self.keys.add(f"{canonical(chrom)}:{rest}")
+
+    def holds_window(self, row: dict) -> bool:
+        if row["record_id"] in self.records:
+            return True
+        if row["chrom"] is None:
+            return False
+        chrom = canonical(row["chrom"])
+        return chrom in self.chroms or any(
+            s < row["end_bp"] and row["start_bp"] < e for s, e in self.intervals.get(chrom, ())
+        )
+
+    def holds_key(self, chrom: str, pos1: int, ref: str, alt: str) -> bool:
+        return f"{canonical(chrom)}:{pos1}:{ref}:{alt}" in self.keys
+
+
+def read_intervals(path: str) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for line in Path(path).read_text().splitlines():
+        cols = line.split()
+        if len(cols) >= 3 and not line.lstrip().startswith(("#", "track", "browser")):
+            out.setdefault(canonical(cols[0]), []).append((int(cols[1]), int(cols[2])))
+    return out
+
+
+class Sequences:
+    """Where windows come from, per the window source's spec: a reference FASTA (optionally only inside
+    BED regions) or a corpus; an unknown kind fails the audit."""
+
+    def __init__(self, spec: dict) -> None:
+        self.kind = spec["kind"]
+        if self.kind not in ("reference", "corpus"):
+            raise AuditError(f"windows kind {self.kind!r}: the audit cannot check it; add a check to genolewm.audit")
+        self.mask = spec.get("non_acgtn") == "mask"
+        self.fasta = pysam.FastaFile(spec["fasta"]) if self.kind == "reference" else None
+        self.regions = read_intervals(spec["regions"]) if spec.get("regions") else None
+        self.corpus = pysam.FastxFile(spec["path"]) if self.kind == "corpus" else None
+        self._record = None
+
+    def _canonical(self, bases: str) -> str:
+        bases = bases.upper()
+        return "".join(b if b in "ACGTN" else "N" for b in bases) if self.mask else bases
+
+    def region(self, row: dict, lo: int, hi: int) -> str | None:
+        """The source bases ``[lo, hi)`` of the window's sequence (corpus records are read in order)."""
+        if self.fasta is not None:
+            return self._canonical(self.fasta.fetch(row["chrom"], lo, hi))
+        while self._record is None or self._record.name != row["record_id"]:
+            self._record = next(self.corpus, None)
+            if self._record is None:
+                return None
+        return self._canonical(self._record.sequence[lo:hi])
+
+    def outside_regions(self, row: dict) -> bool:
+        if self.regions is None:
+            return False
+        spans = self.regions.get(canonical(row["chrom"]), ())
+        merged_hit = [(s, e) for s, e in spans if s < row["end_bp"] and row["start_bp"] < e]
+        if not merged_hit:
+            return True
+        lo, hi = min(s for s, _ in merged_hit), max(e for _, e in merged_hit)
+        return not (lo <= row["start_bp"] and row["end_bp"] <= hi)
+
+
+PREDICATE_KINDS = ("pass_only", "min_af", "clnsig", "edit_types")
+SYNTHETIC_KINDS = ("synthetic_snv", "synthetic_indel")
+
+
+def edit_checker(name: str, spec: dict):
+    """``why_not(window row, rel_pos, ref, alt)`` for the edits of one provider, from its spec."""
+    kind = spec.get("kind")
+    if kind == "vcf":
+        for predicate in spec["filter"]["predicates"]:
+            if predicate["kind"] not in PREDICATE_KINDS:
+                raise AuditError(f"providers.{name}: filter predicate kind {predicate['kind']!r}: the audit cannot "
+                                 "check it; add a check to genolewm.audit")
+        source = VcfSource(name, spec)
+
+        def why_not(window: dict, pos: int, ref: str, alt: str) -> str | None:
+            if window["chrom"] is None:
+                return "a VCF edit on an unplaced window"
+            return source.why_not(window["chrom"], window["start_bp"] + pos, ref, alt)
+
+        return why_not
+    if kind in SYNTHETIC_KINDS:
+        return lambda window, pos, ref, alt: why_not_synthetic(spec, ref, alt)
+    raise AuditError(f"providers.{name}: provider kind {kind!r}: the audit cannot check it; "
+                     "add a check to genolewm.audit")

@@ -1,0 +1,193 @@
+"""Auditing one finished run: its files against its config, its inputs and its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+from omegaconf import OmegaConf
+
+from ..config import make_builder
+from ..errors import AuditError
+from ..store import file_sha256, read_manifest, reader_of
+from ..types import ShardRef
+from .checks import HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
+
+
+class _Audit:
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        self.manifest = read_manifest(run_dir)
+        config_path = Path(run_dir) / "config.yaml"
+        if not config_path.is_file():
+            raise AuditError(f"{run_dir}: no config.yaml to audit against")
+        text = config_path.read_text()
+        if hashlib.sha256(text.encode()).hexdigest() != self.manifest["config_sha256"]:
+            raise AuditError(f"{config_path}: its sha256 differs from manifest config_sha256")
+        self.check_inputs()
+        cfg = OmegaConf.create(text)
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        self.split = self.manifest["split"]
+        self.edge_margin = plain["edge_margin"]
+        self.preserve = plain["target"]["preserve_length"]
+        self.pad = plain["target"]["pad"]
+        self.window_bp = plain["windows"]["window_bp"]
+        self.flank_bp = plain["windows"]["flank_bp"]
+        self.mix = {k: v for k, v in plain["mix"]["counts"].items() if v}
+        self.max_edits = max(1, plain["mix"]["multi_edit"]["max_edits"])
+        # The components say how to check them; the checks below are the audit's own.
+        builder, _ = make_builder(cfg)
+        self.sequences = Sequences(builder.windows.audit_spec())
+        self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
+        self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
+        self.reader = reader_of(self.manifest, run_dir)
+
+    def fail(self, where: str, message: str) -> None:
+        raise AuditError(f"{self.run_dir}: {where}: {message}")
+
+    def check_inputs(self) -> None:
+        for item in self.manifest["inputs"]:
+            path = item["path"]
+            if not os.path.isfile(path):
+                self.fail("inputs", f"{path} is gone")
+            if os.path.getsize(path) != item["size"]:
+                self.fail("inputs", f"{path} changed size since the build")
+            if item["sha256"] and file_sha256(path) != item["sha256"]:
+                self.fail("inputs", f"{path} changed content since the build")
+
+    def check_window(self, where: str, row: dict) -> None:
+        seq = row["sequence"]
+        if hashlib.sha256(seq.encode()).hexdigest() != row["window_id"]:
+            self.fail(where, "window_id is not the sha256 of the sequence")
+        if len(seq) != self.window_bp or row["end_bp"] - row["start_bp"] != self.window_bp:
+            self.fail(where, f"window is not {self.window_bp} bp")
+        held = self.holdout.holds_window(row)
+        if held != (self.split == "val"):
+            self.fail(where, f"window {row['chrom'] or row['record_id']}:{row['start_bp']} "
+                      f"{'is held out' if held else 'is not held out'} but is in the {self.split} split")
+        lo, hi = max(0, row["start_bp"] - self.flank_bp), row["end_bp"] + self.flank_bp
+        region = self.sequences.region(row, lo, hi)
+        name = row["chrom"] or row["record_id"]
+        if region is None:
+            self.fail(where, f"record {row['record_id']} is not in the corpus (or out of order)")
+        cut = row["start_bp"] - lo
+        if region[cut : cut + self.window_bp] != seq:
+            self.fail(where, f"sequence differs from the {self.sequences.kind} at {name}:{row['start_bp']}")
+        if region[:cut] != row["left_flank"] or region[cut + self.window_bp:] != row["right_flank"]:
+            self.fail(where, f"flanks differ from the {self.sequences.kind}")
+        if self.sequences.outside_regions(row):
+            self.fail(where, f"window {name}:{row['start_bp']}-{row['end_bp']} is not inside one of the regions")
+
+    def check_tuple(self, where: str, row: dict, window: dict) -> None:
+        seq, n = window["sequence"], self.window_bp
+        edits = row["edits"]
+        if not 1 <= len(edits) <= self.max_edits:
+            self.fail(where, f"{len(edits)} edits; the mix allows 1 to {self.max_edits}")
+        end = -1
+        for e in edits:
+            ref, alt, pos = e["ref"], e["alt"], e["rel_pos"]
+            label = f"edit {pos}:{ref}:{alt}"
+            if not (ref and alt and set(ref + alt) <= set("ACGT") and max(len(ref), len(alt)) <= 16 and ref != alt):
+                self.fail(where, f"{label} is not a valid edit")
+            if pos < end:
+                self.fail(where, f"{label} overlaps the previous edit or is out of order")
+            end = pos + len(ref)
+            if pos < self.edge_margin or end > n - self.edge_margin:
+                self.fail(where, f"{label} is inside the {self.edge_margin} bp edge margin")
+            if seq[pos:end] != ref:
+                self.fail(where, f"{label} REF differs from the window ({seq[pos:end]!r})")
+            if e["edit_type"] != edit_type_of(ref, alt):
+                self.fail(where, f"{label} has edit_type {e['edit_type']}, not {edit_type_of(ref, alt)}")
+            if window["chrom"] is not None:
+                pos1 = window["start_bp"] + pos + 1
+                if self.split == "train" and self.holdout.holds_key(window["chrom"], pos1, ref, alt):
+                    self.fail(where, f"{label} is held-out variant {window['chrom']}:{pos1}:{ref}:{alt}")
+            if e["source"] not in self.checks:
+                self.fail(where, f"{label} from {e['source']!r}, which is not a provider of the run")
+            why = self.checks[e["source"]](window, pos, ref, alt)
+            if why:
+                self.fail(where, f"{label} from {e['source']}: {why}")
+        if row["edit_source"] != "+".join(sorted({e["source"] for e in edits})):
+            self.fail(where, f"edit_source {row['edit_source']!r} does not name the edits' sources")
+        left, right = window["left_flank"], window["right_flank"]
+        if self.pad == "N":
+            left = right = ""
+        expected, side = expected_target(left, seq, right, edits, self.preserve)
+        if row["adjusted_side"] != side:
+            self.fail(where, f"adjusted_side {row['adjusted_side']!r}, expected {side!r}")
+        if "target_window" in row and row["target_window"] != expected:
+            self.fail(where, "target_window is not the window with its edits applied")
+
+    def rows(self, table: str) -> Iterator[tuple[str, dict]]:
+        """``(where, row)`` for every row of ``windows`` or ``tuples``, in plan order, via the format's reader."""
+        for block in self.reader.blocks(Path(self.run_dir)):
+            shard = ShardRef(Path(self.run_dir), block)
+            label = self.reader.label(shard, table)
+            rows = self.reader.window_rows(shard) if table == "windows" else self.reader.tuple_rows(shard)
+            for number, row in enumerate(rows):
+                yield f"{label} row {number}", row
+
+    def run(self) -> dict:
+        windows = self.rows("windows")
+        totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0}
+        window, last_index, slots, expected_index = None, -1, Counter(), 0
+        for where, row in self.rows("tuples"):
+            while window is None or window["window_index"] < row["window_index"]:
+                self.close_window(window, slots)
+                wwhere, window = next(windows, (None, None))
+                if window is None:
+                    self.fail(where, f"window {row['window_index']} has no window row")
+                if window["window_index"] <= last_index:
+                    self.fail(wwhere, "window_index is not increasing")
+                last_index = window["window_index"]
+                self.check_window(wwhere, window)
+                totals["windows"] += 1
+                slots, expected_index = Counter(), 0
+            if window["window_index"] != row["window_index"] or row["window_id"] != window["window_id"]:
+                self.fail(where, f"window {row['window_index']} has no window row")
+            if row["tuple_index"] != expected_index:
+                self.fail(where, f"tuple_index {row['tuple_index']}, expected {expected_index}")
+            expected_index += 1
+            self.check_tuple(where, row, window)
+            slots[row["requested_source"]] += 1
+            totals["by_edit"][row["edit_source"]] += 1
+            totals["by_requested"][row["requested_source"]] += 1
+            for e in row["edits"]:
+                if e["source"] != row["requested_source"]:
+                    totals["fallbacks"][f"{row['requested_source']}->{e['source']}"] += 1
+            totals["tuples"] += 1
+        self.close_window(window, slots)
+        for wwhere, extra in windows:
+            self.fail(wwhere, f"window {extra['window_index']} has no tuples")
+        self.check_manifest(totals)
+        return {"windows": totals["windows"], "tuples": totals["tuples"]}
+
+    def close_window(self, window: dict | None, slots: Counter) -> None:
+        if window is not None and dict(slots) != self.mix:
+            self.fail(f"window {window['window_index']}", f"tuples per source {dict(slots)}, mix says {self.mix}")
+
+    def check_manifest(self, totals: dict) -> None:
+        m = self.manifest
+        checks = {
+            "windows.kept": (m["windows"]["kept"], totals["windows"]),
+            "tuples.total": (m["tuples"]["total"], totals["tuples"]),
+            "tuples.by_edit_source": (m["tuples"]["by_edit_source"], dict(totals["by_edit"])),
+            "tuples.by_requested_source": (m["tuples"]["by_requested_source"], dict(totals["by_requested"])),
+            "fallbacks": (m["fallbacks"], dict(totals["fallbacks"])),
+            "shards": (m["shards"], len(self.reader.blocks(Path(self.run_dir)))),
+            "windows.seen": (
+                m["windows"]["seen"],
+                m["windows"]["kept"] + m["windows"]["excluded_by_holdout"] + m["windows"]["skipped_n"],
+            ),
+        }
+        for key, (recorded, found) in checks.items():
+            if recorded != found:
+                self.fail("manifest.json", f"{key} is {recorded}, the files give {found}")
+
+
+def audit_run(run_dir: str | os.PathLike) -> dict:
+    """Check a finished run; raise :class:`AuditError` at the first violation, else return what was checked."""
+    return _Audit(str(run_dir)).run()
