@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 
 from genolewm.build import run
@@ -313,3 +314,132 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next(compose_cfg, tmp_pa
     manifest = run(compose_cfg(["output.windows_per_shard=1000"]), str(run_dir), progress=False)
     assert sorted(p.name for p in (run_dir / "windows").iterdir()) == ["part-00000.parquet"]
     assert manifest["shards"] == 1 and not (run_dir / "manifest.json.tmp").exists()
+
+
+# 7. The audit accounts for everything.
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genolewm.config import CONFIG_PATH
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose(config_name="build", overrides=["holdout=rfc", "output.windows_per_shard=1000"])
+    GlobalHydra.instance().clear()
+    path = tmp_path_factory.mktemp("audited")
+    run(cfg, str(path), progress=False)
+    return path
+
+
+def tamper_manifest(run_dir, change):
+    import json
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    change(manifest)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rewrite_rows(run_dir, table, change):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    part = run_dir / table / "part-00000.parquet"
+    data = pq.read_table(part)
+    pq.write_table(pa.Table.from_pylist(change(data.to_pylist()), schema=data.schema), part)
+
+
+def test_removing_a_window_and_its_tuples_fails(audited, tmp_path):
+    from genolewm.audit import AuditError, audit_run
+
+    run_dir = shutil.copytree(audited, tmp_path / "r")
+    gone = 3
+    index = [None]
+
+    def drop_window(rows):
+        index[0] = rows[gone]["window_index"]
+        return rows[:gone] + rows[gone + 1:]
+
+    rewrite_rows(run_dir, "windows", drop_window)
+    rewrite_rows(run_dir, "tuples", lambda rows: [r for r in rows if r["window_index"] != index[0]])
+
+    def adjust(m):
+        m["windows"]["kept"] -= 1
+        m["windows"]["excluded_by_holdout"] += 1
+        m["tuples"]["total"] -= 8
+        for key in ("by_edit_source", "by_requested_source"):
+            m["tuples"][key] = {}
+
+    tamper_manifest(run_dir, adjust)
+    with pytest.raises(AuditError):
+        audit_run(run_dir)
+    # With the counts made consistent, the plan still accounts for the window.
+    from genolewm.audit.run import _Audit
+
+    left = sorted(pq.read_table(run_dir / "windows").column("window_index").to_pylist())
+    with pytest.raises(AuditError, match=rf"windows: planned windows \[{index[0]}\] are missing from the files"):
+        _Audit(str(run_dir)).check_plan([{"window_index": i} for i in left])
+
+
+def test_duplicated_tuple_fails(audited, tmp_path):
+    from genolewm.audit import AuditError, audit_run
+
+    run_dir = shutil.copytree(audited, tmp_path / "d")
+    rewrite_rows(run_dir, "tuples", lambda rows: rows[:4] + [{**rows[3], "tuple_index": 4}] + rows[5:])
+    with pytest.raises(AuditError, match=r"tuples/part-00000.parquet row 4: edit .* repeats an edit of another"):
+        audit_run(run_dir)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(seed=5), "seed 5 / split train differ from config.yaml's 0 / train"),
+    (lambda m: m["windows"].update(seen=m["windows"]["seen"] + 1, skipped_n=m["windows"]["skipped_n"] + 1),
+     "windows.seen is .*, the plan gives"),
+    (lambda m: m["variants_skipped"].update({"gnomad_common:symbolic": 1}), "variants_skipped of gnomad_common is"),
+    (lambda m: m["data_identity"].update(edge_margin=65), "data_identity.edge_margin is not what config.yaml"),
+    (lambda m: m["mix"].update(counts=[["clinvar", 1], ["gnomad_common", 3], ["synthetic_snv", 3],
+                                       ["synthetic_indel", 1]]), "mix .* differs from config.yaml"),
+])
+def test_manifest_edits_fail(audited, tmp_path, change, message):
+    from genolewm.audit import AuditError, audit_run
+
+    run_dir = shutil.copytree(audited, tmp_path / "m")
+    tamper_manifest(run_dir, change)
+    with pytest.raises(AuditError, match=message):
+        audit_run(run_dir)
+
+
+def test_masked_reference_passes_the_audit(compose_cfg, tmp_path):
+    import random
+
+    from conftest import write_fasta
+
+    rng = random.Random(3)
+    seq = "".join(rng.choices("ACGT", k=60_000))
+    seq = seq[:20_000] + "RYKM" + seq[20_004:40_000] + "n" * 30 + seq[40_030:]
+    fasta = write_fasta(tmp_path / "iupac.fa", {"chr1": seq})
+    manifest = run(compose_cfg(["experiment=corpus_pretrain", "windows=reference", f"paths.reference={fasta}",
+                                "windows.non_acgtn=mask", "audit=true"]), str(tmp_path / "r"), progress=False)
+    assert manifest["audit"]["tuples"] == manifest["tuples"]["total"] > 0
+
+
+@pytest.mark.slow
+def test_unreadable_runs_are_one_line_fails(audited, tmp_path):
+    bad = shutil.copytree(audited, tmp_path / "p")
+    part = bad / "tuples" / "part-00000.parquet"
+    part.write_bytes(part.read_bytes()[:1000])
+    corrupt = shutil.copytree(audited, tmp_path / "j")
+    (corrupt / "manifest.json").write_text("{not json")
+    for run_dir, where in ((bad, "part-00000.parquet"), (corrupt, "manifest.json")):
+        out = subprocess.run([sys.executable, "-m", "genolewm.audit", str(run_dir)], capture_output=True, text=True)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 1 and len(lines) == 1 and lines[0].startswith("genolewm.audit: FAIL: "), out.stderr
+        assert where in lines[0]
+
+
+def test_key_file_with_an_indented_comment(compose_cfg, tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("   # held out for the benchmark\n" + (DEMO_DIR / "holdout_keys.txt").read_text())
+    manifest = run(compose_cfg(["holdout=keys", f"paths.holdout_keys={keys}", "audit=true"]), str(tmp_path / "r"),
+                   progress=False)
+    assert manifest["audit"]["windows"] == manifest["windows"]["kept"]

@@ -41,24 +41,33 @@ def edit_type_of(ref: str, alt: str) -> str:
     return "INDEL"
 
 
-def why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> str | None:
-    """Why one filter predicate rejects an allele (None: it passes); an unknown kind fails the audit."""
+def why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> tuple[str, str] | None:
+    """``(skip reason, detail)`` when one filter predicate rejects an allele, None when it passes.
+
+    The reasons are the ones the manifest's ``variants_skipped`` counts; an
+    unknown predicate kind fails the audit.
+    """
     kind = spec["kind"]
     if kind == "pass_only":
         filters = list(rec.filter.keys())
-        return f"record is FILTER {','.join(filters)}" if filters and filters != ["PASS"] else None
+        return ("not_pass", f"record is FILTER {','.join(filters)}") if filters and filters != ["PASS"] else None
     if kind == "min_af":
         af = rec.info.get(spec["field"])
         af = af if isinstance(af, tuple) else (af,)
         value = af[index] if index < len(af) else None
-        return f"{spec['field']}={value} is below {spec['min']}" if value is None or value < spec["min"] else None
+        if value is None:
+            return "af_missing", f"{spec['field']} is missing"
+        return ("af_below_min", f"{spec['field']}={value} is below {spec['min']}") if value < spec["min"] else None
     if kind == "clnsig":
         raw = rec.info.get("CLNSIG")
         terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
-        return None if terms & set(spec["terms"]) else f"CLNSIG {sorted(terms)} has none of {spec['terms']}"
+        if terms & set(spec["terms"]):
+            return None
+        return "clnsig_not_selected", f"CLNSIG {sorted(terms)} has none of {spec['terms']}"
     if kind == "edit_types":
         found = edit_type_of(ref, alt)
-        return None if found in spec["types"] else f"edit type {found} is not one of {spec['types']}"
+        return None if found in spec["types"] else ("edit_type_not_selected", f"edit type {found} is not one of "
+                                                                                f"{spec['types']}")
     raise AuditError(f"filter predicate kind {kind!r}: the audit cannot check it; add a check to genolewm.audit")
 
 
@@ -85,7 +94,7 @@ class VcfSource:
             for predicate in self.filter["predicates"]:
                 why = why_not_predicate(predicate, rec, alts.index(alt), ref, alt)
                 if why:
-                    return why
+                    return why[1]
             return None
         return f"no record {chrom}:{pos0 + 1}:{ref}:{alt} in {self.path}"
 

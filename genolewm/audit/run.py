@@ -12,9 +12,11 @@ from omegaconf import OmegaConf
 
 from ..config import make_builder
 from ..errors import AuditError
+from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
-from ..types import ShardRef
+from ..types import ShardRef, digest
 from .checks import HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
+from .recount import plan_accounting, skipped_alleles
 
 
 class _Audit:
@@ -39,7 +41,8 @@ class _Audit:
         self.mix = {k: v for k, v in plain["mix"]["counts"].items() if v}
         self.max_edits = max(1, plain["mix"]["multi_edit"]["max_edits"])
         # The components say how to check them; the checks below are the audit's own.
-        builder, _ = make_builder(cfg)
+        builder, writer = make_builder(cfg)
+        self.builder, self.writer, self.plain = builder, writer, plain
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
@@ -134,6 +137,7 @@ class _Audit:
         windows = self.rows("windows")
         totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0}
         window, last_index, slots, expected_index = None, -1, Counter(), 0
+        kept: list[dict] = []
         for where, row in self.rows("tuples"):
             while window is None or window["window_index"] < row["window_index"]:
                 self.close_window(window, slots)
@@ -144,14 +148,22 @@ class _Audit:
                     self.fail(wwhere, "window_index is not increasing")
                 last_index = window["window_index"]
                 self.check_window(wwhere, window)
+                kept.append({k: window[k] for k in ("window_index", "chrom", "start_bp", "end_bp")})
                 totals["windows"] += 1
-                slots, expected_index = Counter(), 0
+                slots, expected_index, slot_edits = Counter(), 0, {}
             if window["window_index"] != row["window_index"] or row["window_id"] != window["window_id"]:
                 self.fail(where, f"window {row['window_index']} has no window row")
             if row["tuple_index"] != expected_index:
                 self.fail(where, f"tuple_index {row['tuple_index']}, expected {expected_index}")
             expected_index += 1
             self.check_tuple(where, row, window)
+            seen = slot_edits.setdefault(row["requested_source"], set())
+            for e in row["edits"]:
+                key = (e["rel_pos"], e["ref"], e["alt"])
+                if key in seen:
+                    self.fail(where, f"edit {e['rel_pos']}:{e['ref']}:{e['alt']} repeats an edit of another "
+                              f"{row['requested_source']} tuple of this window")
+                seen.add(key)
             slots[row["requested_source"]] += 1
             totals["by_edit"][row["edit_source"]] += 1
             totals["by_requested"][row["requested_source"]] += 1
@@ -163,7 +175,59 @@ class _Audit:
         for wwhere, extra in windows:
             self.fail(wwhere, f"window {extra['window_index']} has no tuples")
         self.check_manifest(totals)
+        self.check_plan(kept)
+        self.check_skipped(kept)
+        self.check_identity()
         return {"windows": totals["windows"], "tuples": totals["tuples"]}
+
+    def check_plan(self, kept: list[dict]) -> None:
+        """Every planned window of the run's blocks is kept (and in the files), held out or mostly N."""
+        shard = self.manifest["shard"]
+        blocks = [b for k, b in enumerate(self.builder.plan_blocks(self.writer.windows_per_shard))
+                  if k % shard["count"] == shard["index"]]
+        planned, counts = plan_accounting(self.builder.windows, blocks, self.holdout.holds_window, self.split)
+        found = [w["window_index"] for w in kept]
+        if found != planned:
+            missing = sorted(set(planned) - set(found))
+            extra = sorted(set(found) - set(planned))
+            self.fail("windows", f"planned windows {missing[:5]} are missing from the files" if missing
+                      else f"windows {extra[:5]} are not kept windows of the plan")
+        for key in ("seen", "kept", "excluded_by_holdout", "skipped_n"):
+            if self.manifest["windows"][key] != counts[key]:
+                self.fail("manifest.json", f"windows.{key} is {self.manifest['windows'][key]}, the plan gives "
+                          f"{counts[key]}")
+
+    def check_skipped(self, kept: list[dict]) -> None:
+        """``variants_skipped`` of every VCF source the mix draws from, counted again from the VCF."""
+        placed = [(w["chrom"], w["start_bp"], w["end_bp"]) for w in kept if w["chrom"] is not None]
+        recorded = self.manifest["variants_skipped"]
+        for name, provider in self.builder.providers.items():
+            spec = provider.audit_spec()
+            if spec["kind"] != "vcf" or not self.mix.get(name) or self.sequences.fasta is None:
+                continue
+            counted = skipped_alleles(spec["path"], spec["filter"], placed, self.edge_margin, self.sequences.fasta)
+            mine = {k.split(":", 1)[1]: n for k, n in recorded.items() if k.split(":", 1)[0] == name}
+            if mine != dict(counted):
+                self.fail("manifest.json", f"variants_skipped of {name} is {dict(sorted(mine.items()))}, "
+                          f"the VCF gives {dict(sorted(counted.items()))}")
+
+    def check_identity(self) -> None:
+        """The manifest's seed, split, mix and data identity are the config's."""
+        m, plain = self.manifest, self.plain
+        if m["seed"] != plain["seed"] or m["split"] != plain["split"]:
+            self.fail("manifest.json", f"seed {m['seed']} / split {m['split']} differ from config.yaml's "
+                      f"{plain['seed']} / {plain['split']}")
+        if m["mix"]["counts"] != [[k, v] for k, v in plain["mix"]["counts"].items()]:
+            self.fail("manifest.json", f"mix {m['mix']['counts']} differs from config.yaml's {plain['mix']['counts']}")
+        by_path = {i["path"]: i for i in m["inputs"]}
+        contents = [by_path[os.path.abspath(p)]["sha256"] or f"size:{by_path[os.path.abspath(p)]['size']}"
+                    for p in self.builder.inputs()]
+        expected = {"schema_version": m["schema_version"], **self.builder.identity(), "inputs": contents}
+        where = first_difference(m["data_identity"], expected, "data_identity")
+        if where is not None:
+            self.fail("manifest.json", f"{where} is not what config.yaml and the inputs give")
+        if m["data_sha256"] != digest(expected):
+            self.fail("manifest.json", "data_sha256 is not the digest of data_identity")
 
     def close_window(self, window: dict | None, slots: Counter) -> None:
         if window is not None and dict(slots) != self.mix:

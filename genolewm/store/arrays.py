@@ -31,6 +31,7 @@ import numpy as np
 from ..tokens import FlatEdits, decode, encode
 from ..types import EDIT_TYPES, ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
+from .manifest import unreadable
 from .schema import window_row
 
 SIDES = (None, "left", "right")
@@ -87,12 +88,18 @@ class _Shard:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.meta = json.loads((path / "meta.json").read_text())
+        try:
+            self.meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise unreadable(path / "meta.json", exc) from exc
         self._arrays: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._arrays:
-            self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            try:
+                self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise unreadable(self.path / f"{name}.npy", exc) from exc
         return self._arrays[name]
 
     def has(self, name: str) -> bool:

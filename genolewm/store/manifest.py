@@ -71,11 +71,25 @@ class Totals:
         }
 
 
+def unreadable(path: Path, exc: Exception) -> InputError:
+    """A run file that cannot be read (truncated, corrupt) as one line naming it."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"{path}: cannot be read ({detail}); the run is damaged: rebuild it")
+
+
 def read_manifest(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / "manifest.json"
+    if not Path(run_dir).is_dir():
+        raise InputError(f"{run_dir}: no such run directory")
     if not path.is_file():
         raise InputError(f"{run_dir}: no manifest.json, so not a finished build")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise unreadable(path, exc) from exc
+    if not isinstance(manifest, dict):
+        raise unreadable(path, ValueError("not a JSON object"))
+    return manifest
 
 
 def reader_of(manifest: dict, run_dir: str | os.PathLike) -> RunReader:

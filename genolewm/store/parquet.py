@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..tokens import FlatEdits, column_tokens
 from ..types import ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
+from .manifest import unreadable
 from .schema import block_tables
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -23,6 +25,13 @@ DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_
 
 def shard_path(shard: ShardRef, table: str) -> Path:
     return shard.run_dir / table / f"part-{shard.block:05d}.parquet"
+
+
+def _read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(path, exc) from exc
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,12 @@ class ParquetReader:
         return f"{table}/part-{shard.block:05d}.parquet"
 
     def _rows(self, path: Path) -> Iterator[dict]:
-        for batch in pq.ParquetFile(path).iter_batches():
-            yield from batch.to_pylist()
+        try:
+            batches = pq.ParquetFile(path).iter_batches()
+            for batch in batches:
+                yield from batch.to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(path, exc) from exc
 
     def window_rows(self, shard: ShardRef) -> Iterator[dict]:
         return self._rows(shard_path(shard, "windows"))
@@ -77,8 +90,8 @@ class ParquetReader:
     def shard_arrays(self, shard: ShardRef) -> dict:
         import pyarrow.compute as pc  # for training reads only: the build does not pay its import
 
-        windows = pq.read_table(shard_path(shard, "windows"), columns=["window_index", "sequence"])
-        tuples = pq.read_table(shard_path(shard, "tuples"))
+        windows = _read_table(shard_path(shard, "windows"), columns=["window_index", "sequence"])
+        tuples = _read_table(shard_path(shard, "tuples"))
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
         counts = pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64)
