@@ -104,8 +104,12 @@ def _with_clnsig(path):
     return out + ".gz"
 
 
-def test_holdouts():
-    bed, keys = str(DEMO_DIR / "holdout.bed"), str(DEMO_DIR / "holdout_keys.txt")
+def test_holdouts(tmp_path):
+    # Indented comments, track lines and blank lines: both parsers skip them alike.
+    bed, keys = tmp_path / "h.bed", tmp_path / "k.txt"
+    bed.write_text("track name=held\n  # a comment\n\n" + (DEMO_DIR / "holdout.bed").read_text())
+    keys.write_text("\t# held for the benchmark\n" + (DEMO_DIR / "holdout_keys.txt").read_text() + "\n  \n")
+    bed, keys = str(bed), str(keys)
     policy = HoldoutPolicy.from_files(chroms=["chr21"], bed=bed, keys=keys, record_ids=["carbon_001"])
     theirs = audit.HoldoutCheck(policy.audit_spec())
     assert len(read_bed(bed)) == sum(len(v) for v in theirs.intervals.values())

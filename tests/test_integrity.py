@@ -443,3 +443,27 @@ def test_key_file_with_an_indented_comment(compose_cfg, tmp_path):
     manifest = run(compose_cfg(["holdout=keys", f"paths.holdout_keys={keys}", "audit=true"]), str(tmp_path / "r"),
                    progress=False)
     assert manifest["audit"]["windows"] == manifest["windows"]["kept"]
+
+
+@pytest.mark.slow
+def test_two_builds_into_one_dir_publish_one_run(tmp_path):
+    import json
+    import time
+
+    fasta = big_genome(tmp_path)
+    run_dir = tmp_path / "run"
+    args = ["experiment=corpus_pretrain", "windows=reference", f"paths.reference={fasta}", "windows.window_bp=2048",
+            "windows.stride_bp=1024", "windows.margin_bp=0", f"hydra.run.dir={run_dir}"]
+    first = subprocess.Popen([sys.executable, "-m", "genolewm.build", *args, "seed=0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run_dir / ".partial").is_dir() and time.time() < deadline:
+        time.sleep(0.05)
+    second = cli(*args, "seed=1")
+    assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1
+    assert f"another build (process {first.pid}) is writing this run dir" in second.stderr
+    assert first.wait(timeout=120) == 0
+    assert json.loads((run_dir / "manifest.json").read_text())["seed"] == 0
+    from genolewm.audit import audit_run
+
+    audit_run(run_dir)
