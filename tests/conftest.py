@@ -33,13 +33,19 @@ def compose_cfg():
     GlobalHydra.instance().clear()
 
 
+def composed(overrides=()):
+    """The build config with ``overrides``, composed outside any fixture (for module-scoped builds)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose(config_name="build", overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory):
     """The build the issue names: mix=default holdout=chr8 on the demo data (run in-process)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-        cfg = compose(config_name="build", overrides=["mix=default", "holdout=chr8"])
-    GlobalHydra.instance().clear()
+    cfg = composed(["mix=default", "holdout=chr8"])
     run_dir = tmp_path_factory.mktemp("demo_build")
     manifest = run(cfg, str(run_dir), progress=False)
     return run_dir, manifest, cfg

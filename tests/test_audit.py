@@ -15,10 +15,7 @@ from genolewm.build import run
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from genolewm.config import CONFIG_PATH
+    from conftest import composed
 
     runs = {}
     for name, overrides in {
@@ -30,12 +27,8 @@ def built(tmp_path_factory):
         "common_indels": ["experiment=common_indels", "holdout=chr8"],
         "arrays": ["output=arrays", "holdout=rfc", "output.windows_per_shard=9"],
     }.items():
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-            cfg = compose(config_name="build", overrides=overrides)
         path = tmp_path_factory.mktemp(name)
-        runs[name] = (path, run(cfg, str(path), progress=False))
-    GlobalHydra.instance().clear()
+        runs[name] = (path, run(composed(overrides), str(path), progress=False))
     return runs
 
 

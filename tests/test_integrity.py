@@ -1,7 +1,6 @@
 """Integrity at the edges (issue 10): each numbered case of the issue, reproduced, with the fixed behaviour."""
 
 import filecmp
-import gzip
 import os
 import shutil
 import subprocess
@@ -319,17 +318,10 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next(compose_cfg, tmp_pa
 # 7. The audit accounts for everything.
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from conftest import composed
 
-    from genolewm.config import CONFIG_PATH
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-        cfg = compose(config_name="build", overrides=["holdout=rfc", "output.windows_per_shard=1000"])
-    GlobalHydra.instance().clear()
     path = tmp_path_factory.mktemp("audited")
-    run(cfg, str(path), progress=False)
+    run(composed(["holdout=rfc", "output.windows_per_shard=1000"]), str(path), progress=False)
     return path
 
 
