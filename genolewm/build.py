@@ -9,7 +9,6 @@ output.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from .audit import AuditError, audit_run
 from .config import CONFIG_PATH, absolute_paths, hydra_command, make_builder
-from .errors import GenolewmError
 from .partition import Consumer
 from .store import write_run
 
@@ -69,13 +67,9 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="build")
 def _build(cfg: DictConfig) -> None:
+    """The Hydra task: errors are raised, so every job of a sweep runs and records its own outcome."""
     run_dir = HydraConfig.get().runtime.output_dir
-    try:
-        manifest = run(cfg, run_dir)
-    except GenolewmError as exc:
-        print(f"genolewm.build: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    print(summary(run_dir, manifest))
+    print(summary(run_dir, run(cfg, run_dir)))
 
 
 def main() -> None:

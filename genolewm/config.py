@@ -253,7 +253,7 @@ def hydra_command(task, prog: str) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
-    except RunDirTaken as exc:
+    except (RunDirTaken, GenolewmError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except (KeyboardInterrupt, Interrupted) as exc:
