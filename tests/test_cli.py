@@ -118,6 +118,24 @@ def bad_inputs(tmp_path):
     }
 
 
+@pytest.mark.parametrize("launcher", [
+    [],
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"],
+], ids=["basic", "joblib", "submitit_local"])
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    out = build("-m", *launcher, "fallback=strict,default", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("genolewm.build: error: window")
+    assert "Traceback" not in out.stderr and "leaked semaphore" not in out.stderr
+    with open(sweep / "sweep_summary.csv") as handle:
+        rows = {row["job"]: row for row in csv.DictReader(handle)}
+    assert {j: (r["override.fallback"], r["status"]) for j, r in rows.items()} == {
+        "0": ("strict", "failed"), "1": ("strict", "failed"), "2": ("default", "ok"), "3": ("default", "ok")}
+    assert "has no fallback" in rows["0"]["error"] and rows["2"]["error"] == ""
+    assert (sweep / "2" / "manifest.json").is_file() and (sweep / "3" / "manifest.json").is_file()
+
+
 def test_bad_input_one_line_error_no_output(tmp_path):
     for name, (overrides, message) in bad_inputs(tmp_path).items():
         run_dir = tmp_path / f"run_{name}"
