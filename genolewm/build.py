@@ -8,17 +8,24 @@ output.
 
 from __future__ import annotations
 
+import logging
 import os
+import textwrap
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .audit import AuditError, audit_run
 from .config import CONFIG_PATH, absolute_paths, hydra_command, make_builder
+from .errors import Abort, GenolewmError
+from .logs import LOG_ONLY
 from .partition import Consumer
 from .store import write_run
+
+log = logging.getLogger("genolewm.build")  # not __main__ when run with python -m
 
 
 def summary(run_dir: str, manifest: dict) -> str:
@@ -34,11 +41,13 @@ def summary(run_dir: str, manifest: dict) -> str:
               for src in sorted(set(t["by_edit_source"]) | set(t["by_requested_source"]))]
     if "audit" in manifest:
         lines.append(f"  audit     ok ({manifest['audit']['tuples']} tuples checked)")
-    if manifest["fallbacks"]:
-        lines.append("  fallbacks " + ", ".join(f"{k} {v}" for k, v in manifest["fallbacks"].items()))
     lines += [f"  warning   {message}" for message in manifest["warnings"]]
-    if manifest["variants_skipped"]:
-        lines.append("  skipped   " + ", ".join(f"{k} {v}" for k, v in manifest["variants_skipped"].items()))
+    for label, counts in (("fallbacks", manifest["fallbacks"]), ("skipped", manifest["variants_skipped"])):
+        items = [f"{k} {v}" for k, v in counts.items()]
+        # Wrapped between items, never inside one.
+        lines += [line.replace("\0", " ") for line in textwrap.wrap(
+            ", ".join(item.replace(" ", "\0") for item in items), width=100,
+            initial_indent=f"  {label:<9} ", subsequent_indent=" " * 12)]
     return "\n".join(lines)
 
 
@@ -54,8 +63,9 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     # In composed order: mix.counts order is the order tuples are built in, so sorting would change the run.
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     shard = Consumer(cfg.shard.index, cfg.shard.count)
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     manifest = write_run(builder, run_dir, writer, config_yaml=config_yaml, progress=progress,
-                         workers=cfg.workers, shard=shard, overwrite=cfg.overwrite)
+                         workers=cfg.workers, shard=shard, overwrite=cfg.overwrite, overrides=overrides)
     if cfg.audit:
         try:
             manifest["audit"] = audit_run(run_dir)
@@ -69,7 +79,14 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
 def _build(cfg: DictConfig) -> None:
     """The Hydra task: errors are raised, so every job of a sweep runs and records its own outcome."""
     run_dir = HydraConfig.get().runtime.output_dir
-    print(summary(run_dir, run(cfg, run_dir)))
+    try:
+        manifest = run(cfg, run_dir)
+    except GenolewmError as exc:
+        log.error("%s", exc, extra=LOG_ONLY)  # the console shows it once, as the command's one line on stderr
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job; the other jobs run on
+        raise Abort(exc) from exc
+    log.info(summary(run_dir, manifest))
 
 
 def main() -> None:

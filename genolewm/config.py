@@ -33,8 +33,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from .builder import TupleBuilder, TupleSettings
 from .demo import demo_path
-from .errors import ConfigError, GenolewmError
-from .guard import RunDirTaken
+from .errors import Abort, ConfigError, GenolewmError
 from .holdout import HoldoutPolicy
 from .mix import Fallbacks, Mix, MultiEdit
 from .partition import Consumer
@@ -253,7 +252,7 @@ def hydra_command(task, prog: str) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
-    except (RunDirTaken, GenolewmError) as exc:
+    except (Abort, GenolewmError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except (KeyboardInterrupt, Interrupted) as exc:

@@ -31,3 +31,14 @@ class ContractError(GenolewmError, ValueError):
 
 class AuditError(GenolewmError):
     """A finished run contradicts its config, its inputs or its manifest."""
+
+
+class Abort(BaseException):
+    """An error that ends the command at once, raised past Hydra.
+
+    Hydra turns an ``Exception`` in a callback into a warning, and reports a
+    failed single run a second time; the command prints this as its one line.
+    """
+
+    def __init__(self, error: GenolewmError) -> None:
+        super().__init__(str(error))

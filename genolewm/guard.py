@@ -16,15 +16,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .errors import GenolewmError, InputError
+from .errors import Abort, GenolewmError, InputError
 from .store.lock import RunDirLock, claim
-
-
-class RunDirTaken(BaseException):
-    """A refused run dir, raised past Hydra: it turns a callback's ``Exception`` into a warning and goes on."""
-
-    def __init__(self, error: GenolewmError) -> None:
-        super().__init__(str(error))
 
 
 class RunDirGuard(Callback):
@@ -35,10 +28,10 @@ class RunDirGuard(Callback):
         try:
             self.lock = claim(Path(config.hydra.run.dir), bool(config.get("overwrite", False)))
         except GenolewmError as exc:
-            raise RunDirTaken(exc) from exc
+            raise Abort(exc) from exc
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if (sweep_dir / "multirun.yaml").exists() and not config.get("overwrite", False):
-            raise RunDirTaken(InputError(f"{sweep_dir} holds a sweep already; choose a new hydra.sweep.dir, or "
+            raise Abort(InputError(f"{sweep_dir} holds a sweep already; choose a new hydra.sweep.dir, or "
                                          "pass overwrite=true to rebuild its jobs"))

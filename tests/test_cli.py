@@ -177,3 +177,20 @@ def test_installed_wheel_runs_outside_checkout(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["tuples"]["total"] > 0
     assert all(i["path"].startswith(str(tmp_path / "venv")) for i in manifest["inputs"])
+
+
+def test_build_log_and_provenance(tmp_path):
+    ok = build("holdout=chr8", f"hydra.run.dir={tmp_path / 'ok'}")
+    assert ok.returncode == 0 and ok.stdout.startswith("genolewm build -> ")
+    log = (tmp_path / "ok" / "build.log").read_text()
+    assert "[INFO][genolewm.build] genolewm build -> " in log and "  tuples    " in log
+    provenance = json.loads((tmp_path / "ok" / "manifest.json").read_text())["provenance"]
+    assert provenance["command"] == ["build.py", "holdout=chr8", f"hydra.run.dir={tmp_path / 'ok'}"]
+    assert provenance["overrides"] == ["holdout=chr8"]
+    assert provenance["genolewm"] and provenance["host"] and provenance["started_utc"] <= provenance["finished_utc"]
+    assert set(provenance["versions"]) == {"python", "htslib", "pysam", "pyarrow", "hydra-core", "omegaconf", "numpy"}
+    assert provenance["git"] is None or len(provenance["git"]["commit"]) == 40
+    bad = build("fallback=strict", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "[ERROR][genolewm.build] window 22" in (tmp_path / "bad" / "build.log").read_text()
+    assert "has no fallback" not in bad.stdout

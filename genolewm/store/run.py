@@ -7,11 +7,14 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 from tqdm import tqdm
 
 from ..builder import TupleBuilder
 from ..errors import ConfigError
+from ..logs import Progress
+from ..provenance import provenance, utc_now
 from ..partition import Consumer
 from ..types import RunWriter, digest
 from .manifest import SCHEMA_VERSION, Totals, describe_inputs
@@ -31,6 +34,7 @@ def write_run(
     workers: int = 1,
     shard: Consumer = Consumer(),
     overwrite: bool = False,
+    overrides: Sequence[str] = (),
 ) -> dict:
     """Build every tuple into ``run_dir`` and return the manifest written last.
 
@@ -44,23 +48,29 @@ def write_run(
     build per dir: another build writing it, or a finished run in it
     (unless ``overwrite``), is refused before anything is written. On any
     error the staged files are removed and the error propagates; a failed
-    write is an :class:`InputError` naming the path.
+    write is an :class:`InputError` naming the path. ``overrides`` (the
+    command line's) go into the manifest's ``provenance``.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
     staging = Staging(run_dir, writer.layout(), overwrite)
     plan = [(k, a, b) for k, (a, b) in enumerate(builder.plan_blocks(writer.windows_per_shard)) if shard.owns(k)]
     totals = Totals()
     shards = build_shards(builder, writer, staging.staging, plan, workers)
     try:
-        with tqdm(total=sum(b - a for _, a, b in plan), unit="window", desc="build",
-                  disable=None if progress else True) as bar:
+        planned = sum(b - a for _, a, b in plan)
+        with tqdm(total=planned, unit="window", desc="build", disable=None if progress else True) as bar:
+            # Without a terminal the bar is off: a log line every ~10 s says how far the build is.
+            lines = Progress(log, "build: windows", planned) if progress and bar.disable else None
             for counts in shards:
                 totals.add(counts)
                 bar.update(counts["windows"]["seen"])
+                if lines is not None:
+                    lines.update(counts["windows"]["seen"], f", {sum(totals.by_edit.values())} tuples")
         elapsed = time.perf_counter() - started
         manifest = _manifest(builder, writer, config_yaml, shard, totals, elapsed)
+        manifest["provenance"] = provenance(list(overrides), started_utc)
         staging.commit(manifest, config_yaml)
     except OSError as exc:
         shards.close()
