@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -166,8 +167,12 @@ def test_installed_wheel_runs_outside_checkout(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root),
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("genolewm-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path / "venv")], check=True)
+    # A fresh venv that sees this environment's packages (whatever venv the tests run in), not its genolewm.
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
     python = str(tmp_path / "venv" / "bin" / "python")
+    venv_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    Path(venv_site, "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     where = subprocess.run([python, "-c", "import genolewm.build as b; print(b.__file__); print(b.CONFIG_PATH)"],
                            capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
@@ -177,6 +182,11 @@ def test_installed_wheel_runs_outside_checkout(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["tuples"]["total"] > 0
     assert all(i["path"].startswith(str(tmp_path / "venv")) for i in manifest["inputs"])
+    for script in ("genolewm-build", "genolewm-prepare", "genolewm-audit"):
+        assert (tmp_path / "venv" / "bin" / script).is_file()
+    audited = subprocess.run([str(tmp_path / "venv" / "bin" / "genolewm-audit"), str(tmp_path / "run")],
+                             capture_output=True, text=True)
+    assert audited.returncode == 0, audited.stderr
 
 
 def test_build_log_and_provenance(tmp_path):
@@ -194,3 +204,17 @@ def test_build_log_and_provenance(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "[ERROR][genolewm.build] window 22" in (tmp_path / "bad" / "build.log").read_text()
     assert "has no fallback" not in bad.stdout
+
+
+def test_console_script_help_and_shell_completion(tmp_path):
+    script = str(Path(sys.executable).parent / "genolewm-build")
+    helped = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "genolewm-build mix=default holdout=chr8" in helped.stdout
+    for group in ("windows: corpus, reference, regions", "mix: default, multi", "output: arrays, parquet"):
+        assert group in helped.stdout
+    install = subprocess.run([script, "-sc", "install=bash"], capture_output=True, text=True)
+    assert install.returncode == 0 and "-F hydra_bash_completion genolewm-build" in install.stdout
+    line = "genolewm-build mix="
+    query = subprocess.run([script, "-sc", "query=bash"], capture_output=True, text=True,
+                           env={**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line))})
+    assert query.returncode == 0 and "mix=default" in query.stdout.split() and "mix=multi" in query.stdout.split()

@@ -150,7 +150,9 @@ def test_vcf_file_checks(tmp_path):
     gz = tmp_path / "gzip.vcf.gz"
     with open(plain, "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    with pytest.raises(InputError, match="not bgzip-compressed"):
+    stem = str(gz)[: -len(".gz")]
+    with pytest.raises(InputError, match=rf"gzip- but not bgzip-compressed; recompress it: `zcat {gz} \| bgzip > "
+                                         rf"{stem}.bgz` and `tabix -p vcf {stem}.bgz`"):
         VariantProvider(str(gz))
     indexed = write_vcf(tmp_path / "ok.vcf", {"chr1": 100}, ["chr1\t5\t.\tA\tC\t.\tPASS\tAF=0.5"])
     shutil.copy(indexed, tmp_path / "noindex.vcf.gz")

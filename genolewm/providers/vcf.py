@@ -30,6 +30,11 @@ REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
 READ_THROUGH_BP = 1_000_000
 
 
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
 def _is_bgzf(path: str) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(16)
@@ -43,6 +48,12 @@ def open_indexed_vcf_check(path: str, key: str) -> list[str]:
     if not os.path.isfile(path):
         raise InputError(f"{key}: file not found: {path}")
     if not _is_bgzf(path):
+        if _is_gzip(path):  # plain gzip: bgzip would compress it a second time
+            stem = path[: -len(".gz")] if path.endswith(".gz") else path
+            raise InputError(
+                f"{key}: {path} is gzip- but not bgzip-compressed; recompress it: `zcat {path} | bgzip > "
+                f"{stem}.bgz` and `tabix -p vcf {stem}.bgz` (or pysam.tabix_index)"
+            )
         raise InputError(f"{key}: {path} is not bgzip-compressed; run `bgzip {path}` and `tabix -p vcf {path}.gz`")
     index = next((path + ext for ext in (".tbi", ".csi") if os.path.isfile(path + ext)), None)
     if index is None:
