@@ -48,6 +48,9 @@ if not OmegaConf.has_resolver("genolewm.demo"):
 # A checkout (or editable install) reads the top-level conf/; a wheel ships it as genolewm.conf.
 _CHECKOUT_CONF = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_PATH = str(_CHECKOUT_CONF) if (_CHECKOUT_CONF / "build.yaml").is_file() else "pkg://genolewm.conf"
+# prepare has a config of its own (conf/prepare/), so its keys cannot collide with the build's groups.
+PREPARE_CONFIG_PATH = (str(_CHECKOUT_CONF / "prepare") if CONFIG_PATH == str(_CHECKOUT_CONF)
+                       else "pkg://genolewm.conf.prepare")
 INPUT_PATH_KEYS = ("reference", "gnomad", "clinvar", "holdout_bed", "holdout_keys", "corpus", "regions")
 
 

@@ -11,8 +11,8 @@ Build configs point at the output (``paths.gnomad=.../gnomad.prepared.vcf.gz``).
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,12 +23,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import CONFIG_PATH, hydra_command
+from .config import PREPARE_CONFIG_PATH, hydra_command
 from .contigs import ContigNames
-from .errors import ConfigError, GenolewmError, InputError
+from .errors import Abort, ConfigError, GenolewmError, InputError
+from .logs import LOG_ONLY
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
 from .store import file_sha256
+
+log = logging.getLogger("genolewm.prepare")  # not __main__ when run with python -m
 
 # Short names users type for the VCF sources of the default providers.
 SOURCE_ALIASES = {"gnomad": "gnomad_common"}
@@ -192,14 +195,14 @@ def run(cfg: DictConfig, run_dir: str) -> dict:
     return report
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="prepare")
+@hydra.main(version_base="1.3", config_path=PREPARE_CONFIG_PATH, config_name="prepare")
 def _prepare(cfg: DictConfig) -> None:
     try:
         report = run(cfg, HydraConfig.get().runtime.output_dir)
     except GenolewmError as exc:
-        print(f"genolewm.prepare: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    print(
+        log.error("%s", exc, extra=LOG_ONLY)
+        raise Abort(exc) from exc
+    log.info(
         f"genolewm prepare -> {report['output']['path']}\n"
         f"  kept {report['alleles_kept']} of {report['alleles_read']} alleles ({report['records_read']} records)\n"
         f"  dropped " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items())

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from genolewm.build import run
-from genolewm.config import CONFIG_PATH
+from genolewm.config import CONFIG_PATH, PREPARE_CONFIG_PATH
 
 
 def pytest_addoption(parser):
@@ -26,7 +26,8 @@ def compose_cfg():
 
     def _compose(overrides=(), config_name="build"):
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        with initialize_config_dir(config_dir=PREPARE_CONFIG_PATH if config_name == "prepare" else CONFIG_PATH,
+                                   version_base="1.3"):
             return compose(config_name=config_name, overrides=list(overrides))
 
     yield _compose

@@ -187,6 +187,10 @@ def test_installed_wheel_runs_outside_checkout(tmp_path):
     audited = subprocess.run([str(tmp_path / "venv" / "bin" / "genolewm-audit"), str(tmp_path / "run")],
                              capture_output=True, text=True)
     assert audited.returncode == 0, audited.stderr
+    prepared = subprocess.run([str(tmp_path / "venv" / "bin" / "genolewm-prepare"), "source=clinvar",
+                               f"input={DEMO_DIR / 'clinvar.vcf.gz'}", f"output={tmp_path / 'c.vcf.gz'}",
+                               f"hydra.run.dir={tmp_path / 'prep'}"], capture_output=True, text=True, cwd=tmp_path)
+    assert prepared.returncode == 0 and (tmp_path / "c.vcf.gz.tbi").is_file(), prepared.stderr
 
 
 def test_build_log_and_provenance(tmp_path):

@@ -35,7 +35,7 @@ def options():
     """(group, option) of every config group a researcher sweeps (hydra/ holds launcher presets)."""
     conf = Path(CONFIG_PATH)
     return [(g.name, f.stem) for g in sorted(conf.iterdir())
-            if g.is_dir() and not g.name.startswith("_") and g.name != "hydra"
+            if g.is_dir() and not g.name.startswith("_") and g.name not in ("hydra", "prepare")
             for f in sorted(g.glob("*.yaml"))]
 
 

@@ -94,3 +94,16 @@ def test_prepare_cli(tmp_path):
                           f"hydra.run.dir={tmp_path / 'bad'}"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "genolewm.prepare: error: source=dbsnp: allowed values are gnomad, gnomad_common, clinvar")
+
+
+def test_prepare_has_its_own_config(tmp_path):
+    """The README's command as written (output= sets a key, not a build group), and a help of its own."""
+    out = subprocess.run([sys.executable, "-m", "genolewm.prepare", "source=clinvar",
+                          f"input={DEMO_DIR / 'clinvar.vcf.gz'}", f"output={tmp_path / 'clinvar.prepared.vcf.gz'}",
+                          f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "clinvar.prepared.vcf.gz").is_file() and (tmp_path / "clinvar.prepared.report.json").is_file()
+    assert "genolewm prepare -> " in out.stdout and "genolewm prepare -> " in (tmp_path / "run" / "prepare.log").read_text()
+    helped = subprocess.run([sys.executable, "-m", "genolewm.prepare", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "source  input  output  reference" in helped.stdout
+    assert "windows:" not in helped.stdout and "mix:" not in helped.stdout and "holdout:" not in helped.stdout
