@@ -212,3 +212,19 @@ def test_components_the_audit_cannot_check_are_errors(make, message):
 
     with pytest.raises(AuditError, match=message + ".*the audit cannot check it"):
         make(audit)
+
+
+@pytest.mark.slow
+def test_audit_cli_takes_runs_and_sweeps(built, tmp_path):
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        copy_run(built["corpus"][0], sweep / job)
+    (sweep / "1" / "config.yaml").write_text("tampered: true\n")
+    out = subprocess.run([sys.executable, "-m", "genolewm.audit", str(built["val"][0]), str(sweep),
+                          str(tmp_path / "missing")], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert [line.split(": ")[1] for line in out.stdout.splitlines()] == ["ok", "ok"]
+    assert str(sweep / "0") in out.stdout.splitlines()[1]
+    errors = out.stderr.strip().splitlines()
+    assert len(errors) == 2 and "1/config.yaml: its sha256 differs" in errors[0]
+    assert errors[1] == f"genolewm.audit: FAIL: {tmp_path / 'missing'}: no such run directory"

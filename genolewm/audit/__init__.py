@@ -1,4 +1,4 @@
-"""``python -m genolewm.audit RUN_DIR``: prove a finished build is what its config and inputs say.
+"""``genolewm-audit RUN_OR_SWEEP_DIR ...``: prove finished builds are what their configs and inputs say.
 
 The audit does not reuse the builder's logic: it builds the run's components
 from its ``config.yaml`` only to ask each how to check it (``audit_spec()``:
@@ -19,13 +19,15 @@ format's reader, and re-derives every fact it checks from the input files
 - every window has exactly the mix's tuples, and the manifest's counts
   match the files.
 
-It exits 1 naming the first offending row, 0 when everything holds.
+It prints one line per run (a sweep dir stands for its job dirs): ``ok``,
+or ``FAIL`` naming the first offending row; it exits 1 if any run failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import AuditError, GenolewmError
 from .run import audit_run
@@ -33,13 +35,26 @@ from .run import audit_run
 __all__ = ["AuditError", "audit_run", "main"]
 
 
+def runs_of(path: Path) -> list[Path]:
+    """A run dir as itself; a sweep dir (no manifest, job dirs inside) as its job dirs, in job order."""
+    if (path / "manifest.json").exists() or not path.is_dir():
+        return [path]
+    jobs = [d for d in path.iterdir() if d.is_dir() and ((d / "manifest.json").exists() or (d / ".hydra").is_dir())]
+    return sorted(jobs, key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name)) or [path]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m genolewm.audit", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir")
+    parser = argparse.ArgumentParser(prog="genolewm-audit", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_OR_SWEEP_DIR",
+                        help="run dirs, or sweep dirs whose job dirs are audited one by one")
     args = parser.parse_args(argv)
-    try:
-        checked = audit_run(args.run_dir)
-    except GenolewmError as exc:
-        print(f"genolewm.audit: FAIL: {exc}", file=sys.stderr)
-        sys.exit(1)
-    print(f"genolewm.audit: ok: {checked['windows']} windows and {checked['tuples']} tuples in {args.run_dir}")
+    failed = 0
+    for run_dir in [run for path in args.run_dirs for run in runs_of(path)]:
+        try:
+            checked = audit_run(run_dir)
+        except GenolewmError as exc:
+            failed += 1
+            print(f"genolewm.audit: FAIL: {exc}", file=sys.stderr)
+            continue
+        print(f"genolewm.audit: ok: {checked['windows']} windows and {checked['tuples']} tuples in {run_dir}")
+    sys.exit(1 if failed else 0)
