@@ -460,13 +460,3 @@ def test_two_builds_into_one_dir_publish_one_run(tmp_path):
 
     audit_run(run_dir)
 
-
-def test_progress_lines_without_a_terminal(caplog):
-    import logging
-
-    from genolewm.logs import Progress
-
-    progress = Progress(logging.getLogger("genolewm.test"), "build: windows", 100, every_s=0.0)
-    with caplog.at_level(logging.INFO, logger="genolewm.test"):
-        progress.update(40, ", 320 tuples")
-    assert caplog.messages == ["build: windows: 40 of 100 (40%), 320 tuples"]
