@@ -304,6 +304,13 @@ def test_read_only_run_dir_is_one_line(compose_cfg, tmp_path):
         run(compose_cfg(), str(run_dir), progress=False)
 
 
+def test_files_that_are_not_a_run_are_left_alone(compose_cfg, tmp_path):
+    (tmp_path / "config.yaml").write_text("mine: true\n")
+    with pytest.raises(InputError, match=rf"{tmp_path} holds config.yaml but no genolewm run; choose a new"):
+        run(compose_cfg(), str(tmp_path), progress=False)
+    assert (tmp_path / "config.yaml").read_text() == "mine: true\n"
+
+
 def test_leftovers_of_a_killed_build_are_removed_by_the_next(compose_cfg, tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / ".partial" / "tuples").mkdir(parents=True)

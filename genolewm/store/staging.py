@@ -37,9 +37,17 @@ class Staging:
         self.lock = claim(self.run_dir, overwrite)
         self.staging = self.run_dir / ".partial"
         self.replacing = finished(self.run_dir)
+        # A build that died here left .partial/ (it goes last, after every publishing rename): only then
+        # are published names without a manifest ours to remove; otherwise they are someone else's files.
+        died_here = (self.staging).is_dir()
+        strangers = [name for name in PUBLISHED if (self.run_dir / name).exists()]
+        if strangers and not (self.replacing or died_here):
+            self.lock.release()
+            raise InputError(f"{self.run_dir} holds {', '.join(strangers)} but no genolewm run; choose a new "
+                             "hydra.run.dir")
         try:
             names = (".partial", "manifest.json.tmp", *(() if self.replacing else PUBLISHED))
-            for name in names:  # what a build that died here left behind
+            for name in names:
                 _remove(self.run_dir / name)
             for sub in self.layout:
                 (self.staging / sub).mkdir(parents=True)
