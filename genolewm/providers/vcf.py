@@ -164,24 +164,20 @@ class VariantProvider:
             self._vf_pid = os.getpid()
         alleles = self.filter.alleles
         try:
-            yield from self._parse(self._vf.fetch(file_chrom, start), start, alleles)
+            for rec in self._vf.fetch(file_chrom, start):
+                pos = rec.start
+                if pos < start:
+                    continue  # overlaps the start but begins before it
+                usable, reasons = [], []
+                for ref, alt, reason in alleles(rec):
+                    if reason is None:
+                        usable.append([pos, ref, alt, REF_UNCHECKED])
+                    else:
+                        reasons.append(reason)
+                yield pos, usable, reasons
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
-
-    @staticmethod
-    def _parse(records, start: int, alleles) -> Iterator[tuple[int, list, list]]:
-        for rec in records:
-            pos = rec.start
-            if pos < start:
-                continue  # overlaps the start but begins before it
-            usable, reasons = [], []
-            for ref, alt, reason in alleles(rec):
-                if reason is None:
-                    usable.append([pos, ref, alt, REF_UNCHECKED])
-                else:
-                    reasons.append(reason)
-            yield pos, usable, reasons
 
     def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter) -> None:
         """Make the cache hold every usable allele starting in ``[lo, hi)``.
