@@ -120,6 +120,7 @@ class _Slot:
     used: set = field(default_factory=set)
     rngs: dict = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
+    notes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.excludes_edit = self.settings.holdouts.excludes_edit
@@ -155,6 +156,8 @@ class _Slot:
                 continue
             taken.append(edit)
             self.used.add(edit)
+            if edit in got.notes:  # only the edits taken: a later source may draw the same allele unnoted
+                self.notes[edit] = got.notes[edit]
         return taken
 
 
@@ -216,6 +219,7 @@ def window_tuples(
         for served in per_tuple:
             sources = tuple(src for src, _ in served)
             edits = tuple(edit for _, edit in served)
+            notes = tuple(slot.notes.get(edit) for edit in edits)
             target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
                                  preserve_length=preserve, where=window.label)
             tuples.append(
@@ -226,6 +230,7 @@ def window_tuples(
                     window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
                     chrom=window.chrom, edit_sources=sources,
                     adjusted_side=adjusted_side(n, edits) if preserve else None,
+                    edit_notes=notes if any(notes) else (),
                 )
             )
     return tuple(tuples), skipped

@@ -16,7 +16,7 @@ from .edits import apply_edits
 from .errors import InputError
 from .partition import Consumer
 from .store import read_manifest, reader_of
-from .types import RelEdit, ShardRef, TrainingTuple, WindowContext
+from .types import RelEdit, ShardRef, TrainingTuple, VariantNote, WindowContext
 
 
 def first_difference(found, expected, where: str = "") -> str | None:
@@ -108,6 +108,7 @@ class RunSet:
             window_index=row["window_index"], tuple_index=row["tuple_index"],
             requested_source=row["requested_source"], chrom=window.chrom,
             edit_sources=tuple(e["source"] for e in row["edits"]), adjusted_side=row["adjusted_side"],
+            edit_notes=_notes(row["edits"]),
         )
 
     def tuples(self, consumer: Consumer | None = None) -> Iterator[TrainingTuple]:
@@ -125,6 +126,12 @@ class RunSet:
                 start_bp=row["start_bp"], chrom=row["chrom"], window_index=row["window_index"],
                 left_flank=row["left_flank"], right_flank=row["right_flank"], window_id=row["window_id"],
             )
+
+
+def _notes(edits: list[dict]) -> tuple[VariantNote | None, ...]:
+    notes = tuple(VariantNote(e["id"], e["af"], None if e["clnsig"] is None else tuple(e["clnsig"]))
+                  if e["id"] is not None or e["af"] is not None or e["clnsig"] is not None else None for e in edits)
+    return notes if any(notes) else ()
 
 
 def read_tuples(run_dirs) -> Iterator[TrainingTuple]:

@@ -195,6 +195,19 @@ class HoldoutInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantNote:
+    """Which VCF record an edit is: its ``ID``, the ``AF`` that selected it, its ``CLNSIG`` terms.
+
+    Each is None where the source does not use it (no AF threshold, no
+    CLNSIG filter) or the record has none; synthetic edits have no note.
+    """
+
+    id: str | None = None
+    af: float | None = None
+    clnsig: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingTuple:
     """One (window, action, target window) training item.
 
@@ -203,6 +216,9 @@ class TrainingTuple:
     source, or the sources joined by ``+`` when a fallback served part of a
     multi-edit tuple. ``adjusted_side`` is the end of the target that was
     trimmed or extended to keep the window length (None when none was).
+    ``edit_notes`` say, per edit, which VCF record it is (None for synthetic
+    edits); each edit's absolute position is ``chrom`` and
+    ``window_start_bp + rel_pos + 1`` (1-based, as in VCF).
     """
 
     window_id: str
@@ -218,6 +234,7 @@ class TrainingTuple:
     chrom: str | None = None
     edit_sources: tuple[str, ...] = ()
     adjusted_side: str | None = None
+    edit_notes: tuple[VariantNote | None, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"tuple {self.tuple_index} of window {self.source_record_id}:{self.window_start_bp}"
@@ -244,11 +261,13 @@ Excluded = Callable[[RelEdit], bool]
 
 
 NOTHING_SKIPPED: Mapping[str, int] = MappingProxyType({})
+NO_NOTES: Mapping = MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class Draw:
-    """What one provider call returns: its edits and the variants it skipped, by reason.
+    """What one provider call returns: its edits, the variants it skipped by reason, and which VCF
+    record each edit is (``notes``; VCF sources only).
 
     ``skipped`` counts each skipped allele once per run: the call that first
     met it inside a window it served (and past ``count_floor``) counts it.
@@ -256,6 +275,7 @@ class Draw:
 
     edits: list[RelEdit]
     skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
+    notes: Mapping[RelEdit, VariantNote] = field(default_factory=lambda: NO_NOTES)
 
 
 @runtime_checkable

@@ -228,3 +228,31 @@ def test_audit_cli_takes_runs_and_sweeps(built, tmp_path):
     errors = out.stderr.strip().splitlines()
     assert len(errors) == 2 and "1/config.yaml: its sha256 differs" in errors[0]
     assert errors[1] == f"genolewm.audit: FAIL: {tmp_path / 'missing'}: no such run directory"
+
+
+@pytest.mark.parametrize("key, change, message", [
+    ("af", lambda af: af + 0.5, "af .* is not the record's"),
+    ("clnsig", lambda _: ["Benign"], "clnsig .* is not the record's"),
+    ("id", lambda _: "rs1", "id 'rs1' is not the record's None"),
+    ("pos", lambda pos: pos + 1, "says chr1:"),
+])
+def test_variant_identity_is_checked(built, tmp_path, key, change, message):
+    run_dir = copy_run(built["rfc_multi"][0], tmp_path / "v")
+    tuples = pq.read_table(run_dir / "tuples" / "part-00000.parquet").to_pylist()
+    source = "clinvar" if key == "clnsig" else "gnomad_common"
+    i = next(i for i, t in enumerate(tuples) if t["edit_source"] == source)
+    rewrite(run_dir, "tuples", i, "edits", lambda edits: [{**e, key: change(e[key])} for e in edits])
+    with pytest.raises(AuditError, match=rf"row {i}: edit .*{message}"):
+        audit_run(run_dir)
+
+
+def test_edits_say_which_variant_they_are(built):
+    path, _ = built["rfc_multi"]
+    edits = [e for t in pq.read_table(path / "tuples").to_pylist() for e in t["edits"]]
+    gnomad = [e for e in edits if e["source"] == "gnomad_common"]
+    clinvar = [e for e in edits if e["source"] == "clinvar"]
+    synthetic = [e for e in edits if e["source"].startswith("synthetic")]
+    assert gnomad and all(e["af"] >= 0.01 and e["clnsig"] is None for e in gnomad)
+    assert clinvar and all(e["af"] is None and e["clnsig"] for e in clinvar)
+    assert all(e["id"] is None and e["af"] is None and e["clnsig"] is None for e in synthetic)
+    assert all(e["chrom"] in ("chr1", "chr8", "chr21") and e["pos"] > 0 for e in edits)

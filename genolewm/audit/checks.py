@@ -81,7 +81,9 @@ class VcfSource:
         self.vcf = pysam.VariantFile(self.path)
         self.contigs = ContigNames(pysam.TabixFile(self.path).contigs)
 
-    def why_not(self, chrom: str, pos0: int, ref: str, alt: str) -> str | None:
+    def why_not(self, chrom: str, pos0: int, ref: str, alt: str, note: dict | None = None) -> str | None:
+        """Why the allele is not a usable record of this source (None: it is); with ``note`` (the edit's
+        ``id``, ``af``, ``clnsig``), also whether the note is that record's."""
         file_chrom = self.contigs.find(chrom)
         if file_chrom is None:
             return f"contig {chrom} is not in {self.path}"
@@ -95,8 +97,24 @@ class VcfSource:
                 why = why_not_predicate(predicate, rec, alts.index(alt), ref, alt)
                 if why:
                     return why[1]
-            return None
+            return None if note is None else self.wrong_note(rec, alts.index(alt), note)
         return f"no record {chrom}:{pos0 + 1}:{ref}:{alt} in {self.path}"
+
+    def wrong_note(self, rec, index: int, note: dict) -> str | None:
+        expected = {"id": rec.id, "af": None, "clnsig": None}
+        for predicate in self.filter["predicates"]:
+            if predicate["kind"] == "min_af" and expected["af"] is None:
+                values = rec.info.get(predicate["field"])
+                values = values if isinstance(values, tuple) else (values,)
+                expected["af"] = values[index] if index < len(values) else None
+            elif predicate["kind"] == "clnsig":
+                raw = rec.info.get("CLNSIG")
+                raw = raw if isinstance(raw, tuple) else (raw,)
+                expected["clnsig"] = sorted({t for v in raw if v for t in str(v).split("|")})
+        for key, value in expected.items():
+            if note[key] != value:
+                return f"{key} {note[key]!r} is not the record's {value!r}"
+        return None
 
 
 def why_not_synthetic(spec: dict, ref: str, alt: str) -> str | None:
@@ -196,7 +214,7 @@ SYNTHETIC_KINDS = ("synthetic_snv", "synthetic_indel")
 
 
 def edit_checker(name: str, spec: dict):
-    """``why_not(window row, rel_pos, ref, alt)`` for the edits of one provider, from its spec."""
+    """``why_not(window row, edit row)`` for the edits of one provider, from its spec."""
     kind = spec.get("kind")
     if kind == "vcf":
         for predicate in spec["filter"]["predicates"]:
@@ -205,13 +223,20 @@ def edit_checker(name: str, spec: dict):
                                  "check it; add a check to genolewm.audit")
         source = VcfSource(name, spec)
 
-        def why_not(window: dict, pos: int, ref: str, alt: str) -> str | None:
+        def why_not(window: dict, edit: dict) -> str | None:
             if window["chrom"] is None:
                 return "a VCF edit on an unplaced window"
-            return source.why_not(window["chrom"], window["start_bp"] + pos, ref, alt)
+            return source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
+                                  edit)
 
         return why_not
     if kind in SYNTHETIC_KINDS:
-        return lambda window, pos, ref, alt: why_not_synthetic(spec, ref, alt)
+
+        def why_not_drawn(window: dict, edit: dict) -> str | None:
+            if any(edit.get(key) is not None for key in ("id", "af", "clnsig")):
+                return "a synthetic edit with a VCF record's id, af or clnsig"
+            return why_not_synthetic(spec, edit["ref"], edit["alt"])
+
+        return why_not_drawn
     raise AuditError(f"providers.{name}: provider kind {kind!r}: the audit cannot check it; "
                      "add a check to genolewm.audit")

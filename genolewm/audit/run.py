@@ -104,13 +104,14 @@ class _Audit:
                 self.fail(where, f"{label} REF differs from the window ({seq[pos:end]!r})")
             if e["edit_type"] != edit_type_of(ref, alt):
                 self.fail(where, f"{label} has edit_type {e['edit_type']}, not {edit_type_of(ref, alt)}")
-            if window["chrom"] is not None:
-                pos1 = window["start_bp"] + pos + 1
-                if self.split == "train" and self.holdout.holds_key(window["chrom"], pos1, ref, alt):
-                    self.fail(where, f"{label} is held-out variant {window['chrom']}:{pos1}:{ref}:{alt}")
+            pos1 = None if window["chrom"] is None else window["start_bp"] + pos + 1
+            if (e["chrom"], e["pos"]) != (window["chrom"], pos1):
+                self.fail(where, f"{label} says {e['chrom']}:{e['pos']}, the window puts it at {window['chrom']}:{pos1}")
+            if pos1 is not None and self.split == "train" and self.holdout.holds_key(window["chrom"], pos1, ref, alt):
+                self.fail(where, f"{label} is held-out variant {window['chrom']}:{pos1}:{ref}:{alt}")
             if e["source"] not in self.checks:
                 self.fail(where, f"{label} from {e['source']!r}, which is not a provider of the run")
-            why = self.checks[e["source"]](window, pos, ref, alt)
+            why = self.checks[e["source"]](window, e)
             if why:
                 self.fail(where, f"{label} from {e['source']}: {why}")
         if row["edit_source"] != "+".join(sorted({e["source"] for e in edits})):

@@ -25,7 +25,7 @@ from typing import ClassVar, Protocol, Sequence
 import pysam
 
 from ..errors import ConfigError
-from ..types import EDIT_TYPES, MAX_ALLELE_BP, edit_type, is_acgt
+from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type, is_acgt
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]
@@ -180,6 +180,19 @@ class AlleleFilter:
 
     def spec(self) -> dict:
         return {"max_allele_len": self.max_allele_len, "predicates": [spec_of(p) for p in self.predicates]}
+
+    def note(self, rec: pysam.VariantRecord, index: int) -> VariantNote:
+        """The record's ID, and the AF and CLNSIG terms this filter selected the allele by."""
+        af = clnsig = None
+        for predicate in self._rest:
+            if isinstance(predicate, MinAf) and af is None:
+                values = rec.info.get(predicate.field)
+                values = values if isinstance(values, tuple) else (values,)
+                af = values[index] if index < len(values) else None
+            elif isinstance(predicate, ClnsigIn):
+                raw = _as_tuple(rec.info.get("CLNSIG"))
+                clnsig = tuple(sorted({t for v in raw if v for t in str(v).split("|")}))
+        return VariantNote(rec.id, af, clnsig)
 
     def info_fields(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f for p in self.predicates for f in p.info_fields()))

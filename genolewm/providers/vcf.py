@@ -20,7 +20,7 @@ import pysam
 
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
-from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
+from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, VariantNote, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter
 
@@ -140,7 +140,7 @@ class VariantProvider:
 
     def _reset(self, chrom: str | None, start: int) -> None:
         # The cache holds every usable allele starting in [_from, _to) on _chrom, in
-        # file order, as [start, ref, alt, ref_state] (REF_UNCHECKED/REF_OK/REF_BAD).
+        # file order, as [start, ref, alt, ref_state (REF_UNCHECKED/REF_OK/REF_BAD), VariantNote].
         # _records reads on from _to to the chromosome end, so each BGZF block is
         # decompressed once per pass; _ahead holds the record read past _to.
         self._chrom, self._from, self._to = chrom, start, start
@@ -148,7 +148,7 @@ class VariantProvider:
         self._records = None
         self._ahead: tuple[int, list, list] | None = None
         self._pool_key: tuple | None = None
-        self._pool: list[tuple[int, str, str]] = []
+        self._pool: dict[tuple[int, str, str], VariantNote] = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -162,16 +162,16 @@ class VariantProvider:
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._vf = pysam.VariantFile(self.path)
             self._vf_pid = os.getpid()
-        alleles = self.filter.alleles
+        alleles, note = self.filter.alleles, self.filter.note
         try:
             for rec in self._vf.fetch(file_chrom, start):
                 pos = rec.start
                 if pos < start:
                     continue  # overlaps the start but begins before it
                 usable, reasons = [], []
-                for ref, alt, reason in alleles(rec):
+                for index, (ref, alt, reason) in enumerate(alleles(rec)):
                     if reason is None:
-                        usable.append([pos, ref, alt, REF_UNCHECKED])
+                        usable.append([pos, ref, alt, REF_UNCHECKED, note(rec, index)])
                     else:
                         reasons.append(reason)
                 yield pos, usable, reasons
@@ -210,7 +210,7 @@ class VariantProvider:
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> list[tuple[int, str, str]]:
+                  skipped: Counter) -> dict[tuple[int, str, str], VariantNote]:
         """Usable alleles wholly inside the window's edge margins whose REF matches the window."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
@@ -218,9 +218,9 @@ class VariantProvider:
             return self._pool
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
         seq = window.sequence
-        pool: dict[tuple[int, str, str], None] = {}
+        pool: dict[tuple[int, str, str], VariantNote] = {}
         for entry in self._cache:
-            start, ref, alt, state = entry
+            start, ref, alt, state, note = entry
             if start >= hi:
                 break
             if start + len(ref) > hi or state == REF_BAD:
@@ -240,8 +240,8 @@ class VariantProvider:
                     entry[3] = REF_BAD
                     continue
                 entry[3] = REF_OK
-            pool[(rel, ref, alt)] = None
-        self._pool_key, self._pool = key, list(pool)
+            pool.setdefault((rel, ref, alt), note)
+        self._pool_key, self._pool = key, pool
         return self._pool
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
@@ -252,7 +252,8 @@ class VariantProvider:
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
         skipped: Counter = Counter()
         pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
-        return Draw(sample_pool(pool, rng, count, excluded), skipped)
+        edits = sample_pool(list(pool), rng, count, excluded)
+        return Draw(edits, skipped, {e: pool[(e.rel_pos, e.ref, e.alt)] for e in edits})
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:

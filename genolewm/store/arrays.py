@@ -14,7 +14,9 @@
     edit_source.npy    int16 [E]      index into meta.json "sources"
     tuple_requested.npy int16 [T]     index into "sources"
     tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right
-    meta.json          the windows' coordinates and ids, and the source names
+    edit_af.npy        float64 [E]    the AF that selected a VCF edit (NaN: none)
+    meta.json          the windows' coordinates and ids, the source names, and per edit the VCF
+                       record's ID and CLNSIG terms (null: none)
 
 Readers open arrays with ``mmap_mode="r"``: a batch touches only its rows.
 """
@@ -74,12 +76,16 @@ class ArraysFormat(OutputSettings):
             "tuple_requested": np.fromiter((code[t.requested_source] for t in tuples), np.int16, len(tuples)),
             "tuple_side": np.fromiter((SIDES.index(t.adjusted_side) - 1 for t in tuples), np.int8, len(tuples)),
         }
+        notes = [note for t in tuples for note in (t.edit_notes or (None,) * len(t.rel_edits))]
+        arrays["edit_af"] = np.array([np.nan if n is None or n.af is None else n.af for n in notes], np.float64)
         if self.store_targets:
             arrays["targets"] = encode([t.target_window for t in tuples])
         for name, array in arrays.items():
             np.save(out / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         meta = {"windows": [window_row(w, sequence=False) for w in windows], "sources": sources,
-                "window_bp": len(windows[0].sequence) if windows else 0}
+                "window_bp": len(windows[0].sequence) if windows else 0,
+                "edit_ids": [n.id if n else None for n in notes],
+                "edit_clnsig": [list(n.clnsig) if n and n.clnsig is not None else None for n in notes]}
         (out / "meta.json").write_text(json.dumps(meta, sort_keys=True, separators=(",", ":")))
 
 
@@ -127,14 +133,17 @@ class ArraysReader:
         targets = arrays["targets"] if arrays.has("targets") else None
         for i in range(len(arrays["tuple_index"])):
             a, b = int(offsets[i]), int(offsets[i + 1])
+            window = windows[int(arrays["tuple_window"][i])]
             edits = []
             for k in range(a, b):
                 ref = decode(arrays["edit_ref"][k][: arrays["edit_ref_len"][k]])
                 alt = decode(arrays["edit_alt"][k][: arrays["edit_alt_len"][k]])
-                edits.append({"rel_pos": int(arrays["edit_pos"][k]), "ref": ref, "alt": alt,
-                              "edit_type": EDIT_TYPES[arrays["edit_type"][k]],
-                              "source": sources[arrays["edit_source"][k]]})
-            window = windows[int(arrays["tuple_window"][i])]
+                rel, af = int(arrays["edit_pos"][k]), float(arrays["edit_af"][k])
+                edits.append({"rel_pos": rel, "ref": ref, "alt": alt, "edit_type": EDIT_TYPES[arrays["edit_type"][k]],
+                              "source": sources[arrays["edit_source"][k]], "chrom": window["chrom"],
+                              "pos": None if window["chrom"] is None else window["start_bp"] + rel + 1,
+                              "id": arrays.meta["edit_ids"][k], "af": None if np.isnan(af) else af,
+                              "clnsig": arrays.meta["edit_clnsig"][k]})
             row = {"window_index": window["window_index"], "window_id": window["window_id"],
                    "tuple_index": int(arrays["tuple_index"][i]),
                    "requested_source": sources[arrays["tuple_requested"][i]],

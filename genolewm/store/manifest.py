@@ -13,7 +13,7 @@ from typing import Iterable
 from ..errors import InputError
 from ..types import RunReader
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def file_sha256(path: str) -> str:

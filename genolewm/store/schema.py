@@ -15,6 +15,13 @@ EDIT_TYPE = pa.struct(
         ("alt", pa.string()),
         ("edit_type", pa.string()),
         ("source", pa.string()),
+        # Which variant the edit is: absolute position (1-based, as in VCF; null when unplaced), and for VCF
+        # sources the record's ID, the AF that selected it and its CLNSIG terms (null when unused).
+        ("chrom", pa.string()),
+        ("pos", pa.int64()),
+        ("id", pa.string()),
+        ("af", pa.float64()),
+        ("clnsig", pa.list_(pa.string())),
     ]
 )
 # Sequences are large_string: Arrow converts long Python strings to it ~10x faster than to string.
@@ -59,8 +66,12 @@ def window_row(w: WindowContext, sequence: bool = True) -> dict:
 
 
 def edit_rows(t: TrainingTuple) -> list[dict]:
-    return [{"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src}
-            for e, src in zip(t.rel_edits, t.edit_sources)]
+    notes = t.edit_notes or (None,) * len(t.rel_edits)
+    return [{"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src,
+             "chrom": t.chrom, "pos": None if t.chrom is None else t.window_start_bp + e.rel_pos + 1,
+             "id": note.id if note else None, "af": note.af if note else None,
+             "clnsig": list(note.clnsig) if note and note.clnsig is not None else None}
+            for e, src, note in zip(t.rel_edits, t.edit_sources, notes)]
 
 
 def tuples_schema(store_targets: bool) -> pa.Schema:
