@@ -28,6 +28,7 @@ from .errors import ConfigError, ContractError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
 from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, Fallbacks, Mix, as_fallbacks, as_mix
 from .providers import FunctionProvider
+from .tokens import Vocabulary
 from .types import (
     EditProvider,
     Holdout,
@@ -406,6 +407,10 @@ class TupleBuilder:
             "holdout": self.holdouts.identity(), "edge_margin": settings.edge_margin,
             "target": {"preserve_length": settings.preserve_length, "pad": settings.pad},
         }
+
+    def vocabulary(self) -> Vocabulary:
+        """The ids of source and contig names in tensor batches (``requested_source``, ``edit_source``, ``chrom``)."""
+        return Vocabulary(tuple(sorted(self.providers)), tuple(self.windows.records()) if self.windows.placed else ())
 
     def in_split(self, window: WindowContext) -> bool:
         """Whether ``window`` belongs to this builder's split."""

@@ -6,22 +6,86 @@ builds only its blocks. Every window's draws derive from the run seed and
 the window alone, so the multiset of tuples is the same for any number of
 workers or ranks, and equals what a build with
 ``output.windows_per_shard=windows_per_block`` writes.
+
+Shuffling (``shuffle=True``, ``seed``, ``set_epoch``): each epoch permutes
+the blocks (shards) before they are shared out, with
+``Random(shuffle_seed(seed, epoch))``, and each consumer passes its items
+through a buffer of ``shuffle_buffer`` items drawn at random with
+``Random(shuffle_seed(seed, epoch, index, count))``, where
+``shuffle_seed`` is the first 8 bytes of
+``sha256("{seed}/shuffle/{epoch}[/{index}/{count}]")``. The order is the same
+for the same (seed, epoch) and split; the multiset of items is the same for
+any split; another epoch gives another order.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+import hashlib
+import math
+from random import Random
+from typing import Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 from torch.utils.data import IterableDataset
 
 from .builder import TupleBuilder, TupleSettings
-from .partition import current_consumer
+from .errors import ContractError
+from .partition import Consumer, current_consumer
 from .runs import RunSet
-from .tensors import to_tensors
-from .tokens import FlatEdits, edit_arrays, encode
+from .tensors import Batch, batch
+from .tokens import FlatEdits, Vocabulary, edit_arrays, edit_rows, encode
 from .types import EditProvider, TrainingDatasetItem, TrainingTuple
 from .windows import as_window_source
+
+
+T = TypeVar("T")
+
+
+def shuffle_seed(seed: int, epoch: int, *consumer: int) -> int:
+    key = "/".join(str(part) for part in (seed, "shuffle", epoch, *consumer))
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def shuffled_blocks(count: int, seed: int, epoch: int) -> list[int]:
+    """The block order of one epoch: a permutation of ``range(count)``."""
+    order = list(range(count))
+    Random(shuffle_seed(seed, epoch)).shuffle(order)
+    return order
+
+
+def buffered(items: Iterable[T], rng: Random, size: int) -> Iterator[T]:
+    """``items`` in a random order, holding at most ``size`` of them at a time."""
+    buffer: list[T] = []
+    for item in items:
+        buffer.append(item)
+        if len(buffer) >= size:
+            j = rng.randrange(len(buffer))
+            buffer[j], buffer[-1] = buffer[-1], buffer[j]
+            yield buffer.pop()
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+class Shuffling:
+    """The shuffle settings both datasets share, and the epoch they are in."""
+
+    def __init__(self, shuffle: bool, seed: int, shuffle_buffer: int) -> None:
+        if shuffle_buffer < 1:
+            raise ContractError(f"shuffle_buffer={shuffle_buffer!r}: must be >= 1")
+        self.shuffle, self.seed, self.shuffle_buffer, self.epoch = shuffle, seed, shuffle_buffer, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch ``epoch``'s order (call before each epoch, as with DistributedSampler)."""
+        self.epoch = epoch
+
+    def blocks(self, count: int) -> list[int]:
+        return shuffled_blocks(count, self.seed, self.epoch) if self.shuffle else list(range(count))
+
+    def order(self, items: Iterable[T], consumer: Consumer) -> Iterable[T]:
+        if not self.shuffle:
+            return items
+        rng = Random(shuffle_seed(self.seed, self.epoch, consumer.index, consumer.count))
+        return buffered(items, rng, self.shuffle_buffer)
 
 
 class GenoLeWMDataset(IterableDataset):
@@ -35,41 +99,59 @@ class GenoLeWMDataset(IterableDataset):
     fields (the seed's ``mix``, ``holdouts``, ``fallback_sources``,
     ``preserve_length``, and ``pad``, ``edge_margin``). ``rank``/``world_size``
     override the distributed defaults (torch.distributed when initialised,
-    else ``RANK``/``WORLD_SIZE``).
+    else ``RANK``/``WORLD_SIZE``). ``shuffle=True`` permutes blocks and items
+    per epoch (module docstring; call :meth:`set_epoch`).
     """
 
     def __init__(
         self, windows, providers: Mapping[str, EditProvider], *, seed: int, split: str = "train",
         windows_per_block: int = 256, with_windows: bool = False, rank: int | None = None,
-        world_size: int | None = None, **settings,
+        world_size: int | None = None, shuffle: bool = False, shuffle_buffer: int = 4096, **settings,
     ) -> None:
         builder = TupleBuilder(windows=as_window_source(windows), providers=providers, seed=seed,
                                settings=TupleSettings(**settings), split=split)
-        self._init(builder, windows_per_block, with_windows, rank, world_size)
+        self._init(builder, windows_per_block, with_windows, rank, world_size, Shuffling(shuffle, seed, shuffle_buffer))
 
     @classmethod
     def from_builder(cls, builder: TupleBuilder, *, windows_per_block: int = 256, with_windows: bool = False,
-                     rank: int | None = None, world_size: int | None = None) -> "GenoLeWMDataset":
+                     rank: int | None = None, world_size: int | None = None, shuffle: bool = False,
+                     shuffle_buffer: int = 4096) -> "GenoLeWMDataset":
         """Wrap an already validated builder (e.g. from ``genolewm.config.make_builder``)."""
         dataset = cls.__new__(cls)
-        dataset._init(builder, windows_per_block, with_windows, rank, world_size)
+        dataset._init(builder, windows_per_block, with_windows, rank, world_size,
+                      Shuffling(shuffle, builder.seed, shuffle_buffer))
         return dataset
 
-    def _init(self, builder, windows_per_block, with_windows, rank, world_size) -> None:
+    def _init(self, builder, windows_per_block, with_windows, rank, world_size, shuffling) -> None:
         IterableDataset.__init__(self)
         self.builder = builder
         self.windows_per_block = windows_per_block
         self.with_windows = with_windows
         self.rank, self.world_size = rank, world_size
+        self.shuffling = shuffling
+
+    def set_epoch(self, epoch: int) -> None:
+        self.shuffling.set_epoch(epoch)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Source and contig ids for ``collate(..., vocabulary=dataset.vocabulary)``."""
+        return self.builder.vocabulary()
 
     def iter_with_source_windows(self) -> Iterator[TrainingDatasetItem]:
         """This consumer's tuples together with their source windows."""
         consumer = current_consumer(self.rank, self.world_size)
-        for block, (start, stop) in enumerate(self.builder.plan_blocks(self.windows_per_block)):
-            if consumer.owns(block):
+        blocks = self.builder.plan_blocks(self.windows_per_block)
+        mine = [b for k, b in enumerate(self.shuffling.blocks(len(blocks))) if consumer.owns(k)]
+
+        def items() -> Iterator[TrainingDatasetItem]:
+            for block in mine:
+                start, stop = blocks[block]
                 for window, tuples in self.builder.iter_windows(start=start, stop=stop):
                     for item in tuples:
                         yield TrainingDatasetItem(source_window=window, training_tuple=item)
+
+        return iter(self.shuffling.order(items(), consumer))
 
     def __iter__(self) -> Iterator[TrainingTuple | TrainingDatasetItem]:
         items = self.iter_with_source_windows()
@@ -82,58 +164,109 @@ class RunDataset(IterableDataset):
     Each consumer (rank x DataLoader worker) reads its shards, the same
     blocks the live :class:`GenoLeWMDataset` gives it when its
     ``windows_per_block`` equals the build's ``output.windows_per_shard``, and
-    yields :func:`genolewm.tensors.collate`-shaped dicts of ``batch_size``
-    tuples (the last one may be shorter; use with ``DataLoader(batch_size=None)``),
-    or with ``tensors=False`` the :class:`TrainingDatasetItem` values the live
-    dataset yields with ``with_windows=True``.
+    yields :func:`genolewm.tensors.collate`-shaped batches of ``batch_size``
+    tuples with source and contig labels (see :attr:`vocabulary`; the last
+    batch may be shorter; use ``DataLoader(dataset, batch_size=None)``), or
+    with ``tensors=False`` the :class:`TrainingDatasetItem` values the live
+    dataset yields with ``with_windows=True``. ``shuffle=True`` permutes
+    shards and tuples per epoch (module docstring; call :meth:`set_epoch`).
+    ``len()`` is this consumer's number of batches (items with
+    ``tensors=False``), from the manifests.
     """
 
     def __init__(
         self, run_dirs, *, batch_size: int = 256, max_edits: int | None = None, tensors: bool = True,
-        complete: bool = True, rank: int | None = None, world_size: int | None = None,
+        complete: bool = True, rank: int | None = None, world_size: int | None = None, shuffle: bool = False,
+        seed: int = 0, shuffle_buffer: int = 4096,
     ) -> None:
         super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ContractError(f"batch_size={batch_size!r}: must be an integer >= 1")
         self.runs = RunSet(run_dirs, complete=complete)
         self.batch_size, self.max_edits, self.tensors = batch_size, max_edits, tensors
         self.rank, self.world_size = rank, world_size
+        self.shuffling = Shuffling(shuffle, seed, shuffle_buffer)
+        self.vocabulary = Vocabulary(**next(iter(self.runs.manifests.values()))["vocabulary"])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.shuffling.set_epoch(epoch)
+
+    def _shards(self, consumer: Consumer | None) -> list:
+        shards = self.runs.shards
+        order = self.shuffling.blocks(len(shards))
+        return [shards[i] for k, i in enumerate(order) if consumer is None or consumer.owns(k)]
+
+    def tuples(self, consumer: Consumer | None = None) -> int:
+        """How many tuples ``consumer`` reads (all of them when None), from the manifests."""
+        return sum(self.runs.shard_tuples(shard) for shard in self._shards(consumer))
+
+    def __len__(self) -> int:
+        n = self.tuples(current_consumer(self.rank, self.world_size))
+        return math.ceil(n / self.batch_size) if self.tensors else n
 
     def _shard_arrays(self, shard) -> dict:
-        """A shard as arrays (its reader's), with targets recomputed when the build did not store them."""
+        """A shard as arrays (its reader's) with label ids, targets recomputed when not stored."""
         arrays = dict(self.runs.reader.shard_arrays(shard))
         if arrays["target"] is None:
             arrays["target"] = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
+        vocabulary = self.vocabulary
+        arrays["requested_id"] = vocabulary.source_ids(arrays.pop("requested_source"))
+        arrays["chrom_id"] = vocabulary.chrom_ids(arrays.pop("window_chrom"))[np.asarray(arrays["window_rows"])]
+        edits = arrays["edits"]
+        arrays["edits"] = FlatEdits(edits.rel_pos, edits.type_code, edits.ref, edits.ref_len, edits.alt,
+                                    edits.alt_len, vocabulary.source_ids(arrays.pop("edit_source")))
         return arrays
 
-    def _batch(self, parts: list[tuple[dict, int, int]]) -> dict:
-        """One batch from the tuple rows ``[a, b)`` of per-shard arrays."""
-        def rows(key):
-            return np.concatenate([np.asarray(arrays[key][a:b]) for arrays, a, b in parts])
+    def _batch(self, parts: list[tuple[dict, np.ndarray]]) -> Batch:
+        """One batch from the tuple rows ``rows`` of per-shard arrays, in the order given."""
+        def take(key):
+            return np.concatenate([np.asarray(arrays[key])[rows] for arrays, rows in parts])
 
-        offsets = [(arrays["edit_offsets"][a], arrays["edit_offsets"][b]) for arrays, a, b in parts]
-        edits = FlatEdits.concat([arrays["edits"].rows(int(lo), int(hi)) for (arrays, _, _), (lo, hi)
-                                  in zip(parts, offsets)])
-        counts = np.concatenate([np.diff(np.asarray(arrays["edit_offsets"][a:b + 1])) for arrays, a, b in parts])
-        return to_tensors({
-            "window": np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"][a:b])]
-                                      for arrays, a, b in parts]),
-            "target": rows("target"),
-            **edit_arrays(counts, edits, self.max_edits),
-            "window_index": rows("window_index").astype(np.int64), "tuple_index": rows("tuple_index").astype(np.int64),
+        flat = [edit_rows(arrays["edit_offsets"], rows) for arrays, rows in parts]
+        edits = FlatEdits.concat([arrays["edits"].take(index) for (arrays, _), (index, _) in zip(parts, flat)])
+        return batch({
+            "window": np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"])[rows]]
+                                      for arrays, rows in parts]),
+            "target": take("target"),
+            **edit_arrays(np.concatenate([counts for _, counts in flat]), edits, self.max_edits),
+            "window_index": take("window_index").astype(np.int64), "tuple_index": take("tuple_index").astype(np.int64),
+            "requested_source": take("requested_id"), "chrom": take("chrom_id"),
         })
 
-    def __iter__(self) -> Iterator[dict | TrainingDatasetItem]:
+    def _rows(self, consumer: Consumer) -> Iterator[tuple[dict, int]]:
+        for shard in self._shards(consumer):
+            arrays = self._shard_arrays(shard)
+            for row in range(len(arrays["tuple_index"])):
+                yield arrays, row
+
+    def __iter__(self) -> Iterator[Batch | TrainingDatasetItem]:
         consumer = current_consumer(self.rank, self.world_size)
         if not self.tensors:
-            for window, item in self.runs.pairs(consumer):
+            pairs = (pair for shard in self._shards(consumer) for pair in self.runs.shard_pairs(shard))
+            for window, item in self.shuffling.order(pairs, consumer):
                 yield TrainingDatasetItem(source_window=window, training_tuple=item)
             return
+        if not self.shuffling.shuffle:
+            yield from self._in_order(consumer)
+            return
+        chosen: list[tuple[dict, int]] = []
+        for arrays, row in self.shuffling.order(self._rows(consumer), consumer):
+            chosen.append((arrays, row))
+            if len(chosen) == self.batch_size:
+                yield self._batch(_grouped(chosen))
+                chosen = []
+        if chosen:
+            yield self._batch(_grouped(chosen))
+
+    def _in_order(self, consumer: Consumer) -> Iterator[Batch]:
+        """Batches cut from consecutive rows: slices of each shard's arrays."""
         parts, size = [], 0
-        for shard in self.runs.consumer_shards(consumer):
+        for shard in self._shards(consumer):
             arrays = self._shard_arrays(shard)
             start, n = 0, len(arrays["tuple_index"])
             while start < n:
                 take = min(self.batch_size - size, n - start)
-                parts.append((arrays, start, start + take))
+                parts.append((arrays, np.arange(start, start + take)))
                 size += take
                 start += take
                 if size == self.batch_size:
@@ -142,3 +275,13 @@ class RunDataset(IterableDataset):
         if size:
             yield self._batch(parts)
 
+
+def _grouped(chosen: list[tuple[dict, int]]) -> list[tuple[dict, np.ndarray]]:
+    """Consecutive rows of one shard as one part, keeping the order chosen."""
+    parts: list[tuple[dict, list[int]]] = []
+    for arrays, row in chosen:
+        if parts and parts[-1][0] is arrays:
+            parts[-1][1].append(row)
+        else:
+            parts.append((arrays, [row]))
+    return [(arrays, np.asarray(rows)) for arrays, rows in parts]

@@ -78,6 +78,10 @@ class RunSet:
         self.shards = [ShardRef(owner[k], k) for k in sorted(owner)]
         self.preserve_length, self.pad = first["preserve_length"], first["pad"]
 
+    def shard_tuples(self, shard: ShardRef) -> int:
+        """The tuples of ``shard``, from its run's manifest."""
+        return self.manifests[shard.run_dir]["shard_tuples"][str(shard.block)]
+
     def consumer_shards(self, consumer: Consumer | None = None) -> list[ShardRef]:
         """The shards of ``consumer`` (all when None): blocks ``k`` with ``k % count == index``."""
         return [s for s in self.shards if consumer is None or consumer.owns(s.block)]

@@ -20,6 +20,30 @@ _TABLE = bytes(BASES.index(chr(c)) if chr(c) in BASES else 255 for c in range(25
 TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Names as small integer ids in tensor batches: sources by position in ``sources``, contigs in
+    ``chroms`` (-1: an unplaced window)."""
+
+    sources: tuple[str, ...]
+    chroms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "chroms", tuple(self.chroms))
+        object.__setattr__(self, "_source_ids", {name: i for i, name in enumerate(self.sources)})
+        object.__setattr__(self, "_chrom_ids", {name: i for i, name in enumerate(self.chroms)})
+
+    def source_ids(self, names) -> np.ndarray:
+        return np.fromiter((self._source_ids[name] for name in names), np.int64)
+
+    def chrom_ids(self, names) -> np.ndarray:
+        return np.fromiter((-1 if name is None else self._chrom_ids[name] for name in names), np.int64)
+
+    def to_dict(self) -> dict:
+        return {"sources": list(self.sources), "chroms": list(self.chroms)}
+
+
 def tokens(buffer, length: int) -> np.ndarray:
     """Rows of ``length`` tokens from concatenated ASCII sequences (any bytes-like buffer).
 
@@ -34,9 +58,12 @@ def encode(sequences: Sequence[str]) -> np.ndarray:
     return tokens("".join(sequences).encode("ascii"), length) if length else np.zeros((len(sequences), 0), np.uint8)
 
 
+_BASE_BYTES = bytes.maketrans(bytes(range(5)), BASES.encode())
+
+
 def decode(row: np.ndarray) -> str:
     """The bases of one row of tokens."""
-    return bytes(np.asarray(row, np.uint8)).translate(bytes.maketrans(bytes(range(5)), BASES.encode())).decode()
+    return bytes(np.asarray(row, np.uint8)).translate(_BASE_BYTES).decode()
 
 
 def column_tokens(column) -> np.ndarray:
@@ -72,20 +99,35 @@ class FlatEdits:
     ref_len: np.ndarray   # [E]
     alt: np.ndarray
     alt_len: np.ndarray
+    source: np.ndarray | None = None  # [E] int64 source ids (see Vocabulary), when labels are asked for
 
     @classmethod
-    def from_strings(cls, rel_pos, types: Sequence[str], refs: Sequence[str], alts: Sequence[str]) -> "FlatEdits":
+    def from_strings(cls, rel_pos, types: Sequence[str], refs: Sequence[str], alts: Sequence[str],
+                     source: np.ndarray | None = None) -> "FlatEdits":
         ref, ref_len = allele_tokens(refs)
         alt, alt_len = allele_tokens(alts)
         codes = np.fromiter((TYPE_CODES[t] for t in types), np.uint8, len(types))
-        return cls(np.asarray(rel_pos, np.int64), codes, ref, ref_len, alt, alt_len)
+        return cls(np.asarray(rel_pos, np.int64), codes, ref, ref_len, alt, alt_len, source)
 
-    def rows(self, a: int, b: int) -> "FlatEdits":
-        return FlatEdits(*(np.asarray(getattr(self, k)[a:b]) for k in self.__dataclass_fields__))
+    def _fields(self) -> list[str]:
+        return [k for k in self.__dataclass_fields__ if getattr(self, k) is not None]
+
+    def take(self, rows: np.ndarray) -> "FlatEdits":
+        """The edits at ``rows`` (any order, a read of only those rows from memory-mapped arrays)."""
+        return FlatEdits(**{k: np.asarray(getattr(self, k))[rows] for k in self._fields()})
 
     @classmethod
     def concat(cls, parts: Sequence["FlatEdits"]) -> "FlatEdits":
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__))
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0]._fields()})
+
+
+def edit_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat edit indices of tuples ``rows`` (tuple ``i``'s edits are ``offsets[i]:offsets[i+1]``), and
+    each tuple's edit count."""
+    offsets = np.asarray(offsets)
+    starts, counts = offsets[rows], offsets[rows + 1] - offsets[rows]
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + within, counts
 
 
 def edit_arrays(counts: np.ndarray, edits: FlatEdits, max_edits: int | None = None) -> dict[str, np.ndarray]:
@@ -105,6 +147,9 @@ def edit_arrays(counts: np.ndarray, edits: FlatEdits, max_edits: int | None = No
     out["edit_pos"][row, slot] = edits.rel_pos
     out["edit_type"][row, slot] = edits.type_code
     out["edit_mask"][row, slot] = True
+    if edits.source is not None:
+        out["edit_source"] = np.zeros((batch, width), np.int64)
+        out["edit_source"][row, slot] = edits.source
     for name, toks, lengths in (("ref", edits.ref, edits.ref_len), ("alt", edits.alt, edits.alt_len)):
         out[name] = np.zeros((batch, width, MAX_ALLELE_BP), np.uint8)
         out[f"{name}_mask"] = np.zeros((batch, width, MAX_ALLELE_BP), bool)

@@ -408,4 +408,5 @@ class RunReader(Protocol):
     def tuple_rows(self, shard: ShardRef) -> Iterator[dict]: ...
 
     def shard_arrays(self, shard: ShardRef) -> Mapping:
-        """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding strings."""
+        """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding sequences;
+        with the source name of each tuple and edit and the contig of each window."""

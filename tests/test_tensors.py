@@ -1,5 +1,7 @@
 """Tensors from the live stream and from a finished build are the same, however the work is split."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from genolewm import GenoLeWMDataset
 from genolewm.build import run
 from genolewm.config import make_builder
 from genolewm.dataset import RunDataset
+from genolewm.partition import Consumer
 from genolewm.tensors import collate, encode
 
 SHARD = 4
@@ -36,7 +39,7 @@ def built(tmp_path_factory):
 
 def live_batches(builder, batch, **split):
     dataset = GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD, with_windows=True, **split)
-    return list(DataLoader(dataset, batch_size=batch, collate_fn=collate))
+    return list(DataLoader(dataset, batch_size=batch, collate_fn=partial(collate, vocabulary=dataset.vocabulary)))
 
 
 def assert_same(a, b):
@@ -91,3 +94,78 @@ def test_finished_build_gives_live_items(built, split):
     finished = list(RunDataset(runs["lean"], tensors=False, **split))
     live = list(GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD, with_windows=True, **split))
     assert finished == live and finished
+
+
+def keys(batches):
+    return [(int(w), int(t)) for b in batches for w, t in zip(b["window_index"], b["tuple_index"])]
+
+
+@pytest.mark.parametrize("run_name", ["targets", "lean"])
+def test_shuffle_per_epoch(built, run_name):
+    runs, _ = built
+    path = runs[run_name]
+    plain = keys(RunDataset(path, batch_size=16))
+
+    def epoch(e, **split):
+        dataset = RunDataset(path, batch_size=16, shuffle=True, seed=7, shuffle_buffer=40, **split)
+        dataset.set_epoch(e)
+        return keys(dataset)
+
+    first, again, second = epoch(0), epoch(0), epoch(1)
+    assert first == again and first != second and first != plain
+    assert sorted(first) == sorted(second) == sorted(plain)
+    halves = epoch(1, rank=0, world_size=2) + epoch(1, rank=1, world_size=2)
+    assert sorted(halves) == sorted(plain)
+    items = RunDataset(path, tensors=False, shuffle=True, seed=7)
+    items.set_epoch(3)
+    order = [(i.training_tuple.window_index, i.training_tuple.tuple_index) for i in items]
+    assert sorted(order) == sorted(plain) and order != plain
+
+
+def test_live_dataset_shuffles_too(built):
+    _, builder = built
+    live = GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD, shuffle=True, shuffle_buffer=50)
+    orders = []
+    for e in (0, 1):
+        live.set_epoch(e)
+        orders.append([(t.window_index, t.tuple_index) for t in live])
+    plain = [(t.window_index, t.tuple_index) for t in GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD)]
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1]) == sorted(plain)
+
+
+def test_length_from_the_manifests(built):
+    runs, _ = built
+    import json
+
+    total = json.loads((runs["targets"] / "manifest.json").read_text())["tuples"]["total"]
+    dataset = RunDataset(runs["targets"], batch_size=50)
+    assert dataset.tuples() == total and len(dataset) == len(list(dataset)) == -(-total // 50)
+    assert len(RunDataset(runs["targets"], tensors=False)) == total
+    assert sum(dataset.tuples(Consumer(r, 2)) for r in (0, 1)) == total
+    assert len(RunDataset(runs["targets"], tensors=False, rank=1, world_size=2)) == dataset.tuples(Consumer(1, 2))
+
+
+def test_decode_and_labels_round_trip(built):
+    from genolewm.tensors import decode
+
+    runs, _ = built
+    dataset = RunDataset(runs["lean"], batch_size=30)
+    vocabulary = dataset.vocabulary
+    assert set(vocabulary.sources) == {"clinvar", "gnomad_common", "synthetic_indel", "synthetic_snv"}
+    items = list(RunDataset(runs["lean"], tensors=False))
+    decoded = [row for b in dataset for row in decode(b, vocabulary)]
+    assert len(decoded) == len(items)
+    for row, item in zip(decoded, items):
+        t = item.training_tuple
+        assert row["window"] == item.source_window.sequence and row["target"] == t.target_window
+        assert row["edits"] == [(e.rel_pos, e.ref, e.alt, e.edit_type, s) for e, s in zip(t.rel_edits, t.edit_sources)]
+        assert (row["requested_source"], row["chrom"]) == (t.requested_source, t.chrom)
+        assert (row["window_index"], row["tuple_index"]) == (t.window_index, t.tuple_index)
+
+
+def test_batching_a_batched_dataset_is_a_clear_error(built):
+    runs, _ = built
+    with pytest.raises(ValueError, match=r"yields whole batches already: use DataLoader\(dataset, batch_size=None\)"):
+        next(iter(DataLoader(RunDataset(runs["targets"], batch_size=8), batch_size=4)))
+    batch = next(iter(DataLoader(RunDataset(runs["targets"], batch_size=8), batch_size=None, pin_memory=False)))
+    assert batch["window"].shape[0] == 8

@@ -155,6 +155,7 @@ class ArraysReader:
 
     def shard_arrays(self, shard: ShardRef) -> dict:
         arrays = _Shard(shard_dir(shard))
+        sources = arrays.meta["sources"]
         return {
             "window_tokens": arrays["windows"],
             "window_rows": arrays["tuple_window"],
@@ -165,4 +166,7 @@ class ArraysReader:
             "window_index": np.array([w["window_index"] for w in arrays.meta["windows"]],
                                      np.int64)[np.asarray(arrays["tuple_window"])],
             "tuple_index": arrays["tuple_index"],
+            "requested_source": [sources[i] for i in np.asarray(arrays["tuple_requested"])],
+            "edit_source": [sources[i] for i in np.asarray(arrays["edit_source"])],
+            "window_chrom": [w["chrom"] for w in arrays.meta["windows"]],
         }

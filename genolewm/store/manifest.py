@@ -48,6 +48,7 @@ class Totals:
         self.by_edit, self.by_requested = Counter(), Counter()
         self.fallbacks, self.variants_skipped = Counter(), Counter()
         self.shards = 0
+        self.shard_tuples: dict[int, int] = {}
 
     def add(self, counts: dict) -> None:
         self.windows.update(counts["windows"])
@@ -56,6 +57,7 @@ class Totals:
         self.fallbacks.update(counts["fallbacks"])
         self.variants_skipped.update(counts["variants_skipped"])
         self.shards += 1
+        self.shard_tuples[counts["shard"]] = sum(counts["by_requested_source"].values())
 
     def section(self) -> dict:
         return {
@@ -66,6 +68,8 @@ class Totals:
                 "by_requested_source": dict(sorted(self.by_requested.items())),
             },
             "shards": self.shards,
+            # Tuples per shard (plan block), so readers know their length without opening the shards.
+            "shard_tuples": {str(k): n for k, n in sorted(self.shard_tuples.items())},
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "variants_skipped": dict(sorted(self.variants_skipped.items())),
         }

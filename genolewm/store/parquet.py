@@ -90,7 +90,7 @@ class ParquetReader:
     def shard_arrays(self, shard: ShardRef) -> dict:
         import pyarrow.compute as pc  # for training reads only: the build does not pay its import
 
-        windows = _read_table(shard_path(shard, "windows"), columns=["window_index", "sequence"])
+        windows = _read_table(shard_path(shard, "windows"), columns=["window_index", "sequence", "chrom"])
         tuples = _read_table(shard_path(shard, "tuples"))
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
@@ -108,5 +108,8 @@ class ParquetReader:
             ),
             "window_index": tuples.column("window_index").to_numpy(),
             "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
+            "requested_source": tuples.column("requested_source").to_pylist(),
+            "edit_source": flat.field("source").to_pylist(),
+            "window_chrom": windows.column("chrom").to_pylist(),
         }
 

@@ -30,7 +30,7 @@ def build_shard(builder: TupleBuilder, writer: RunWriter, directory: Path, index
     """Build plan block ``[start, stop)``, write it as shard ``index``; return its counts."""
     block = builder.run_block(start, stop)
     writer.write_shard(directory, index, block.windows, block.tuples)
-    return block.counts()
+    return {**block.counts(), "shard": index}
 
 
 @dataclass
@@ -80,7 +80,7 @@ def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan)
             if pending is not None:
                 yield pending.result()
             pending = pool.submit(lambda i=index, b=block: (writer.write_shard(directory, i, b.windows, b.tuples),
-                                                            b.counts())[1])
+                                                            {**b.counts(), "shard": i})[1])
         if pending is not None:
             yield pending.result()
 

@@ -105,6 +105,7 @@ def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard:
         "preserve_length": settings.preserve_length,
         "pad": settings.pad,
         "mix": settings.mix.to_dict(),
+        "vocabulary": builder.vocabulary().to_dict(),
         "store_targets": writer.store_targets,
         "config_sha256": hashlib.sha256(config_yaml.encode()).hexdigest(),
         "data_identity": identity,
