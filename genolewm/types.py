@@ -386,6 +386,9 @@ class RunWriter(Protocol):
     def layout(self) -> tuple[str, ...]:
         """The top-level names of a run dir that hold shards (staged, then published)."""
 
+    def data_files(self) -> dict[str, str]:
+        """Table name -> glob of files generic readers open (the dataset card's ``configs``), if any."""
+
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
                     tuples: Sequence[TrainingTuple]) -> None:
         """Write block ``index``; the same block gives the same bytes whichever process writes it."""

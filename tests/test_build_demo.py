@@ -30,7 +30,8 @@ def demo(demo_build):
 
 def test_layout_and_manifest(demo):
     run_dir, manifest, _, windows, tuples = demo
-    assert sorted(p.name for p in run_dir.iterdir()) == [".genolewm.lock", "config.yaml", "manifest.json", "tuples", "windows"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [".genolewm.lock", "README.md", "config.yaml", "manifest.json",
+                                                         "tuples", "windows"]
     assert (run_dir / "windows" / "part-00000.parquet").is_file()
     assert manifest["windows"]["kept"] == len(windows) > 0
     assert manifest["tuples"]["total"] == len(tuples) == 8 * len(windows)

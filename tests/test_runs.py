@@ -88,7 +88,8 @@ def test_arrays_format_reads_like_parquet(compose_cfg, tmp_path, overrides):
     arrays = run(compose_cfg(overrides + ["output=arrays", "output.windows_per_shard=7"]), str(tmp_path / "a"),
                  progress=False)
     assert arrays["format"]["name"] == "arrays" and arrays["tuples"] == parquet["tuples"]
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [".genolewm.lock", "arrays", "config.yaml", "manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [".genolewm.lock", "README.md", "arrays", "config.yaml",
+                                                                 "manifest.json"]
     assert list(read_tuples(tmp_path / "a")) == list(read_tuples(tmp_path / "p"))
     assert list(read_windows(tmp_path / "a")) == list(read_windows(tmp_path / "p"))
     assert rows(tmp_path / "a", "tuples") == rows(tmp_path / "p", "tuples")

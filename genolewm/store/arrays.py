@@ -53,6 +53,9 @@ class ArraysFormat(OutputSettings):
     def layout(self) -> tuple[str, ...]:
         return ("arrays",)
 
+    def data_files(self) -> dict[str, str]:
+        return {}  # NumPy shards: no table a generic reader opens
+
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
                     tuples: Sequence[TrainingTuple]) -> None:
         out = directory / "arrays" / f"part-{index:05d}"

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import InputError
 
 LOCK_NAME = ".genolewm.lock"
-PUBLISHED = ("windows", "tuples", "arrays", "config.yaml", "manifest.json")
+PUBLISHED = ("windows", "tuples", "arrays", "config.yaml", "README.md", "manifest.json")
 
 
 def finished(run_dir: Path) -> bool:

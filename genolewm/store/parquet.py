@@ -54,6 +54,9 @@ class ParquetFormat(OutputSettings):
     def layout(self) -> tuple[str, ...]:
         return TABLES
 
+    def data_files(self) -> dict[str, str]:
+        return {"tuples": "tuples/*.parquet", "windows": "windows/*.parquet"}
+
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
                     tuples: Sequence[TrainingTuple]) -> None:
         compression = None if self.compression == "none" else self.compression

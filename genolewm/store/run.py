@@ -17,6 +17,7 @@ from ..logs import Progress
 from ..provenance import provenance, utc_now
 from ..partition import Consumer
 from ..types import RunWriter, digest
+from .card import dataset_card
 from .manifest import SCHEMA_VERSION, Totals, describe_inputs
 from .pool import build_shards
 from .staging import Staging, write_error
@@ -71,7 +72,7 @@ def write_run(
         elapsed = time.perf_counter() - started
         manifest = _manifest(builder, writer, config_yaml, shard, totals, elapsed)
         manifest["provenance"] = provenance(list(overrides), started_utc)
-        staging.commit(manifest, config_yaml)
+        staging.commit(manifest, config_yaml, dataset_card(manifest, writer))
     except OSError as exc:
         shards.close()
         staging.abort()

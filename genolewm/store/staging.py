@@ -55,10 +55,12 @@ class Staging:
             self.abort()
             raise write_error(Path(exc.filename or self.staging), exc) from exc
 
-    def commit(self, manifest: dict, config_yaml: str) -> Path:
-        """Write the config and manifest into staging, then move the shards, the config and the manifest into place."""
+    def commit(self, manifest: dict, config_yaml: str, card: str) -> Path:
+        """Write the config, the dataset card and the manifest into staging, then move everything into
+        place, the manifest last."""
         try:
             (self.staging / "config.yaml").write_text(config_yaml)
+            (self.staging / "README.md").write_text(card)
             (self.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
             if self.replacing:
                 old = self.run_dir / ".replaced"
@@ -67,7 +69,7 @@ class Staging:
                 for name in ("manifest.json", *PUBLISHED):  # the manifest first: the old run stops being finished
                     if (self.run_dir / name).exists():
                         os.replace(self.run_dir / name, old / name)
-            for name in (*self.layout, "config.yaml", "manifest.json"):
+            for name in (*self.layout, "config.yaml", "README.md", "manifest.json"):
                 os.replace(self.staging / name, self.run_dir / name)
             self.staging.rmdir()
             if self.replacing:
