@@ -3,6 +3,7 @@
 
     python benchmarks/bench.py build WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
+    python benchmarks/bench.py report WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
@@ -19,6 +20,9 @@ largest process and of the whole process tree.
 dataset: builds the workload once (workers=2), then streams it through
 ``genolewm.dataset.RunDataset`` into collated tensors (batch 256) in one
 process, and prints tuples/s for that one reader (a DataLoader worker's share).
+
+report: builds the workload once (workers=2), then ``genolewm-report`` on it in a child process; prints
+its seconds and peak RSS (compare scales: memory stays flat, the shards are streamed).
 
 prepare: ``python -m genolewm.prepare source=gnomad`` on the workload's
 gnomAD VCF with its reference; prints alleles/s and peak RSS (compare
@@ -126,6 +130,16 @@ def bench_build(args: argparse.Namespace, data: Path) -> dict:
     }
 
 
+def bench_report(args: argparse.Namespace, data: Path) -> dict:
+    run_dir = args.workdir / f"dataset-run-{args.scale:g}"
+    if not (run_dir / "manifest.json").is_file():
+        timed(build_command(data, run_dir, ["workers=2", *args.overrides]))
+    wall = timed([sys.executable, "-m", "genolewm.report", str(run_dir)])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    return {"scale": args.scale, "tuples": manifest["tuples"]["total"], "report_s": round(wall, 2),
+            "peak_rss_mb": peak_rss_mb()}
+
+
 def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
     out = args.workdir / f"prepare-{args.scale:g}-{int(time.time())}"
     wall = timed([sys.executable, "-m", "genolewm.prepare", "source=gnomad", f"input={data / 'gnomad.vcf.gz'}",
@@ -143,7 +157,7 @@ def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["build", "dataset", "prepare"])
+    parser.add_argument("what", choices=["build", "dataset", "report", "prepare"])
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -154,7 +168,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. output.store_targets=false")
     args = parser.parse_intermixed_args()
     data = workload(args)
-    result = {"build": bench_build, "dataset": bench_dataset, "prepare": bench_prepare}[args.what](args, data)
+    result = {"build": bench_build, "dataset": bench_dataset, "report": bench_report,
+              "prepare": bench_prepare}[args.what](args, data)
     print(json.dumps(result, indent=2))
 
 

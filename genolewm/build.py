@@ -23,6 +23,7 @@ from .config import CONFIG_PATH, absolute_paths, hydra_command, make_builder
 from .errors import Abort, GenolewmError
 from .logs import LOG_ONLY
 from .partition import Consumer
+from .report import write_report
 from .store import write_run
 
 log = logging.getLogger("genolewm.build")  # not __main__ when run with python -m
@@ -56,7 +57,8 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
 
     With ``audit=true`` the finished run is audited; a run that fails keeps
     its files but its manifest is renamed ``manifest.failed.json``, so no
-    reader takes it for a finished build.
+    reader takes it for a finished build. With ``report=true`` it gets its
+    ``report.html``.
     """
     absolute_paths(cfg)
     builder, writer = make_builder(cfg)
@@ -72,6 +74,8 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
         except AuditError:
             os.replace(Path(run_dir) / "manifest.json", Path(run_dir) / "manifest.failed.json")
             raise
+    if cfg.report:
+        write_report(run_dir)
     return manifest
 
 

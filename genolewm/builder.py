@@ -284,6 +284,7 @@ class BlockResult:
     skipped_n: int = 0
     excluded_by_holdout: int = 0
     variants_skipped: Counter = field(default_factory=Counter)
+    by_chrom: Counter = field(default_factory=Counter)  # ("<chrom> kept|excluded_by_holdout|skipped_n") -> windows
 
     @property
     def kept(self) -> int:
@@ -296,7 +297,7 @@ class BlockResult:
                         "skipped_n": self.skipped_n},
             "by_edit_source": Counter(t.edit_source for t in self.tuples),
             "by_requested_source": Counter(t.requested_source for t in self.tuples),
-            "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped,
+            "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped, "by_chrom": self.by_chrom,
         }
 
     @property
@@ -453,13 +454,19 @@ class TupleBuilder:
         """Build the windows with plan index in ``[start, stop)``, wherever earlier blocks ran."""
         floor = self._count_floor(start)
         block = BlockResult([], [])
-        for _, window in self.windows.iter_plan(start, stop):
+        placed = self.windows.placed
+        for index, window in self.windows.iter_plan(start, stop):
             block.seen += 1
+            # Unplaced windows (corpus records) are counted together.
+            where = (window.chrom if window is not None else self.windows.locate(index)[0]) if placed else "unplaced"
             if window is None:
                 block.skipped_n += 1
+                block.by_chrom[(where, "skipped_n")] += 1
             elif not self.in_split(window):
                 block.excluded_by_holdout += 1
+                block.by_chrom[(where, "excluded_by_holdout")] += 1
             else:
+                block.by_chrom[(where, "kept")] += 1
                 tuples, skipped = window_tuples(window, self.providers, self.seed, self._tuple_settings, floor)
                 block.windows.append(window)
                 block.tuples.extend(tuples)

@@ -120,6 +120,7 @@ class BuildConfig:
     split: str = TupleBuilder.split
     edge_margin: int = TupleSettings.edge_margin
     audit: bool = False
+    report: bool = False
     overwrite: bool = False
     workers: int = 1
     shard: ShardConfig = field(default_factory=ShardConfig)

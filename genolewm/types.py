@@ -408,7 +408,8 @@ class RunReader(Protocol):
 
     def window_rows(self, shard: ShardRef) -> Iterator[dict]: ...
 
-    def tuple_rows(self, shard: ShardRef) -> Iterator[dict]: ...
+    def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
+        """The tuples of a shard, batch by batch; without the (large) targets when ``with_targets`` is False."""
 
     def shard_arrays(self, shard: ShardRef) -> Mapping:
         """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding sequences;

@@ -129,11 +129,11 @@ class ArraysReader:
         for i, meta in enumerate(arrays.meta["windows"]):
             yield {**meta, "sequence": decode(arrays["windows"][i])}
 
-    def tuple_rows(self, shard: ShardRef) -> Iterator[dict]:
+    def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
         arrays = _Shard(shard_dir(shard))
         windows, sources = arrays.meta["windows"], arrays.meta["sources"]
         offsets = arrays["edit_offsets"]
-        targets = arrays["targets"] if arrays.has("targets") else None
+        targets = arrays["targets"] if with_targets and arrays.has("targets") else None
         for i in range(len(arrays["tuple_index"])):
             a, b = int(offsets[i]), int(offsets[i + 1])
             window = windows[int(arrays["tuple_window"][i])]

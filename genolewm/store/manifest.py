@@ -49,6 +49,7 @@ class Totals:
         self.fallbacks, self.variants_skipped = Counter(), Counter()
         self.shards = 0
         self.shard_tuples: dict[int, int] = {}
+        self.by_chrom: Counter = Counter()
 
     def add(self, counts: dict) -> None:
         self.windows.update(counts["windows"])
@@ -58,6 +59,13 @@ class Totals:
         self.variants_skipped.update(counts["variants_skipped"])
         self.shards += 1
         self.shard_tuples[counts["shard"]] = sum(counts["by_requested_source"].values())
+        self.by_chrom.update(counts["by_chrom"])
+
+    def _windows_by_chrom(self) -> dict:
+        out: dict[str, dict[str, int]] = {}
+        for (chrom, outcome), n in self.by_chrom.items():
+            out.setdefault(chrom, {"kept": 0, "excluded_by_holdout": 0, "skipped_n": 0})[outcome] += n
+        return out
 
     def section(self) -> dict:
         return {
@@ -67,6 +75,7 @@ class Totals:
                 "by_edit_source": dict(sorted(self.by_edit.items())),
                 "by_requested_source": dict(sorted(self.by_requested.items())),
             },
+            "windows_by_chrom": self._windows_by_chrom(),
             "shards": self.shards,
             # Tuples per shard (plan block), so readers know their length without opening the shards.
             "shard_tuples": {str(k): n for k, n in sorted(self.shard_tuples.items())},
@@ -96,8 +105,16 @@ def read_manifest(run_dir: str | os.PathLike) -> dict:
     return manifest
 
 
+def check_schema(manifest: dict, run_dir: str | os.PathLike) -> None:
+    """Refuse a run written in another schema version than this genolewm reads."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{run_dir}: built with schema_version {manifest.get('schema_version')}, this genolewm "
+                         f"reads {SCHEMA_VERSION}; rebuild the run (its config.yaml rebuilds it)")
+
+
 def reader_of(manifest: dict, run_dir: str | os.PathLike) -> RunReader:
-    """The :class:`~genolewm.types.RunReader` the manifest's format names."""
+    """The :class:`~genolewm.types.RunReader` the manifest's format names (for this schema version)."""
+    check_schema(manifest, run_dir)
     target = manifest.get("format", {}).get("reader", "")
     module, _, name = target.rpartition(".")
     try:

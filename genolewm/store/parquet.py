@@ -76,9 +76,9 @@ class ParquetReader:
     def label(self, shard: ShardRef, table: str) -> str:
         return f"{table}/part-{shard.block:05d}.parquet"
 
-    def _rows(self, path: Path) -> Iterator[dict]:
+    def _rows(self, path: Path, columns: list[str] | None = None) -> Iterator[dict]:
         try:
-            batches = pq.ParquetFile(path).iter_batches()
+            batches = pq.ParquetFile(path).iter_batches(columns=columns)
             for batch in batches:
                 yield from batch.to_pylist()
         except (pa.ArrowException, OSError) as exc:
@@ -87,8 +87,11 @@ class ParquetReader:
     def window_rows(self, shard: ShardRef) -> Iterator[dict]:
         return self._rows(shard_path(shard, "windows"))
 
-    def tuple_rows(self, shard: ShardRef) -> Iterator[dict]:
-        return self._rows(shard_path(shard, "tuples"))
+    def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
+        path = shard_path(shard, "tuples")
+        if with_targets:
+            return self._rows(path)
+        return self._rows(path, [n for n in pq.read_schema(path).names if n != "target_window"])
 
     def shard_arrays(self, shard: ShardRef) -> dict:
         import pyarrow.compute as pc  # for training reads only: the build does not pay its import

@@ -1,0 +1,269 @@
+"""``genolewm-report RUN_DIR|SWEEP_DIR``: what a build holds, as ``report.html`` with PNG figures beside it.
+
+For a run: tuples by requested and serving source and the fallback rate per
+source; edit types; indel lengths per source; edit positions in the window;
+windows and tuples per chromosome (kept, held out, mostly N); the AF
+spectrum of AF-selected edits; VCF edits by CLNSIG term; skipped variants
+by reason. For a sweep dir: the same figures per job side by side, and one
+table of every job's counts. Every number comes from the shard files
+(streamed a batch at a time, without targets) and the manifest; the page
+carries them as JSON (``<script id="report-data">``) as well as in tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GenolewmError, InputError
+from .runs import RunSet
+from .store import read_manifest
+
+log = logging.getLogger(__name__)
+
+POSITION_BINS = 48
+AF_EDGES = [float(x) for x in np.logspace(-4, 0, 17)]  # 1e-4 .. 1, four bins a decade
+
+
+@dataclass
+class RunStats:
+    """The numbers of one run's report."""
+
+    run_dir: str
+    window_bp: int
+    edge_margin: int
+    served: dict = field(default_factory=dict)          # "requested -> serving": edits
+    edit_types: dict = field(default_factory=dict)      # type: edits
+    indel_lengths: dict = field(default_factory=dict)   # source: {length: edits}
+    positions: list = field(default_factory=list)       # edits per bin of POSITION_BINS over the window
+    tuples_by_chrom: dict = field(default_factory=dict)
+    windows_by_chrom: dict = field(default_factory=dict)
+    af: dict = field(default_factory=dict)              # source: edits per AF bin (AF_EDGES)
+    clnsig: dict = field(default_factory=dict)          # term: edits
+    skipped: dict = field(default_factory=dict)         # "source:reason": alleles
+    counts: dict = field(default_factory=dict)          # the manifest's windows and tuples
+
+    @property
+    def fallback_rate(self) -> dict:
+        """Per requested source, the share of its edits another source served."""
+        asked: Counter = Counter()
+        other: Counter = Counter()
+        for key, n in self.served.items():
+            requested, serving = key.split(" -> ")
+            asked[requested] += n
+            if serving != requested:
+                other[requested] += n
+        return {source: round(other[source] / asked[source], 4) for source in sorted(asked)}
+
+
+def _settings(run_dir: Path) -> tuple[int, int]:
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(run_dir / "config.yaml")
+    return int(config.windows.window_bp), int(config.edge_margin)
+
+
+def run_stats(run_dir: str | Path) -> RunStats:
+    """Count one finished run, shard by shard, a batch of rows at a time."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    runs = RunSet(run_dir, complete=False)
+    window_bp, edge_margin = _settings(run_dir)
+    served, types, chroms, clnsig = Counter(), Counter(), Counter(), Counter()
+    indels: dict[str, Counter] = {}
+    af: dict[str, np.ndarray] = {}
+    positions = np.zeros(POSITION_BINS, np.int64)
+    for shard in runs.shards:
+        for row in runs.reader.tuple_rows(shard, with_targets=False):
+            chroms[row["edits"][0]["chrom"] or "unplaced"] += 1
+            for e in row["edits"]:
+                served[f"{row['requested_source']} -> {e['source']}"] += 1
+                types[e["edit_type"]] += 1
+                positions[min(POSITION_BINS - 1, e["rel_pos"] * POSITION_BINS // window_bp)] += 1
+                if e["edit_type"] in ("INS", "DEL"):
+                    indels.setdefault(e["source"], Counter())[abs(len(e["alt"]) - len(e["ref"]))] += 1
+                if e["af"] is not None:
+                    bins = af.setdefault(e["source"], np.zeros(len(AF_EDGES) - 1, np.int64))
+                    bins[min(len(bins) - 1, max(0, int(np.searchsorted(AF_EDGES, e["af"], "right")) - 1))] += 1
+                for term in e["clnsig"] or ():
+                    clnsig[term] += 1
+    return RunStats(
+        run_dir=str(run_dir), window_bp=window_bp, edge_margin=edge_margin, served=dict(sorted(served.items())),
+        edit_types=dict(sorted(types.items())),
+        indel_lengths={s: {str(k): n for k, n in sorted(c.items())} for s, c in sorted(indels.items())},
+        positions=positions.tolist(), tuples_by_chrom=dict(sorted(chroms.items())),
+        windows_by_chrom=manifest["windows_by_chrom"], af={s: b.tolist() for s, b in sorted(af.items())},
+        clnsig=dict(sorted(clnsig.items())), skipped=manifest["variants_skipped"],
+        counts={"windows": manifest["windows"], "tuples": manifest["tuples"]},
+    )
+
+
+def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str]]:
+    """Draw the run's figures as PNGs in ``out_dir``; return ``(title, path relative to the page)`` pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = []
+
+    def save(fig, name: str, title: str) -> None:
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{prefix}{name}.png", dpi=80)
+        plt.close(fig)
+        drawn.append((title, f"{out_dir.name}/{prefix}{name}.png"))
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    keys = list(stats.served)
+    left.barh(keys, [stats.served[k] for k in keys])
+    left.set_xlabel("edits")
+    rates = stats.fallback_rate
+    right.bar(list(rates), list(rates.values()))
+    right.set_ylabel("share served by a fallback")
+    right.tick_params(axis="x", labelrotation=30)
+    save(fig, "sources", "Edits by requested -> serving source; fallback rate per source")
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.bar(list(stats.edit_types), list(stats.edit_types.values()))
+    left.set_ylabel("edits")
+    for source, lengths in stats.indel_lengths.items():
+        right.plot([int(k) for k in lengths], list(lengths.values()), marker="o", label=source)
+    right.set_xlabel("indel length (bp)")
+    right.set_ylabel("edits")
+    if stats.indel_lengths:
+        right.legend(fontsize=7)
+    save(fig, "edits", "Edit types; indel length per source")
+
+    fig, axis = plt.subplots(figsize=(10, 3))
+    width = stats.window_bp / POSITION_BINS
+    axis.bar([i * width for i in range(POSITION_BINS)], stats.positions, width=width, align="edge")
+    for x in (stats.edge_margin, stats.window_bp - stats.edge_margin):
+        axis.axvline(x, color="red", linewidth=1)
+    axis.set_xlabel("rel_pos (red: the edge margins; between them it should be flat)")
+    axis.set_ylabel("edits")
+    save(fig, "positions", "Edit position within the window")
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    names = list(stats.windows_by_chrom)
+    bottom = np.zeros(len(names))
+    for outcome in ("kept", "excluded_by_holdout", "skipped_n"):
+        values = np.array([stats.windows_by_chrom[c][outcome] for c in names])
+        left.bar(names, values, bottom=bottom, label=outcome)
+        bottom += values
+    left.legend(fontsize=7)
+    left.set_ylabel("windows")
+    right.bar(list(stats.tuples_by_chrom), list(stats.tuples_by_chrom.values()))
+    right.set_ylabel("tuples")
+    save(fig, "chromosomes", "Windows (kept / held out / mostly N) and tuples per chromosome")
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    centres = [float(np.sqrt(a * b)) for a, b in zip(AF_EDGES, AF_EDGES[1:])]
+    for source, bins in stats.af.items():
+        left.plot(centres, bins, marker="o", label=source)
+    left.set_xscale("log")
+    left.set_xlabel("AF")
+    left.set_ylabel("edits")
+    if stats.af:
+        left.legend(fontsize=7)
+    right.barh(list(stats.clnsig), list(stats.clnsig.values()))
+    right.set_xlabel("edits")
+    save(fig, "variants", "AF spectrum of AF-selected edits; VCF edits by CLNSIG term")
+
+    fig, axis = plt.subplots(figsize=(10, max(2.5, 0.25 * len(stats.skipped))))
+    axis.barh(list(stats.skipped), list(stats.skipped.values()))
+    axis.set_xlabel("alleles")
+    save(fig, "skipped", "Skipped variants by source and reason")
+    return drawn
+
+
+def _table(rows: dict, headers: tuple[str, str]) -> str:
+    body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    return f"<table><tr><th>{headers[0]}</th><th>{headers[1]}</th></tr>{body}</table>"
+
+
+def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
+    tables = [
+        ("Windows", _table(stats.counts["windows"], ("windows", "count"))),
+        ("Tuples by requested source", _table(stats.counts["tuples"]["by_requested_source"], ("source", "tuples"))),
+        ("Edits by requested -> serving source", _table(stats.served, ("sources", "edits"))),
+        ("Fallback rate", _table(stats.fallback_rate, ("source", "share"))),
+        ("Edit types", _table(stats.edit_types, ("type", "edits"))),
+        ("Windows by chromosome", _table({c: ", ".join(f"{k} {v}" for k, v in o.items())
+                                          for c, o in stats.windows_by_chrom.items()}, ("chromosome", "windows"))),
+        ("Tuples by chromosome", _table(stats.tuples_by_chrom, ("chromosome", "tuples"))),
+        ("CLNSIG terms", _table(stats.clnsig, ("term", "edits"))),
+        ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles"))),
+    ]
+    images = "".join(f"<figure><img src='{html.escape(name)}' alt='{html.escape(title)}'>"
+                     f"<figcaption>{html.escape(title)}</figcaption></figure>" for title, name in figures)
+    return images + "".join(f"<h3>{title}</h3>{table}" for title, table in tables)
+
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:0.5em 0}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} img{{max-width:100%}}
+.jobs{{display:flex;gap:2em;overflow-x:auto}} .jobs>div{{min-width:40em}}</style></head>
+<body><h1>{title}</h1>{body}<script type="application/json" id="report-data">{data}</script></body></html>"""
+
+
+def _jobs(sweep_dir: Path) -> list[Path]:
+    jobs = [d for d in sweep_dir.iterdir() if (d / "manifest.json").is_file()]
+    return sorted(jobs, key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
+
+
+def write_report(path: str | Path) -> Path:
+    """Write ``report.html`` (and its PNGs in ``report/``) for a run dir or a sweep dir; return its path."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such run or sweep directory")
+    out_dir = path / "report"
+    out_dir.mkdir(exist_ok=True)
+    if (path / "manifest.json").is_file():
+        stats = run_stats(path)
+        body, data = _run_section(stats, _figures(stats, out_dir, "")), asdict(stats)
+        title = f"genolewm run {path.name}"
+    else:
+        jobs = _jobs(path)
+        if not jobs:
+            raise InputError(f"{path}: neither a finished run (no manifest.json) nor a sweep with finished jobs")
+        stats_by_job = {job.name: run_stats(job) for job in jobs}
+        columns = "".join(
+            f"<div><h2>job {html.escape(name)}</h2>{_run_section(stats, _figures(stats, out_dir, f'job-{name}-'))}</div>"
+            for name, stats in stats_by_job.items())
+        summary = _table({name: f"windows kept {s.counts['windows']['kept']}, tuples {s.counts['tuples']['total']}, "
+                                + ", ".join(f"{k} {v}" for k, v in s.counts["tuples"]["by_edit_source"].items())
+                          for name, s in stats_by_job.items()}, ("job", "counts"))
+        body = f"<h2>Every job</h2>{summary}<div class='jobs'>{columns}</div>"
+        data = {name: asdict(stats) for name, stats in stats_by_job.items()}
+        title = f"genolewm sweep {path.name}"
+    target = path / "report.html"
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(PAGE.format(title=html.escape(title), body=body, data=json.dumps(data).replace("</", "<\\/")))
+    tmp.replace(target)
+    log.info("report: %s", target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="genolewm-report", description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR")
+    args = parser.parse_args(argv)
+    try:
+        target = write_report(args.path)
+    except GenolewmError as exc:
+        print(f"genolewm.report: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"genolewm.report: {target}")
+
+
+if __name__ == "__main__":
+    main()
