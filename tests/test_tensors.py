@@ -169,3 +169,16 @@ def test_batching_a_batched_dataset_is_a_clear_error(built):
         next(iter(DataLoader(RunDataset(runs["targets"], batch_size=8), batch_size=4)))
     batch = next(iter(DataLoader(RunDataset(runs["targets"], batch_size=8), batch_size=None, pin_memory=False)))
     assert batch["window"].shape[0] == 8
+
+
+@pytest.mark.slow
+def test_readme_training_loop_runs(built, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = re.search(r"<!-- training-loop -->\n```python\n(.*?)```\n<!-- /training-loop -->", readme, re.S).group(1)
+    runs, _ = built
+    exec(compile(code, "README.md", "exec"), {"RUN": str(runs["targets"])})
+    lines = capsys.readouterr().out.splitlines()
+    assert "batches per epoch" in lines[0] and lines[1].startswith("1 ")
