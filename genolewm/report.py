@@ -106,22 +106,7 @@ def run_stats(run_dir: str | Path) -> RunStats:
     )
 
 
-def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str]]:
-    """Draw the run's figures as PNGs in ``out_dir``; return ``(title, path relative to the page)`` pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    drawn = []
-
-    def save(fig, name: str, title: str) -> None:
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out_dir / f"{prefix}{name}.png", dpi=80)
-        plt.close(fig)
-        drawn.append((title, f"{out_dir.name}/{prefix}{name}.png"))
-
+def _sources(plt, stats: RunStats):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     keys = list(stats.served)
     left.barh(keys, [stats.served[k] for k in keys])
@@ -130,8 +115,10 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
     right.bar(list(rates), list(rates.values()))
     right.set_ylabel("share served by a fallback")
     right.tick_params(axis="x", labelrotation=30)
-    save(fig, "sources", "Edits by requested -> serving source; fallback rate per source")
+    return fig, "sources", "Edits by requested -> serving source; fallback rate per source"
 
+
+def _edits(plt, stats: RunStats):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     left.bar(list(stats.edit_types), list(stats.edit_types.values()))
     left.set_ylabel("edits")
@@ -141,8 +128,10 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
     right.set_ylabel("edits")
     if stats.indel_lengths:
         right.legend(fontsize=7)
-    save(fig, "edits", "Edit types; indel length per source")
+    return fig, "edits", "Edit types; indel length per source"
 
+
+def _positions(plt, stats: RunStats):
     fig, axis = plt.subplots(figsize=(10, 3))
     width = stats.window_bp / POSITION_BINS
     axis.bar([i * width for i in range(POSITION_BINS)], stats.positions, width=width, align="edge")
@@ -150,8 +139,10 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
         axis.axvline(x, color="red", linewidth=1)
     axis.set_xlabel("rel_pos (red: the edge margins; between them it should be flat)")
     axis.set_ylabel("edits")
-    save(fig, "positions", "Edit position within the window")
+    return fig, "positions", "Edit position within the window"
 
+
+def _chromosomes(plt, stats: RunStats):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     names = list(stats.windows_by_chrom)
     bottom = np.zeros(len(names))
@@ -163,8 +154,10 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
     left.set_ylabel("windows")
     right.bar(list(stats.tuples_by_chrom), list(stats.tuples_by_chrom.values()))
     right.set_ylabel("tuples")
-    save(fig, "chromosomes", "Windows (kept / held out / mostly N) and tuples per chromosome")
+    return fig, "chromosomes", "Windows (kept / held out / mostly N) and tuples per chromosome"
 
+
+def _variants(plt, stats: RunStats):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     centres = [float(np.sqrt(a * b)) for a, b in zip(AF_EDGES, AF_EDGES[1:])]
     for source, bins in stats.af.items():
@@ -176,12 +169,34 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
         left.legend(fontsize=7)
     right.barh(list(stats.clnsig), list(stats.clnsig.values()))
     right.set_xlabel("edits")
-    save(fig, "variants", "AF spectrum of AF-selected edits; VCF edits by CLNSIG term")
+    return fig, "variants", "AF spectrum of AF-selected edits; VCF edits by CLNSIG term"
 
+
+def _skipped(plt, stats: RunStats):
     fig, axis = plt.subplots(figsize=(10, max(2.5, 0.25 * len(stats.skipped))))
     axis.barh(list(stats.skipped), list(stats.skipped.values()))
     axis.set_xlabel("alleles")
-    save(fig, "skipped", "Skipped variants by source and reason")
+    return fig, "skipped", "Skipped variants by source and reason"
+
+
+FIGURES = (_sources, _edits, _positions, _chromosomes, _variants, _skipped)
+
+
+def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str]]:
+    """Draw the run's figures as PNGs in ``out_dir``; return ``(title, path relative to the page)`` pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    for draw in FIGURES:
+        fig, name, title = draw(plt, stats)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{prefix}{name}.png", dpi=80)
+        plt.close(fig)
+        drawn.append((title, f"{out_dir.name}/{prefix}{name}.png"))
     return drawn
 
 
