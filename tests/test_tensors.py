@@ -116,6 +116,10 @@ def test_shuffle_per_epoch(built, run_name):
     assert sorted(first) == sorted(second) == sorted(plain)
     halves = epoch(1, rank=0, world_size=2) + epoch(1, rank=1, world_size=2)
     assert sorted(halves) == sorted(plain)
+    shuffled = RunDataset(path, batch_size=16, shuffle=True, seed=7, shuffle_buffer=40)
+    shuffled.set_epoch(1)
+    workers = keys(DataLoader(shuffled, batch_size=None, num_workers=2))
+    assert sorted(workers) == sorted(plain) and workers == keys(DataLoader(shuffled, batch_size=None, num_workers=2))
     items = RunDataset(path, tensors=False, shuffle=True, seed=7)
     items.set_epoch(3)
     order = [(i.training_tuple.window_index, i.training_tuple.tuple_index) for i in items]
