@@ -23,6 +23,7 @@ from .pool import build_shards
 from .staging import Staging, write_error
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 10.0  # a progress line this often when no terminal shows a bar
 
 
 def write_run(
@@ -63,7 +64,7 @@ def write_run(
         planned = sum(b - a for _, a, b in plan)
         with tqdm(total=planned, unit="window", desc="build", disable=None if progress else True) as bar:
             # Without a terminal the bar is off: a log line every ~10 s says how far the build is.
-            lines = Progress(log, "build: windows", planned) if progress and bar.disable else None
+            lines = Progress(log, "build: windows", planned, PROGRESS_EVERY_S) if progress and bar.disable else None
             for counts in shards:
                 totals.add(counts)
                 bar.update(counts["windows"]["seen"])
