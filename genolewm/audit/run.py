@@ -14,6 +14,7 @@ from ..config import make_builder
 from ..errors import AuditError
 from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
+from ..store.manifest import data_identity
 from ..types import ShardRef, digest
 from .checks import HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
 from .recount import plan_accounting, skipped_alleles
@@ -220,10 +221,7 @@ class _Audit:
                       f"{plain['seed']} / {plain['split']}")
         if m["mix"]["counts"] != [[k, v] for k, v in plain["mix"]["counts"].items()]:
             self.fail("manifest.json", f"mix {m['mix']['counts']} differs from config.yaml's {plain['mix']['counts']}")
-        by_path = {i["path"]: i for i in m["inputs"]}
-        contents = [by_path[os.path.abspath(p)]["sha256"] or f"size:{by_path[os.path.abspath(p)]['size']}"
-                    for p in self.builder.inputs()]
-        expected = {"schema_version": m["schema_version"], **self.builder.identity(), "inputs": contents}
+        expected = data_identity(self.builder, m["inputs"])
         where = first_difference(m["data_identity"], expected, "data_identity")
         if where is not None:
             self.fail("manifest.json", f"{where} is not what config.yaml and the inputs give")

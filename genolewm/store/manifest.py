@@ -40,6 +40,16 @@ def describe_inputs(paths: Iterable[str], hash_files: bool = True) -> list[dict]
     return out
 
 
+def data_identity(builder, inputs: list[dict]) -> dict:
+    """What changes a tuple: the builder's identity, and the contents of the files its components read
+    (their sha256, or size when unhashed, from ``inputs`` as :func:`describe_inputs` gives them), in
+    component order; their paths do not count."""
+    by_path = {item["path"]: item for item in inputs}
+    files = [by_path[os.path.abspath(p)] for p in builder.inputs()]
+    return {"schema_version": SCHEMA_VERSION, **builder.identity(),
+            "inputs": [f["sha256"] or f"size:{f['size']}" for f in files]}
+
+
 class Totals:
     """The counts of a run, summed block by block as the blocks arrive."""
 

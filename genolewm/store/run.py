@@ -18,7 +18,7 @@ from ..provenance import provenance, utc_now
 from ..partition import Consumer
 from ..types import RunWriter, digest
 from .card import dataset_card
-from .manifest import SCHEMA_VERSION, Totals, describe_inputs
+from .manifest import SCHEMA_VERSION, Totals, data_identity, describe_inputs
 from .pool import build_shards
 from .staging import Staging, write_error
 
@@ -89,11 +89,7 @@ def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard:
               elapsed: float) -> dict:
     settings = builder.settings
     inputs = describe_inputs(builder.inputs(), writer.hash_inputs)
-    by_path = {item["path"]: item for item in inputs}
-    # The contents of the files the components read, in component order; their paths do not count.
-    contents = [by_path[os.path.abspath(p)]["sha256"] or f"size:{by_path[os.path.abspath(p)]['size']}"
-                for p in builder.inputs()]
-    identity = {"schema_version": SCHEMA_VERSION, **builder.identity(), "inputs": contents}
+    identity = data_identity(builder, inputs)
     section = totals.section()
     total = section["tuples"]["total"]
     return {
