@@ -3,22 +3,26 @@
 Streams a raw VCF (bgzipped or plain, any size) once and writes a
 bgzipped, tabix-indexed VCF holding only the alleles the source's filter
 (``providers.<source>`` in the build config) accepts, one ALT allele per
-line with its own INFO value, plus a JSON report of what was kept and
-dropped by reason. Memory stays flat: one record is held at a time.
+line with its own INFO value as written in the input, plus a JSON report of
+what was kept and dropped by reason. Memory stays flat: records are decoded
+a batch at a time, with the builder's own decoder and filter.
 Build configs point at the output (``paths.gnomad=.../gnomad.prepared.vcf.gz``).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Iterator, TextIO
 
 import hydra
 import pysam
+from pysam.libcbgzf import BGZFile
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -29,6 +33,8 @@ from .errors import Abort, ConfigError, GenolewmError, InputError
 from .logs import LOG_ONLY
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
+from .providers.records import info_is_list, record_batches
+from .providers.vcf import is_gzip
 from .store import file_sha256
 
 log = logging.getLogger("genolewm.prepare")  # not __main__ when run with python -m
@@ -70,14 +76,14 @@ class _RefCheck:
         self.fasta = pysam.FastaFile(reference) if reference else None
         self.names = ContigNames(self.fasta.references) if self.fasta else None
 
-    def reason(self, rec, ref: str, alt: str) -> str | None:
-        chrom = self.names.find(rec.chrom)
-        actual = self.fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() if chrom else None
+    def reason(self, chrom: str, start: int, ref: str, alt: str) -> str | None:
+        name = self.names.find(chrom)
+        actual = self.fasta.fetch(name, start, start + len(ref)).upper() if name else None
         if actual == ref:
             return None
         if self.policy == "error":
             raise InputError(
-                f"{self.input_path}: record {rec.chrom}:{rec.pos}:{rec.ref}:{alt} REF does not "
+                f"{self.input_path}: record {chrom}:{start + 1}:{ref}:{alt} REF does not "
                 f"match {self.reference} ({actual!r}); fix the VCF or set ref_mismatch=skip"
             )
         return "ref_mismatch"
@@ -87,33 +93,56 @@ class _RefCheck:
             self.fasta.close()
 
 
-def _copy_alleles(src: pysam.VariantFile, out: pysam.VariantFile, filt: AlleleFilter,
+def _body(handle: TextIO) -> Iterator[str]:
+    """The record lines of an open VCF text (``\\n`` kept: the decoder skips the empty lines it leaves)."""
+    for line in handle:
+        if not line.startswith("#"):
+            yield line
+            break
+    yield from handle
+
+
+def _copy_alleles(input_path: str, header: pysam.VariantHeader, out, filt: AlleleFilter,
                   check: _RefCheck) -> tuple[int, int, Counter, Counter]:
-    """Write each usable allele of ``src`` as its own record; return (records, alleles, kept per contig,
-    dropped alleles by reason)."""
+    """Write each usable allele of ``input_path`` as its own record; return (records, alleles, kept per
+    contig, dropped alleles by reason)."""
     records = alleles = 0
     kept: Counter = Counter()
     dropped: Counter = Counter()
     info_fields = filt.info_fields()
-    per_allele = {name: src.header.info[name].number == "A" for name in info_fields}
+    # One ALT per output line: per-allele (Number=A) values keep this allele's.
+    per_allele = {name: header.info[name].number == "A" for name in info_fields}
+    info_lists = {name: info_is_list(header.info[name].number) for name in info_fields}
+    n_columns = len(str(header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
     ref_reason = check.reason if check.fasta is not None else None
-    for rec in src:
-        records += 1
-        for index, (ref, alt, reason) in enumerate(filt.alleles(rec)):
-            alleles += 1
-            if reason is None and ref_reason is not None:
-                reason = ref_reason(rec, ref, alt)
-            if reason is not None:
-                dropped[reason] += 1
-                continue
-            new = out.new_record(contig=rec.chrom, start=rec.start, alleles=(ref, alt), id=rec.id,
-                                 filter=list(rec.filter.keys()) or None)
-            for name in info_fields:
-                # One ALT per output line: per-allele (Number=A) values keep this allele's.
-                value = rec.info[name]
-                new.info[name] = value[index] if per_allele[name] and isinstance(value, tuple) else value
-            out.write(new)
-            kept[rec.chrom] += 1
+    opener = gzip.open if is_gzip(input_path) else open
+    with opener(input_path, "rt") as handle:
+        for batch in record_batches(_body(handle), n_columns, info_lists, input_path):
+            records += len(batch.records)
+            alleles += len(batch)
+            reasons = filt.reasons(batch)
+            cols = {c: batch.column(c).to_pylist() for c in ("CHROM", "POS", "ID", "FILTER")}
+            info = {name: batch.info_raw(name).to_pylist() for name in info_fields}
+            refs, alts = batch.ref.to_pylist(), batch.alt.to_pylist()
+            lines = []
+            for row, reason in enumerate(reasons.tolist()):
+                rec, ref, alt = int(batch.rec[row]), refs[row], alts[row]
+                chrom = cols["CHROM"][rec]
+                if reason is None and ref_reason is not None:
+                    reason = ref_reason(chrom, int(batch.start[row]), ref, alt)
+                if reason is not None:
+                    dropped[reason] += 1
+                    continue
+                values = []
+                for name in info_fields:
+                    value = info[name][rec]
+                    if value is not None:
+                        value = value.split(",")[int(batch.index[row])] if per_allele[name] else value
+                        values.append(f"{name}={value}")
+                lines.append(f"{chrom}\t{cols['POS'][rec]}\t{cols['ID'][rec]}\t{ref}\t{alt}\t.\t"
+                             f"{cols['FILTER'][rec]}\t{';'.join(values) or '.'}\n")
+                kept[chrom] += 1
+            out.write("".join(lines).encode())
     return records, alleles, kept, dropped
 
 
@@ -140,13 +169,14 @@ def prepare_vcf(
     check = _RefCheck(reference, ref_mismatch, input_path)
     try:
         try:
-            src = pysam.VariantFile(input_path)
+            with pysam.VariantFile(input_path) as src:
+                header = src.header.copy()
         except (OSError, ValueError) as exc:
             raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
-        with src:
-            filt.check_header(src.header, input_path, "providers")
-            with pysam.VariantFile(tmp, "wz", header=_output_header(src.header, filt)) as out:
-                records, alleles, kept, dropped = _copy_alleles(src, out, filt, check)
+        filt.check_header(header, input_path, "providers")
+        with BGZFile(tmp, "wb") as out:
+            out.write(str(_output_header(header, filt)).encode())
+            records, alleles, kept, dropped = _copy_alleles(input_path, header, out, filt, check)
         pysam.tabix_index(tmp, preset="vcf", force=True)
         # The index first, so a complete-looking VCF always has its index.
         os.replace(tmp + ".tbi", output_path + ".tbi")

@@ -11,21 +11,26 @@ reason that rejects it (``None``: usable):
    ``edit_type_not_selected``).
 
 A predicate is a frozen dataclass with ``kind`` (what the audit checks it
-as), ``first`` (checked once per record, before the alleles' shape, with
-``alt`` None), ``info_fields`` (the INFO keys it reads), ``check_header``
-and ``check(record, alt index, ref, alt) -> reason | None``.
+as), ``first`` (checked before the alleles' shape), ``info_fields`` (the
+INFO keys it reads), ``check_header`` and ``reasons(batch, rows)``: masks
+over a :class:`~genolewm.providers.records.RecordBatch`'s alleles, so a
+filter runs over thousands of records per call.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar, Protocol, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar, Iterator, Protocol, Sequence
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pysam
 
 from ..errors import ConfigError
-from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type, is_acgt
+from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type
+from .records import RecordBatch
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]
@@ -35,11 +40,9 @@ class AllelePredicate(Protocol):
 
     def check_header(self, header: pysam.VariantHeader, path: str, key: str) -> None: ...
 
-    def check(self, rec: pysam.VariantRecord, index: int, ref: str, alt: str | None) -> str | None: ...
-
-
-def _as_tuple(value) -> tuple:
-    return value if isinstance(value, tuple) else (value,)
+    def reasons(self, batch: RecordBatch, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+        """``(reason, rejected)`` masks over the alleles ``rows`` of ``batch``, in the order they apply."""
+        ...
 
 
 def _require_info(header: pysam.VariantHeader, name: str, path: str, key: str) -> None:
@@ -62,9 +65,8 @@ class PassOnly:
     def check_header(self, header, path, key) -> None:
         return None
 
-    def check(self, rec, index, ref, alt) -> str | None:
-        filters = rec.filter.keys()
-        return "not_pass" if filters and filters != ["PASS"] else None
+    def reasons(self, batch, rows):
+        yield "not_pass", ~batch.passed()[rows]
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,11 @@ class MinAf:
     def check_header(self, header, path, key) -> None:
         _require_info(header, self.field, path, f"{key}.af_field")
 
-    def check(self, rec, index, ref, alt) -> str | None:
-        values = rec.info.get(self.field)
-        if isinstance(values, tuple):
-            value = values[index] if index < len(values) else None
-        else:
-            value = values if index == 0 else None
-        if value is None:
-            return "af_missing"
-        return "af_below_min" if value < self.min else None
+    def reasons(self, batch, rows):
+        af = batch.info_float(self.field)[rows]
+        missing = np.isnan(af)
+        yield "af_missing", missing
+        yield "af_below_min", ~missing & (af < self.min)
 
 
 @dataclass(frozen=True)
@@ -110,10 +108,8 @@ class ClnsigIn:
     def check_header(self, header, path, key) -> None:
         _require_info(header, "CLNSIG", path, f"{key}.clnsig")
 
-    def check(self, rec, index, ref, alt) -> str | None:
-        raw = _as_tuple(rec.info.get("CLNSIG"))
-        terms = {t for v in raw if v for t in str(v).split("|")}
-        return None if terms & self.terms else "clnsig_not_selected"
+    def reasons(self, batch, rows):
+        yield "clnsig_not_selected", ~batch.info_has_term("CLNSIG", self.terms)[rows]
 
 
 @dataclass(frozen=True)
@@ -137,14 +133,56 @@ class EditTypeIn:
     def check_header(self, header, path, key) -> None:
         return None
 
-    def check(self, rec, index, ref, alt) -> str | None:
-        return None if edit_type(ref, alt) in self.types else "edit_type_not_selected"
+    def reasons(self, batch, rows):
+        # Only alleles of A/C/G/T reach here, so the Python loop runs over what the other filters kept.
+        take = pa.array(rows)
+        pairs = zip(batch.ref.take(take).to_pylist(), batch.alt.take(take).to_pylist())
+        yield "edit_type_not_selected", np.array([edit_type(r, a) not in self.types for r, a in pairs], dtype=bool)
 
 
 def spec_of(predicate: AllelePredicate) -> dict:
     """A predicate as plain data for the audit and the manifest: ``{"kind": ..., fields ...}``."""
     return {"kind": predicate.kind,
             **{k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(predicate).items()}}
+
+
+@dataclass
+class Selected:
+    """The alleles of a :class:`RecordBatch` a filter keeps, as columns in file order, and the ones it
+    skips (their record's start and the reason).
+
+    ``af`` (NaN: none) and ``clnsig`` (frozenset, or None) are what the
+    filter selected each kept allele by: the fields of its :class:`VariantNote`.
+    """
+
+    start: np.ndarray
+    end: np.ndarray  # past REF
+    ref: np.ndarray
+    alt: np.ndarray
+    id: np.ndarray
+    af: np.ndarray
+    clnsig: np.ndarray
+    skipped_start: np.ndarray
+    skipped_reason: np.ndarray
+
+    def note(self, i: int) -> VariantNote:
+        af, clnsig = self.af[i], self.clnsig[i]
+        return VariantNote(self.id[i], None if af != af else float(af),
+                           None if clnsig is None else tuple(sorted(clnsig)))
+
+    @classmethod
+    def concat(cls, parts: list["Selected"]) -> "Selected":
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+    def since(self, start: int) -> "Selected":
+        """The alleles (kept and skipped) whose record starts at or after ``start``."""
+        k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)
+        return Selected(self.start[k:], self.end[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:],
+                        self.clnsig[k:], self.skipped_start[s:], self.skipped_reason[s:])
+
+
+def _objects(array: pa.Array) -> np.ndarray:
+    return np.array(array.to_pylist(), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -181,19 +219,6 @@ class AlleleFilter:
     def spec(self) -> dict:
         return {"max_allele_len": self.max_allele_len, "predicates": [spec_of(p) for p in self.predicates]}
 
-    def note(self, rec: pysam.VariantRecord, index: int) -> VariantNote:
-        """The record's ID, and the AF and CLNSIG terms this filter selected the allele by."""
-        af = clnsig = None
-        for predicate in self._rest:
-            if isinstance(predicate, MinAf) and af is None:
-                values = rec.info.get(predicate.field)
-                values = values if isinstance(values, tuple) else (values,)
-                af = values[index] if index < len(values) else None
-            elif isinstance(predicate, ClnsigIn):
-                raw = _as_tuple(rec.info.get("CLNSIG"))
-                clnsig = tuple(sorted({t for v in raw if v for t in str(v).split("|")}))
-        return VariantNote(rec.id, af, clnsig)
-
     def info_fields(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f for p in self.predicates for f in p.info_fields()))
 
@@ -201,46 +226,62 @@ class AlleleFilter:
         for predicate in self.predicates:
             predicate.check_header(header, path, key)
 
-    def alleles(self, rec: pysam.VariantRecord) -> list[tuple[str, str | None, str | None]]:
-        """``(ref, alt, reason)`` per ALT allele; ``reason`` None means usable."""
-        alleles = rec.alleles  # one call for REF and ALTs: the cheapest pysam accessor
-        ref = alleles[0].upper()
-        alts = alleles[1:] or (None,)
-        for predicate in self._first:
-            reason = predicate.check(rec, 0, ref, None)
-            if reason is not None:
-                return [(ref, alt, reason) for alt in alts]
-        # Reasons that hold for the whole record, checked once.
-        record_reason = None
-        if not is_acgt(ref):
-            record_reason = "non_acgt"
-        elif len(ref) > self.max_allele_len:
-            record_reason = "too_long"
-        rest = self._rest
-        out = []
-        for index, alt in enumerate(alts):
-            if alt is None or alt[0] == "<" or "[" in alt or "]" in alt:
-                reason = "symbolic"
-            elif alt == "*":
-                reason = "spanning_deletion"
-            elif record_reason is not None:
-                reason = record_reason
-            else:
-                alt = alt.upper()
-                reason = None
-                if not is_acgt(alt):
-                    reason = "non_acgt"
-                elif len(alt) > self.max_allele_len:
-                    reason = "too_long"
-                elif ref == alt:
-                    reason = "ref_equals_alt"
-                else:
-                    for predicate in rest:
-                        reason = predicate.check(rec, index, ref, alt)
-                        if reason is not None:
-                            break
-            out.append((ref, alt, reason))
-        return out
+    def _shape(self, batch: RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
+        """The allele-shape reasons, over every allele of ``batch``, in the order they apply."""
+        def mask(array) -> np.ndarray:
+            return array.to_numpy(zero_copy_only=False)
+
+        ref, alt = batch.ref, batch.alt
+        yield "symbolic", mask(pc.or_(pc.or_(pc.equal(alt, "."), pc.starts_with(alt, "<")),
+                                      pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]"))))
+        yield "spanning_deletion", mask(pc.equal(alt, "*"))
+        # REF is the record's: its reasons come before the ALT's own.
+        yield "non_acgt", ~mask(pc.match_substring_regex(ref, "^[ACGT]+$"))
+        yield "too_long", mask(pc.binary_length(ref)) > self.max_allele_len
+        yield "non_acgt", ~mask(pc.match_substring_regex(alt, "^[ACGT]+$"))
+        yield "too_long", mask(pc.binary_length(alt)) > self.max_allele_len
+        yield "ref_equals_alt", mask(pc.equal(ref, alt))
+
+    def reasons(self, batch: RecordBatch) -> np.ndarray:
+        """Per allele of ``batch``: the first reason that rejects it (see the module docstring), or None."""
+        code = np.zeros(len(batch), dtype=np.int16)  # 0: kept so far, else 1 + index in names
+        names: list[str] = []
+        everything = np.arange(len(batch))
+        stages = [(p.reasons, True) for p in self._first] + [(lambda b, rows: self._shape(b), False)]
+        stages += [(p.reasons, True) for p in self._rest]
+        for reasons, on_open_rows in stages:
+            open_rows = np.flatnonzero(code == 0)
+            if not len(open_rows):
+                break
+            # The shape checks are cheapest over every allele; the others look only at what is left.
+            rows = open_rows if on_open_rows else everything
+            for name, rejected in reasons(batch, rows):
+                hit = rows[rejected]
+                if name not in names:
+                    names.append(name)
+                code[hit[code[hit] == 0]] = names.index(name) + 1
+        return np.array([None, *names], dtype=object)[code]
+
+    def select(self, batch: RecordBatch) -> Selected:
+        """The alleles of ``batch`` no reason rejects, and the others with their reasons."""
+        reason = self.reasons(batch)
+        rejected = reason.astype(bool)
+        kept, skipped = np.flatnonzero(~rejected), np.flatnonzero(rejected)
+        take = pa.array(kept)
+        # The note: the AF the first MinAf read, and the CLNSIG terms when a ClnsigIn selected them.
+        min_af = next((p for p in self._rest if isinstance(p, MinAf)), None)
+        af = np.full(len(kept), np.nan) if min_af is None else batch.info_float(min_af.field)[kept]
+        clnsig = np.empty(len(kept), dtype=object)
+        if any(isinstance(p, ClnsigIn) for p in self._rest):
+            clnsig[:] = [batch.info_terms("CLNSIG", i) for i in kept]
+        ids = batch.column("ID").take(pa.array(batch.rec[kept]))
+        ref = batch.ref.take(take)
+        start = batch.start[kept]
+        return Selected(
+            start, start + pc.binary_length(ref).to_numpy(), _objects(ref), _objects(batch.alt.take(take)),
+            _objects(pc.if_else(pc.equal(ids, "."), pa.scalar(None, pa.string()), ids)), af, clnsig,
+            batch.start[skipped], reason[skipped],
+        )
 
 
 # The provider settings that describe its filter: from_settings's parameters.

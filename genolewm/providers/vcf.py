@@ -12,17 +12,18 @@ import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass
-from operator import itemgetter
 from random import Random
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import pysam
 
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
-from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, VariantNote, WindowContext, digest, is_acgt
+from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
-from .filters import AlleleFilter
+from .filters import AlleleFilter, Selected
+from .records import info_is_list, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
 REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
@@ -30,7 +31,7 @@ REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
 READ_THROUGH_BP = 1_000_000
 
 
-def _is_gzip(path: str) -> bool:
+def is_gzip(path: str) -> bool:
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
 
@@ -48,7 +49,7 @@ def open_indexed_vcf_check(path: str, key: str) -> list[str]:
     if not os.path.isfile(path):
         raise InputError(f"{key}: file not found: {path}")
     if not _is_bgzf(path):
-        if _is_gzip(path):  # plain gzip: bgzip would compress it a second time
+        if is_gzip(path):  # plain gzip: bgzip would compress it a second time
             stem = path[: -len(".gz")] if path.endswith(".gz") else path
             raise InputError(
                 f"{key}: {path} is gzip- but not bgzip-compressed; recompress it: `zcat {path} | bgzip > "
@@ -125,8 +126,10 @@ class VariantProvider:
         self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
         with pysam.VariantFile(self.path) as vf:
             self.filter.check_header(vf.header, self.path, key)
-        self._vf: pysam.VariantFile | None = None
-        self._vf_pid = 0
+            self._n_columns = len(str(vf.header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
+            self._info_lists = {k: info_is_list(vf.header.info[k].number) for k in self.filter.info_fields()}
+        self._tbx: pysam.TabixFile | None = None
+        self._tbx_pid = 0
         self._reset(None, 0)
 
     def inputs(self) -> tuple[str, ...]:
@@ -139,42 +142,37 @@ class VariantProvider:
         return {"kind": "vcf", "path": self.path, "filter": self.filter.spec()}
 
     def _reset(self, chrom: str | None, start: int) -> None:
-        # The cache holds every usable allele starting in [_from, _to) on _chrom, in
-        # file order, as [start, ref, alt, ref_state (REF_UNCHECKED/REF_OK/REF_BAD), VariantNote].
-        # _records reads on from _to to the chromosome end, so each BGZF block is
-        # decompressed once per pass; _ahead holds the record read past _to.
+        # The cache holds every usable allele starting in [_from, _to) on _chrom and the
+        # records read past _to, as columns in file order, with each REF's state
+        # (REF_UNCHECKED/REF_OK/REF_BAD). _batches reads on to the chromosome end, so each
+        # BGZF block is decompressed once per pass; _read_to is the start of the last record read.
         self._chrom, self._from, self._to = chrom, start, start
-        self._cache: list[list] = []
-        self._records = None
-        self._ahead: tuple[int, list, list] | None = None
+        self._cache: Selected | None = None
+        self._state = np.zeros(0, dtype=np.int8)
+        self._batches = None
+        self._read_to = -1
         self._pool_key: tuple | None = None
-        self._pool: dict[tuple[int, str, str], VariantNote] = {}
+        self._pool: dict[tuple[int, str, str], int] = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        # Handles never travel; a copy starts reading afresh at its first window.
-        state.update(_vf=None, _records=None, _ahead=None, _chrom=None)
+        # Handles and caches never travel; a copy starts reading afresh at its first window.
+        state.update(_tbx=None, _batches=None, _cache=None, _chrom=None)
         return state
 
-    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[int, list, list]]:
-        """``(start, usable alleles, skip reasons)`` per record starting at or after ``start``."""
-        if self._vf is None or self._vf_pid != os.getpid():
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
+        """The filter's selection of the records starting at or after ``start``, a batch at a time, each
+        with the start of its last record."""
+        if self._tbx is None or self._tbx_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
-            self._vf = pysam.VariantFile(self.path)
-            self._vf_pid = os.getpid()
-        alleles, note = self.filter.alleles, self.filter.note
+            self._tbx = pysam.TabixFile(self.path)
+            self._tbx_pid = os.getpid()
+        where = f"{self.path} ({file_chrom} from {start + 1})"
         try:
-            for rec in self._vf.fetch(file_chrom, start):
-                pos = rec.start
-                if pos < start:
-                    continue  # overlaps the start but begins before it
-                usable, reasons = [], []
-                for index, (ref, alt, reason) in enumerate(alleles(rec)):
-                    if reason is None:
-                        usable.append([pos, ref, alt, REF_UNCHECKED, note(rec, index)])
-                    else:
-                        reasons.append(reason)
-                yield pos, usable, reasons
+            for batch in record_batches(self._tbx.fetch(file_chrom, start), self._n_columns, self._info_lists,
+                                        where):
+                # Records overlapping ``start`` but beginning before it belong to an earlier window.
+                yield self.filter.select(batch).since(start), int(batch.start[-1])
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
@@ -187,60 +185,68 @@ class VariantProvider:
         what an earlier block of the same run counted.
         """
         if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
-                or self._vf_pid != os.getpid():
+                or self._tbx_pid != os.getpid():
             self._reset(file_chrom, lo)
-            self._records = self._read(file_chrom, lo)
+            self._batches = self._read(file_chrom, lo)
+        cache = self._cache
+        if cache is not None:
+            k = np.searchsorted(cache.start, lo)
+            cache, self._state = cache.since(lo), self._state[k:]
         if hi > self._to:
-            cache, records, ahead = self._cache, self._records, self._ahead
-            while True:
-                if ahead is None:
-                    ahead = next(records, None)
-                    if ahead is None:
-                        break
-                pos, usable, reasons = ahead
-                if pos >= hi:
+            parts = []
+            while self._read_to < hi and self._batches is not None:
+                got = next(self._batches, None)
+                if got is None:
+                    self._batches = None
                     break
-                cache.extend(usable)
-                if reasons and pos >= count_from:
-                    for reason in reasons:
-                        skipped[reason] += 1
-                ahead = None
-            self._ahead, self._to = ahead, hi
-        del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
-        self._from = lo
+                parts.append(got[0])
+                self._read_to = got[1]
+            if parts:
+                cache = Selected.concat(([] if cache is None else [cache]) + parts)
+                fresh = np.zeros(len(cache.start) - len(self._state), dtype=np.int8)
+                self._state = np.concatenate([self._state, fresh])
+            if cache is not None:
+                a, b = np.searchsorted(cache.skipped_start, [max(self._to, count_from), hi])
+                skipped.update(cache.skipped_reason[a:b].tolist())
+            self._to = hi
+        self._cache, self._from = cache, lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> dict[tuple[int, str, str], VariantNote]:
-        """Usable alleles wholly inside the window's edge margins whose REF matches the window."""
+                  skipped: Counter) -> dict[tuple[int, str, str], int]:
+        """Usable alleles wholly inside the window's edge margins whose REF matches the window, each
+        with its row in the cache, in file order."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
             return self._pool
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
-        seq = window.sequence
-        pool: dict[tuple[int, str, str], VariantNote] = {}
-        for entry in self._cache:
-            start, ref, alt, state, note = entry
-            if start >= hi:
-                break
-            if start + len(ref) > hi or state == REF_BAD:
+        cache, state = self._cache, self._state
+        pool: dict[tuple[int, str, str], int] = {}
+        if cache is None:
+            return pool
+        n = np.searchsorted(cache.start, hi)
+        rows = np.flatnonzero((cache.end[:n] <= hi) & (state[:n] != REF_BAD))
+        seq, offset = window.sequence, window.start_bp
+        # The reference is the same in every window, so one check per allele suffices.
+        for i in rows[state[rows] == REF_UNCHECKED].tolist():
+            start, ref = int(cache.start[i]), cache.ref[i]
+            rel = start - offset
+            if seq[rel : rel + len(ref)] == ref:
+                state[i] = REF_OK
                 continue
-            rel = start - window.start_bp
-            if state == REF_UNCHECKED:
-                # The reference is the same in every window, so one check per allele suffices.
-                if seq[rel : rel + len(ref)] != ref:
-                    if self.ref_mismatch == "error":
-                        raise InputError(
-                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
-                            f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
-                            f"providers.{self.name}.ref_mismatch=skip"
-                        )
-                    if start + len(ref) > floor:  # not checked by an earlier block
-                        skipped["ref_mismatch"] += 1
-                    entry[3] = REF_BAD
-                    continue
-                entry[3] = REF_OK
-            pool.setdefault((rel, ref, alt), note)
+            if self.ref_mismatch == "error":
+                raise InputError(
+                    f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{cache.alt[i]} REF does not match the "
+                    f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
+                    f"providers.{self.name}.ref_mismatch=skip"
+                )
+            if start + len(ref) > floor:  # not checked by an earlier block
+                skipped["ref_mismatch"] += 1
+            state[i] = REF_BAD
+        rows = rows[state[rows] == REF_OK]
+        for i, rel, ref, alt in zip(rows.tolist(), (cache.start[rows] - offset).tolist(), cache.ref[rows],
+                                    cache.alt[rows]):
+            pool.setdefault((rel, ref, alt), i)
         self._pool_key, self._pool = key, pool
         return self._pool
 
@@ -253,7 +259,7 @@ class VariantProvider:
         skipped: Counter = Counter()
         pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
         edits = sample_pool(list(pool), rng, count, excluded)
-        return Draw(edits, skipped, {e: pool[(e.rel_pos, e.ref, e.alt)] for e in edits})
+        return Draw(edits, skipped, {e: self._cache.note(pool[e.rel_pos, e.ref, e.alt]) for e in edits})
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:

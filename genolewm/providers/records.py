@@ -1,0 +1,166 @@
+"""VCF records decoded in bulk: raw text lines to columns, one row per ALT allele.
+
+One pysam record object per line cost more than everything else the builder
+does. Here a batch of lines is parsed at once by Arrow's CSV reader and split
+per ALT allele with Arrow compute kernels; Python touches only the alleles a
+filter keeps. Values read as pysam reads them: ``.`` is missing, a Float
+INFO value is rounded to float32, a list-valued INFO key (``Number`` other
+than 0 or 1) is split on ``,``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from ..errors import InputError
+
+COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
+# Lines per batch adapt so a batch holds about this much text: real release VCFs carry kilobytes of
+# INFO per line, the prepared ones a few dozen bytes.
+BATCH_BYTES = 8 << 20
+MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 16
+
+
+def info_is_list(number) -> bool:
+    """Whether pysam returns a tuple for an INFO key of this header ``Number``."""
+    return number not in (0, 1)
+
+
+@dataclass
+class RecordBatch:
+    """Consecutive VCF records as columns, with one row per ALT allele.
+
+    ``start`` (0-based), ``rec`` (the record's row) and ``index`` (the ALT's
+    index in its record) are NumPy arrays per allele; ``ref`` and ``alt``
+    (upper-cased; a record without ALT has one allele ``.``) are Arrow
+    arrays per allele; ``records`` is the Arrow table of the records.
+    """
+
+    records: pa.Table
+    start: np.ndarray
+    rec: np.ndarray
+    index: np.ndarray
+    ref: pa.Array
+    alt: pa.Array
+    info_lists: dict[str, bool]  # INFO key -> whether it is list-valued (see info_is_list)
+    where: str  # the file, for errors
+    _info: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def column(self, name: str) -> pa.Array:
+        return self.records.column(name).combine_chunks()
+
+    def passed(self) -> np.ndarray:
+        """Per allele: its record's FILTER is PASS or unset."""
+        ok = pc.is_in(self.column("FILTER"), value_set=pa.array(["PASS", "."]))
+        return ok.to_numpy(zero_copy_only=False)[self.rec]
+
+    def info_raw(self, key: str) -> pa.Array:
+        """Per record: the text of INFO ``key`` (null where it is absent or a bare flag)."""
+        if key not in self._info:
+            found = pc.extract_regex(self.column("INFO"), rf"(?:^|;){re.escape(key)}=(?P<v>[^;]*)")
+            self._info[key] = pc.struct_field(found, [0])
+        return self._info[key]
+
+    def info_float(self, key: str) -> np.ndarray:
+        """Per allele: INFO ``key`` as a float32-rounded float, NaN where missing (``.``, absent, or no
+        value at the allele's index)."""
+        if (key, float) in self._info:
+            return self._info[key, float]
+        raw = self.info_raw(key)
+        if self.info_lists[key]:
+            lists = pc.split_pattern(raw, ",")
+            lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+            offsets = lists.offsets.to_numpy()[:-1]
+            values = pc.list_flatten(lists)
+            has = self.index < lengths[self.rec]
+            at = np.where(has, offsets[self.rec] + self.index, 0)
+        else:
+            values = raw
+            has = (self.index == 0) & raw.is_valid().to_numpy(zero_copy_only=False)[self.rec]
+            at = self.rec
+        values = pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values)
+        try:
+            numbers = pc.cast(values, pa.float32()).to_numpy(zero_copy_only=False).astype(np.float64)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{self.where}: INFO {key} has a value that is not a number ({exc})") from exc
+        out = np.where(has, numbers[at], np.nan) if len(numbers) else np.full(len(self), np.nan)
+        self._info[key, float] = out
+        return out
+
+    def info_has_term(self, key: str, terms: frozenset[str]) -> np.ndarray:
+        """Per allele: whether any ``|``-separated term of its record's INFO ``key`` is in ``terms``."""
+        values = self.info_raw(key)
+        parent = np.arange(len(values))
+        values = pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values)
+        for sep in ([","] if self.info_lists[key] else []) + ["|"]:
+            lists = pc.split_pattern(values, sep)
+            parent = parent[pc.list_parent_indices(lists).to_numpy()]
+            values = pc.list_flatten(lists)
+        hit = np.zeros(len(self.records), dtype=bool)
+        hit[parent[pc.is_in(values, value_set=pa.array(sorted(terms), pa.string())).to_numpy(zero_copy_only=False)]] = True
+        return hit[self.rec]
+
+    def info_terms(self, key: str, row: int) -> frozenset[str]:
+        """The ``|``-separated terms of INFO ``key`` of the record of allele ``row``."""
+        raw = self.info_raw(key)[int(self.rec[row])].as_py()
+        if raw is None or raw == ".":
+            return frozenset()
+        items = raw.split(",") if self.info_lists[key] else (raw,)
+        return frozenset(t for item in items if item for t in item.split("|"))
+
+
+def record_batches(lines: Iterable[str], n_columns: int, info_lists: dict[str, bool],
+                   where: str) -> Iterator[RecordBatch]:
+    """The records of VCF body ``lines`` (no header lines) in batches, in order."""
+    lines, size = iter(lines), 4096
+    while True:
+        batch = list(islice(lines, size))
+        if not batch:
+            return
+        text = "\n".join(batch)
+        yield decode(text, n_columns, info_lists, where)
+        size = int(min(MAX_BATCH_LINES, max(MIN_BATCH_LINES, BATCH_BYTES * len(batch) // max(len(text), 1))))
+
+
+def _read_options(n_columns: int) -> tuple:
+    names = list(COLUMNS) + [f"_{i}" for i in range(n_columns - len(COLUMNS))]
+    return (
+        pcsv.ReadOptions(column_names=names, use_threads=False, block_size=64 << 20),
+        pcsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+        pcsv.ConvertOptions(
+            column_types={c: pa.int64() if c == "POS" else pa.string() for c in COLUMNS},
+            include_columns=list(COLUMNS), strings_can_be_null=False,
+        ),
+    )
+
+
+def decode(text: str, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
+    """Records (tab-separated VCF body lines joined by newlines) as a :class:`RecordBatch`."""
+    read, parse, convert = _read_options(max(n_columns, len(COLUMNS)))
+    try:
+        records = pcsv.read_csv(io.BytesIO(text.encode()), read_options=read, parse_options=parse,
+                                convert_options=convert)
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise InputError(f"{where}: malformed VCF record ({exc}); every record needs {n_columns} "
+                         "tab-separated columns and an integer POS") from exc
+    alts = pc.split_pattern(pc.ascii_upper(records.column("ALT").combine_chunks()), ",")
+    counts = pc.list_value_length(alts).to_numpy(zero_copy_only=False)
+    rec = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    index = np.arange(len(rec)) - first[rec]
+    start = records.column("POS").to_numpy() - 1
+    ref = pc.ascii_upper(records.column("REF").combine_chunks())
+    return RecordBatch(records, start[rec], rec, index, ref.take(pa.array(rec)), pc.list_flatten(alts),
+                       info_lists, where)
