@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from random import Random
-from typing import Callable, Sequence
+from typing import Callable
 
 from ..contigs import ContigNames
 from ..errors import ContractError
@@ -33,21 +33,23 @@ def draw_unique(draw: Callable[[], RelEdit | None], count: int, excluded: Exclud
     return out
 
 
-def sample_pool(items: Sequence[tuple[int, str, str]], rng: Random, count: int, excluded: Excluded) -> list[RelEdit]:
-    """A uniform sample without replacement of up to ``count`` non-excluded ``(rel_pos, ref, alt)`` items.
+def sample_pool(size: int, edit_at: Callable[[int], RelEdit], rng: Random, count: int,
+                excluded: Excluded) -> list[tuple[int, RelEdit]]:
+    """A uniform sample without replacement of up to ``count`` non-excluded edits of a pool of ``size``,
+    as ``(pool index, edit)``.
 
-    A lazy Fisher-Yates shuffle: edits are built only for the items it looks at.
+    A lazy Fisher-Yates shuffle: ``edit_at`` builds edits only for the pool entries it looks at.
     """
-    items = list(items)
-    out: list[RelEdit] = []
-    for i in range(len(items)):
+    order = list(range(size))
+    out: list[tuple[int, RelEdit]] = []
+    for i in range(size):
         if len(out) == count:
             break
-        j = rng.randrange(i, len(items))
-        items[i], items[j] = items[j], items[i]
-        edit = RelEdit(*items[i])
+        j = rng.randrange(i, size)
+        order[i], order[j] = order[j], order[i]
+        edit = edit_at(order[i])
         if not excluded(edit):
-            out.append(edit)
+            out.append((order[i], edit))
     return out
 
 

@@ -157,6 +157,7 @@ class Selected:
 
     start: np.ndarray
     end: np.ndarray  # past REF
+    ref_base: np.ndarray  # REF's first base, as a byte
     ref: np.ndarray
     alt: np.ndarray
     id: np.ndarray
@@ -177,12 +178,18 @@ class Selected:
     def since(self, start: int) -> "Selected":
         """The alleles (kept and skipped) whose record starts at or after ``start``."""
         k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)
-        return Selected(self.start[k:], self.end[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:],
+        return Selected(self.start[k:], self.end[k:], self.ref_base[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:],
                         self.clnsig[k:], self.skipped_start[s:], self.skipped_reason[s:])
 
 
 def _objects(array: pa.Array) -> np.ndarray:
     return np.array(array.to_pylist(), dtype=object)
+
+
+def first_bytes(array: pa.StringArray) -> np.ndarray:
+    """The first byte of each (non-empty) string of ``array``."""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
+    return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets] if len(array) else np.zeros(0, np.uint8)
 
 
 @dataclass(frozen=True)
@@ -278,7 +285,8 @@ class AlleleFilter:
         ref = batch.ref.take(take)
         start = batch.start[kept]
         return Selected(
-            start, start + pc.binary_length(ref).to_numpy(), _objects(ref), _objects(batch.alt.take(take)),
+            start, start + pc.binary_length(ref).to_numpy(), first_bytes(ref), _objects(ref),
+            _objects(batch.alt.take(take)),
             _objects(pc.if_else(pc.equal(ids, "."), pa.scalar(None, pa.string()), ids)), af, clnsig,
             batch.start[skipped], reason[skipped],
         )

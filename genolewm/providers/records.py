@@ -26,8 +26,8 @@ from ..errors import InputError
 COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 # Lines per batch adapt so a batch holds about this much text: real release VCFs carry kilobytes of
 # INFO per line, the prepared ones a few dozen bytes.
-BATCH_BYTES = 8 << 20
-MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 16
+BATCH_BYTES = 2 << 20
+MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 13
 
 
 def info_is_list(number) -> bool:
@@ -137,7 +137,7 @@ def record_batches(lines: Iterable[str], n_columns: int, info_lists: dict[str, b
 def _read_options(n_columns: int) -> tuple:
     names = list(COLUMNS) + [f"_{i}" for i in range(n_columns - len(COLUMNS))]
     return (
-        pcsv.ReadOptions(column_names=names, use_threads=False, block_size=64 << 20),
+        pcsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 20),
         pcsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
         pcsv.ConvertOptions(
             column_types={c: pa.int64() if c == "POS" else pa.string() for c in COLUMNS},
@@ -160,7 +160,7 @@ def decode(text: str, n_columns: int, info_lists: dict[str, bool], where: str) -
     rec = np.repeat(np.arange(len(counts)), counts)
     first = np.cumsum(counts) - counts
     index = np.arange(len(rec)) - first[rec]
-    start = records.column("POS").to_numpy() - 1
+    start = records.column("POS").combine_chunks().to_numpy() - 1
     ref = pc.ascii_upper(records.column("REF").combine_chunks())
     return RecordBatch(records, start[rec], rec, index, ref.take(pa.array(rec)), pc.list_flatten(alts),
                        info_lists, where)

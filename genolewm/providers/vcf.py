@@ -152,7 +152,7 @@ class VariantProvider:
         self._batches = None
         self._read_to = -1
         self._pool_key: tuple | None = None
-        self._pool: dict[tuple[int, str, str], int] = {}
+        self._pool = np.zeros(0, dtype=np.int64)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -211,29 +211,26 @@ class VariantProvider:
             self._to = hi
         self._cache, self._from = cache, lo
 
-    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> dict[tuple[int, str, str], int]:
-        """Usable alleles wholly inside the window's edge margins whose REF matches the window, each
-        with its row in the cache, in file order."""
-        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
-        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
-        if key == self._pool_key:
-            return self._pool
-        self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
-        cache, state = self._cache, self._state
-        pool: dict[tuple[int, str, str], int] = {}
-        if cache is None:
-            return pool
-        n = np.searchsorted(cache.start, hi)
-        rows = np.flatnonzero((cache.end[:n] <= hi) & (state[:n] != REF_BAD))
-        seq, offset = window.sequence, window.start_bp
-        # The reference is the same in every window, so one check per allele suffices.
-        for i in rows[state[rows] == REF_UNCHECKED].tolist():
+    def _check_refs(self, rows: np.ndarray, window: WindowContext, file_chrom: str, floor: int,
+                    skipped: Counter) -> None:
+        """Mark the REF of each unchecked allele of ``rows`` as matching the window or not."""
+        cache, state, offset = self._cache, self._state, window.start_bp
+        rows = rows[state[rows] == REF_UNCHECKED]
+        if not len(rows):
+            return
+        single = (cache.end[rows] - cache.start[rows]) == 1
+        bases = np.frombuffer(window.sequence.encode(), dtype=np.uint8)
+        ok = np.zeros(len(rows), dtype=bool)
+        ok[single] = bases[cache.start[rows[single]] - offset] == cache.ref_base[rows[single]]
+        seq = window.sequence
+        for k in np.flatnonzero(~single).tolist():
+            rel = int(cache.start[rows[k]]) - offset
+            ref = cache.ref[rows[k]]
+            ok[k] = seq[rel : rel + len(ref)] == ref
+        state[rows[ok]] = REF_OK
+        for i in rows[~ok].tolist():
             start, ref = int(cache.start[i]), cache.ref[i]
             rel = start - offset
-            if seq[rel : rel + len(ref)] == ref:
-                state[i] = REF_OK
-                continue
             if self.ref_mismatch == "error":
                 raise InputError(
                     f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{cache.alt[i]} REF does not match the "
@@ -243,12 +240,39 @@ class VariantProvider:
             if start + len(ref) > floor:  # not checked by an earlier block
                 skipped["ref_mismatch"] += 1
             state[i] = REF_BAD
-        rows = rows[state[rows] == REF_OK]
-        for i, rel, ref, alt in zip(rows.tolist(), (cache.start[rows] - offset).tolist(), cache.ref[rows],
-                                    cache.alt[rows]):
-            pool.setdefault((rel, ref, alt), i)
-        self._pool_key, self._pool = key, pool
-        return self._pool
+
+    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
+                  skipped: Counter) -> np.ndarray:
+        """The cache rows of the usable alleles wholly inside the window's edge margins whose REF matches
+        the window, in file order, each (start, REF, ALT) once."""
+        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
+        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
+        if key == self._pool_key:
+            return self._pool
+        self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
+        cache = self._cache
+        if cache is None:
+            return np.zeros(0, dtype=np.int64)
+        n = np.searchsorted(cache.start, hi)
+        rows = np.flatnonzero((cache.end[:n] <= hi) & (self._state[:n] != REF_BAD))
+        # The reference is the same in every window, so one check per allele suffices.
+        self._check_refs(rows, window, file_chrom, floor, skipped)
+        rows = rows[self._state[rows] == REF_OK]
+        starts = cache.start[rows]
+        shared = np.flatnonzero(np.diff(starts) == 0)
+        if len(shared):
+            # Alleles of one start: ALTs of a multi-allelic record, or a record repeated in the file;
+            # a repeat is drawn once.
+            seen: set = set()
+            repeats = []
+            for k in np.union1d(shared, shared + 1).tolist():
+                allele = (int(starts[k]), cache.ref[rows[k]], cache.alt[rows[k]])
+                if allele in seen:
+                    repeats.append(k)
+                seen.add(allele)
+            rows = np.delete(rows, repeats)
+        self._pool_key, self._pool = key, rows
+        return rows
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -257,9 +281,11 @@ class VariantProvider:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
         skipped: Counter = Counter()
-        pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
-        edits = sample_pool(list(pool), rng, count, excluded)
-        return Draw(edits, skipped, {e: self._cache.note(pool[e.rel_pos, e.ref, e.alt]) for e in edits})
+        rows = self._eligible(window, file_chrom, edge_margin, floor, skipped).tolist()
+        cache, offset = self._cache, window.start_bp
+        chosen = sample_pool(len(rows), lambda k: RelEdit(int(cache.start[rows[k]]) - offset, cache.ref[rows[k]],
+                                                          cache.alt[rows[k]]), rng, count, excluded)
+        return Draw([e for _, e in chosen], skipped, {e: cache.note(rows[k]) for k, e in chosen})
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
@@ -335,7 +361,8 @@ class InMemoryVariants:
                     skipped["ref_mismatch"] += 1
                 continue
             pool.append((rel, ref, alt))
-        return Draw(sample_pool(pool, rng, count, excluded), skipped)
+        chosen = sample_pool(len(pool), lambda k: RelEdit(*pool[k]), rng, count, excluded)
+        return Draw([e for _, e in chosen], skipped)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
