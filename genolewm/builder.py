@@ -150,7 +150,7 @@ class _Slot:
         for edit in got.edits:
             if not isinstance(edit, RelEdit):
                 raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
-            check_in_margins(edit, len(window.sequence), margin, f"{window.label}, source {serving}")
+            check_in_margins(edit, len(window.sequence), margin, lambda: f"{window.label}, source {serving}")
             if self.held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
             if len(taken) == want or edit in self.used or _overlaps(edit, edits + taken):
@@ -217,16 +217,22 @@ def window_tuples(
         per_tuple = _fill_slot(slot, entry.count, providers)
         if slot.skipped:
             skipped.update(slot.skipped)
+        notes_of, label = slot.notes.get, window.label
         for served in per_tuple:
-            sources = tuple(src for src, _ in served)
-            edits = tuple(edit for _, edit in served)
-            notes = tuple(slot.notes.get(edit) for edit in edits)
+            if len(served) == 1:
+                (source, edit), = served
+                sources, edits, edit_source = (source,), (edit,), source
+            else:
+                sources = tuple(src for src, _ in served)
+                edits = tuple(edit for _, edit in served)
+                edit_source = "+".join(sorted(set(sources)))
+            notes = tuple(map(notes_of, edits))
             target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
-                                 preserve_length=preserve, where=window.label)
+                                 preserve_length=preserve, where=label)
             tuples.append(
                 TrainingTuple(
                     window_id=window.window_id, source_record_id=window.record_id,
-                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
+                    edit_source=edit_source, rel_edits=edits, target_window=target,
                     window_start_bp=window.start_bp, window_end_bp=window.end_bp,
                     window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
                     chrom=window.chrom, edit_sources=sources,

@@ -6,7 +6,7 @@ Coordinates: ``rel_pos`` is 0-based inside the window; a variant key
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import EditError
 from .types import EDIT_TYPES, MAX_ALLELE_BP, RelEdit, edit_type, is_acgt
@@ -22,11 +22,12 @@ def edit_key(chrom: str, start_bp: int, edit: RelEdit) -> str:
     return f"{chrom}:{start_bp + edit.rel_pos + 1}:{edit.ref}:{edit.alt}"
 
 
-def check_in_margins(edit: RelEdit, window_len: int, edge_margin: int, where: str) -> None:
-    """Reject an edit closer than ``edge_margin`` bases to either window end."""
+def check_in_margins(edit: RelEdit, window_len: int, edge_margin: int, where: Callable[[], str]) -> None:
+    """Reject an edit closer than ``edge_margin`` bases to either window end (``where()`` names the
+    window in the error)."""
     if edit.rel_pos < edge_margin or edit.end > window_len - edge_margin:
         raise EditError(
-            f"{where}: edit {edit.rel_pos}:{edit.ref}:{edit.alt} is outside the edge margins "
+            f"{where()}: edit {edit.rel_pos}:{edit.ref}:{edit.alt} is outside the edge margins "
             f"[{edge_margin}, {window_len - edge_margin}) of a {window_len} bp window"
         )
 
@@ -48,6 +49,10 @@ def apply_edits(
     flank (after a net deletion) or loses bases (after a net insertion).
     ``N`` appears only where the flank itself runs out.
     """
+    if len(edits) == 1:  # the common case, without the general path's sorting and joining
+        e = edits[0]
+        if sequence[e.rel_pos : e.end] == e.ref and len(e.ref) == len(e.alt):
+            return sequence[: e.rel_pos] + e.alt + sequence[e.end :]
     ordered = sorted(edits, key=lambda e: e.rel_pos)
     for before, after in zip(ordered, ordered[1:]):
         if after.rel_pos < before.end:

@@ -237,16 +237,19 @@ class TrainingTuple:
     edit_notes: tuple[VariantNote | None, ...] = ()
 
     def __post_init__(self) -> None:
-        where = f"tuple {self.tuple_index} of window {self.source_record_id}:{self.window_start_bp}"
         if not self.window_end_bp > self.window_start_bp:
             raise ContractError(
-                f"{where}: window_end_bp={self.window_end_bp} must exceed window_start_bp={self.window_start_bp}"
+                f"{self._where()}: window_end_bp={self.window_end_bp} must exceed "
+                f"window_start_bp={self.window_start_bp}"
             )
         if not isinstance(self.rel_edits, tuple) or not self.rel_edits:
-            raise ContractError(f"{where}: rel_edits must be a non-empty tuple of RelEdit")
+            raise ContractError(f"{self._where()}: rel_edits must be a non-empty tuple of RelEdit")
         for edit in self.rel_edits:
             if not isinstance(edit, RelEdit):
-                raise ContractError(f"{where}: rel_edits holds {edit!r}, not a RelEdit")
+                raise ContractError(f"{self._where()}: rel_edits holds {edit!r}, not a RelEdit")
+
+    def _where(self) -> str:
+        return f"tuple {self.tuple_index} of window {self.source_record_id}:{self.window_start_bp}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,11 @@ def test_edit_key_is_one_based():
 
 
 def test_margins():
-    check_in_margins(RelEdit(64, "A", "C"), 200, 64, "w")
-    check_in_margins(RelEdit(135, "A", "C"), 200, 64, "w")
+    check_in_margins(RelEdit(64, "A", "C"), 200, 64, lambda: "w")
+    check_in_margins(RelEdit(135, "A", "C"), 200, 64, lambda: "w")
     for edit in (RelEdit(63, "A", "C"), RelEdit(135, "AC", "C"), RelEdit(136, "A", "C")):
         with pytest.raises(EditError, match="outside the edge margins"):
-            check_in_margins(edit, 200, 64, "w")
+            check_in_margins(edit, 200, 64, lambda: "w")
 
 
 def test_ref_mismatch_is_an_error():

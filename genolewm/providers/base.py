@@ -14,18 +14,26 @@ def never(_: RelEdit) -> bool:
     return False
 
 
-def draw_unique(draw: Callable[[], RelEdit | None], count: int, excluded: Excluded) -> list[RelEdit]:
+def draw_unique(draw: Callable[[], RelEdit | None], count: int, excluded: Excluded,
+                hopeless: Callable[[], bool] = lambda: False) -> list[RelEdit]:
     """Call ``draw`` until ``count`` distinct, non-excluded edits are found.
 
-    The attempt bound keeps a degenerate window (almost all N) from spinning;
-    such a window yields fewer edits and the builder reports the shortfall.
+    When a draw finds nothing (None) the first time, ``hopeless()`` says
+    whether any draw could (a window all N); the attempt bound keeps a
+    degenerate window (almost all N) from spinning. Such a window yields
+    fewer edits and the builder reports the shortfall.
     """
     out: list[RelEdit] = []
     seen: set[RelEdit] = set()
+    asked = False
     for _ in range(100 * count + 100):
         if len(out) == count:
             break
         edit = draw()
+        if edit is None and not asked:
+            asked = True
+            if hopeless():
+                break
         if edit is None or edit in seen or excluded(edit):
             continue
         seen.add(edit)

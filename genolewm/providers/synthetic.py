@@ -23,7 +23,7 @@ class SyntheticSnv(SyntheticProvider):
              excluded: Excluded = never, count_floor=None) -> Draw:
         seq = window.sequence
         lo, hi = edge_margin, len(seq) - edge_margin
-        if hi <= lo or seq.count("N", lo, hi) == hi - lo:
+        if hi <= lo:
             return Draw([])
 
         def draw() -> RelEdit | None:
@@ -33,7 +33,7 @@ class SyntheticSnv(SyntheticProvider):
                 return None
             return RelEdit(pos, base, rng.choice(_OTHER_BASES[base]))
 
-        return Draw(draw_unique(draw, count, excluded))
+        return Draw(draw_unique(draw, count, excluded, lambda: seq.count("N", lo, hi) == hi - lo))
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class SyntheticIndel(SyntheticProvider):
              excluded: Excluded = never, count_floor=None) -> Draw:
         seq = window.sequence
         lo, hi = edge_margin, len(seq) - edge_margin
-        if hi - lo < self.max_event_bp + 1 or seq.count("N", lo, hi) == hi - lo:
+        if hi - lo < self.max_event_bp + 1:
             return Draw([])
 
         def draw() -> RelEdit | None:
@@ -98,7 +98,7 @@ class SyntheticIndel(SyntheticProvider):
                 return None
             return RelEdit(pos, ref, ref[0])
 
-        return Draw(draw_unique(draw, count, excluded))
+        return Draw(draw_unique(draw, count, excluded, lambda: seq.count("N", lo, hi) == hi - lo))
 
 
 synthetic_snv_provider = SyntheticSnv()
