@@ -20,7 +20,7 @@ filter runs over thousands of records per call.
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -152,14 +152,13 @@ class Selected:
     skips (their record's start and the reason).
 
     ``af`` (NaN: none) and ``clnsig`` (frozenset, or None) are what the
-    filter selected each kept allele by: the fields of its :class:`VariantNote`.
+    filter selected each kept allele by: with ``id``, the fields of its
+    :class:`VariantNote`, made only for the alleles drawn.
     """
 
     start: np.ndarray
-    end: np.ndarray  # past REF
-    ref_base: np.ndarray  # REF's first base, as a byte
-    ref: np.ndarray
-    alt: np.ndarray
+    ref: list[str]
+    alt: list[str]
     id: np.ndarray
     af: np.ndarray
     clnsig: np.ndarray
@@ -171,25 +170,9 @@ class Selected:
         return VariantNote(self.id[i], None if af != af else float(af),
                            None if clnsig is None else tuple(sorted(clnsig)))
 
-    @classmethod
-    def concat(cls, parts: list["Selected"]) -> "Selected":
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
-
-    def since(self, start: int) -> "Selected":
-        """The alleles (kept and skipped) whose record starts at or after ``start``."""
-        k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)
-        return Selected(self.start[k:], self.end[k:], self.ref_base[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:],
-                        self.clnsig[k:], self.skipped_start[s:], self.skipped_reason[s:])
-
 
 def _objects(array: pa.Array) -> np.ndarray:
     return np.array(array.to_pylist(), dtype=object)
-
-
-def first_bytes(array: pa.StringArray) -> np.ndarray:
-    """The first byte of each (non-empty) string of ``array``."""
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
-    return np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets] if len(array) else np.zeros(0, np.uint8)
 
 
 @dataclass(frozen=True)
@@ -285,8 +268,7 @@ class AlleleFilter:
         ref = batch.ref.take(take)
         start = batch.start[kept]
         return Selected(
-            start, start + pc.binary_length(ref).to_numpy(), first_bytes(ref), _objects(ref),
-            _objects(batch.alt.take(take)),
+            start, ref.to_pylist(), batch.alt.take(take).to_pylist(),
             _objects(pc.if_else(pc.equal(ids, "."), pa.scalar(None, pa.string()), ids)), af, clnsig,
             batch.start[skipped], reason[skipped],
         )

@@ -12,17 +12,17 @@ import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 from random import Random
 from typing import Iterable, Iterator, Sequence
 
-import numpy as np
 import pysam
 
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
-from .filters import AlleleFilter, Selected
+from .filters import AlleleFilter
 from .records import info_is_list, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
@@ -142,27 +142,30 @@ class VariantProvider:
         return {"kind": "vcf", "path": self.path, "filter": self.filter.spec()}
 
     def _reset(self, chrom: str | None, start: int) -> None:
-        # The cache holds every usable allele starting in [_from, _to) on _chrom and the
-        # records read past _to, as columns in file order, with each REF's state
-        # (REF_UNCHECKED/REF_OK/REF_BAD). _batches reads on to the chromosome end, so each
-        # BGZF block is decompressed once per pass; _read_to is the start of the last record read.
+        # The cache holds every usable allele starting in [_from, _to) on _chrom and those read past
+        # _to, in file order, as [start, ref, alt, ref_state (REF_UNCHECKED/REF_OK/REF_BAD), the
+        # filter's Selected batch, row in it]; _skip_starts/_skip_reasons the skipped alleles alike.
+        # Batches are decoded in bulk, but a window's few dozen alleles are plain lists: per window,
+        # Python beats NumPy's call overhead. _batches reads on to the chromosome end, so each BGZF
+        # block is decompressed once per pass; _read_to is the start of the last record read.
         self._chrom, self._from, self._to = chrom, start, start
-        self._cache: Selected | None = None
-        self._state = np.zeros(0, dtype=np.int8)
+        self._cache: list[list] = []
+        self._skip_starts: list[int] = []
+        self._skip_reasons: list[str] = []
         self._batches = None
         self._read_to = -1
         self._pool_key: tuple | None = None
-        self._pool = np.zeros(0, dtype=np.int64)
+        self._pool: dict[tuple[int, str, str], list] = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Handles and caches never travel; a copy starts reading afresh at its first window.
-        state.update(_tbx=None, _batches=None, _cache=None, _chrom=None)
+        state.update(_tbx=None, _batches=None, _cache=[], _pool={}, _pool_key=None, _chrom=None)
         return state
 
-    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
-        """The filter's selection of the records starting at or after ``start``, a batch at a time, each
-        with the start of its last record."""
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[list, list, list, int]]:
+        """The cache entries and skipped alleles (starts, reasons) of the records starting at or after
+        ``start``, a batch at a time, each with the start of the batch's last record."""
         if self._tbx is None or self._tbx_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._tbx = pysam.TabixFile(self.path)
@@ -171,8 +174,14 @@ class VariantProvider:
         try:
             for batch in record_batches(self._tbx.fetch(file_chrom, start), self._n_columns, self._info_lists,
                                         where):
+                sel = self.filter.select(batch)
                 # Records overlapping ``start`` but beginning before it belong to an earlier window.
-                yield self.filter.select(batch).since(start), int(batch.start[-1])
+                entries = [[pos, ref, alt, REF_UNCHECKED, sel, i]
+                           for i, (pos, ref, alt) in enumerate(zip(sel.start.tolist(), sel.ref, sel.alt))
+                           if pos >= start]
+                starts, reasons = sel.skipped_start.tolist(), sel.skipped_reason.tolist()
+                k = bisect.bisect_left(starts, start)
+                yield entries, starts[k:], reasons[k:], int(batch.start[-1])
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
@@ -188,91 +197,62 @@ class VariantProvider:
                 or self._tbx_pid != os.getpid():
             self._reset(file_chrom, lo)
             self._batches = self._read(file_chrom, lo)
-        cache = self._cache
-        if cache is not None:
-            k = np.searchsorted(cache.start, lo)
-            cache, self._state = cache.since(lo), self._state[k:]
+        starts = self._skip_starts
         if hi > self._to:
-            parts = []
             while self._read_to < hi and self._batches is not None:
                 got = next(self._batches, None)
                 if got is None:
                     self._batches = None
                     break
-                parts.append(got[0])
-                self._read_to = got[1]
-            if parts:
-                cache = Selected.concat(([] if cache is None else [cache]) + parts)
-                fresh = np.zeros(len(cache.start) - len(self._state), dtype=np.int8)
-                self._state = np.concatenate([self._state, fresh])
-            if cache is not None:
-                a, b = np.searchsorted(cache.skipped_start, [max(self._to, count_from), hi])
-                skipped.update(cache.skipped_reason[a:b].tolist())
+                self._cache += got[0]
+                starts += got[1]
+                self._skip_reasons += got[2]
+                self._read_to = got[3]
+            a = bisect.bisect_left(starts, max(self._to, count_from))
+            b = bisect.bisect_left(starts, hi, a)
+            if b > a:
+                skipped.update(self._skip_reasons[a:b])
             self._to = hi
-        self._cache, self._from = cache, lo
-
-    def _check_refs(self, rows: np.ndarray, window: WindowContext, file_chrom: str, floor: int,
-                    skipped: Counter) -> None:
-        """Mark the REF of each unchecked allele of ``rows`` as matching the window or not."""
-        cache, state, offset = self._cache, self._state, window.start_bp
-        rows = rows[state[rows] == REF_UNCHECKED]
-        if not len(rows):
-            return
-        single = (cache.end[rows] - cache.start[rows]) == 1
-        bases = np.frombuffer(window.sequence.encode(), dtype=np.uint8)
-        ok = np.zeros(len(rows), dtype=bool)
-        ok[single] = bases[cache.start[rows[single]] - offset] == cache.ref_base[rows[single]]
-        seq = window.sequence
-        for k in np.flatnonzero(~single).tolist():
-            rel = int(cache.start[rows[k]]) - offset
-            ref = cache.ref[rows[k]]
-            ok[k] = seq[rel : rel + len(ref)] == ref
-        state[rows[ok]] = REF_OK
-        for i in rows[~ok].tolist():
-            start, ref = int(cache.start[i]), cache.ref[i]
-            rel = start - offset
-            if self.ref_mismatch == "error":
-                raise InputError(
-                    f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{cache.alt[i]} REF does not match the "
-                    f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
-                    f"providers.{self.name}.ref_mismatch=skip"
-                )
-            if start + len(ref) > floor:  # not checked by an earlier block
-                skipped["ref_mismatch"] += 1
-            state[i] = REF_BAD
+        del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
+        k = bisect.bisect_left(starts, lo)
+        del starts[:k], self._skip_reasons[:k]
+        self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> np.ndarray:
-        """The cache rows of the usable alleles wholly inside the window's edge margins whose REF matches
-        the window, in file order, each (start, REF, ALT) once."""
+                  skipped: Counter) -> dict[tuple[int, str, str], list]:
+        """Usable alleles wholly inside the window's edge margins whose REF matches the window, with
+        their cache entries, in file order."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
             return self._pool
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
-        cache = self._cache
-        if cache is None:
-            return np.zeros(0, dtype=np.int64)
-        n = np.searchsorted(cache.start, hi)
-        rows = np.flatnonzero((cache.end[:n] <= hi) & (self._state[:n] != REF_BAD))
-        # The reference is the same in every window, so one check per allele suffices.
-        self._check_refs(rows, window, file_chrom, floor, skipped)
-        rows = rows[self._state[rows] == REF_OK]
-        starts = cache.start[rows]
-        shared = np.flatnonzero(np.diff(starts) == 0)
-        if len(shared):
-            # Alleles of one start: ALTs of a multi-allelic record, or a record repeated in the file;
-            # a repeat is drawn once.
-            seen: set = set()
-            repeats = []
-            for k in np.union1d(shared, shared + 1).tolist():
-                allele = (int(starts[k]), cache.ref[rows[k]], cache.alt[rows[k]])
-                if allele in seen:
-                    repeats.append(k)
-                seen.add(allele)
-            rows = np.delete(rows, repeats)
-        self._pool_key, self._pool = key, rows
-        return rows
+        seq, offset = window.sequence, window.start_bp
+        pool: dict[tuple[int, str, str], list] = {}
+        for entry in self._cache:
+            start, ref, alt, state = entry[0], entry[1], entry[2], entry[3]
+            if start >= hi:
+                break
+            if start + len(ref) > hi or state == REF_BAD:
+                continue
+            rel = start - offset
+            if state == REF_UNCHECKED:
+                # The reference is the same in every window, so one check per allele suffices.
+                if seq[rel : rel + len(ref)] != ref:
+                    if self.ref_mismatch == "error":
+                        raise InputError(
+                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
+                            f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
+                            f"providers.{self.name}.ref_mismatch=skip"
+                        )
+                    if start + len(ref) > floor:  # not checked by an earlier block
+                        skipped["ref_mismatch"] += 1
+                    entry[3] = REF_BAD
+                    continue
+                entry[3] = REF_OK
+            pool.setdefault((rel, ref, alt), entry)
+        self._pool_key, self._pool = key, pool
+        return pool
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -281,11 +261,14 @@ class VariantProvider:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
         skipped: Counter = Counter()
-        rows = self._eligible(window, file_chrom, edge_margin, floor, skipped).tolist()
-        cache, offset = self._cache, window.start_bp
-        chosen = sample_pool(len(rows), lambda k: RelEdit(int(cache.start[rows[k]]) - offset, cache.ref[rows[k]],
-                                                          cache.alt[rows[k]]), rng, count, excluded)
-        return Draw([e for _, e in chosen], skipped, {e: cache.note(rows[k]) for k, e in chosen})
+        pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
+        keys = list(pool)
+        chosen = sample_pool(len(keys), lambda k: RelEdit(*keys[k]), rng, count, excluded)
+        notes = {}
+        for k, edit in chosen:
+            entry = pool[keys[k]]
+            notes[edit] = entry[4].note(entry[5])
+        return Draw([e for _, e in chosen], skipped, notes)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
