@@ -18,12 +18,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .audit import AuditError, audit_run
 from .config import CONFIG_PATH, absolute_paths, hydra_command, make_builder
 from .errors import Abort, GenolewmError
 from .logs import LOG_ONLY
 from .partition import Consumer
-from .report import write_report
 from .store import write_run
 
 log = logging.getLogger("genolewm.build")  # not __main__ when run with python -m
@@ -69,12 +67,16 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
     manifest = write_run(builder, run_dir, writer, config_yaml=config_yaml, progress=progress,
                          workers=cfg.workers, shard=shard, overwrite=cfg.overwrite, overrides=overrides)
     if cfg.audit:
+        from .audit import AuditError, audit_run  # imported only when asked for: start-up stays short
+
         try:
             manifest["audit"] = audit_run(run_dir)
         except AuditError:
             os.replace(Path(run_dir) / "manifest.json", Path(run_dir) / "manifest.failed.json")
             raise
     if cfg.report:
+        from .report import write_report
+
         write_report(run_dir)
     return manifest
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
-
-from tqdm import tqdm
+from typing import Callable, Iterator, Sequence
 
 from ..builder import TupleBuilder
 from ..errors import ConfigError
@@ -62,14 +62,10 @@ def write_run(
     shards = build_shards(builder, writer, staging.staging, plan, workers)
     try:
         planned = sum(b - a for _, a, b in plan)
-        with tqdm(total=planned, unit="window", desc="build", disable=None if progress else True) as bar:
-            # Without a terminal the bar is off: a log line every ~10 s says how far the build is.
-            lines = Progress(log, "build: windows", planned, PROGRESS_EVERY_S) if progress and bar.disable else None
+        with _progress(progress, planned) as update:
             for counts in shards:
                 totals.add(counts)
-                bar.update(counts["windows"]["seen"])
-                if lines is not None:
-                    lines.update(counts["windows"]["seen"], f", {sum(totals.by_edit.values())} tuples")
+                update(counts["windows"]["seen"], f", {sum(totals.by_edit.values())} tuples")
         elapsed = time.perf_counter() - started
         manifest = _manifest(builder, writer, config_yaml, shard, totals, elapsed)
         manifest["provenance"] = provenance(list(overrides), started_utc)
@@ -83,6 +79,20 @@ def write_run(
         staging.abort()
         raise
     return manifest
+
+
+@contextmanager
+def _progress(progress: bool, planned: int) -> Iterator[Callable[[int, str], None]]:
+    """``update(windows, detail)``: a bar on a terminal; without one, a log line every ~10 s."""
+    if not progress:
+        yield lambda n, detail: None
+    elif sys.stderr.isatty():
+        from tqdm import tqdm  # imported only when a terminal shows the bar
+
+        with tqdm(total=planned, unit="window", desc="build") as bar:
+            yield lambda n, detail: bar.update(n)
+    else:
+        yield Progress(log, "build: windows", planned, PROGRESS_EVERY_S).update
 
 
 def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard: Consumer, totals: Totals,
