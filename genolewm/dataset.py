@@ -33,7 +33,7 @@ from .errors import ContractError
 from .partition import Consumer, current_consumer
 from .runs import RunSet
 from .tensors import Batch, batch
-from .tokens import FlatEdits, Vocabulary, edit_arrays, edit_rows, encode
+from .tokens import FlatEdits, Vocabulary, edit_arrays, edit_rows, edited_tokens, encode
 from .types import EditProvider, TrainingDatasetItem, TrainingTuple
 from .windows import as_window_source
 
@@ -207,8 +207,13 @@ class RunDataset(IterableDataset):
     def _shard_arrays(self, shard) -> dict:
         """A shard as arrays (its reader's) with label ids, targets recomputed when not stored."""
         arrays = dict(self.runs.reader.shard_arrays(shard))
-        if arrays["target"] is None:
+        if arrays["target"] is None and not self.runs.preserve_length:
             arrays["target"] = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
+        elif arrays["target"] is None:  # rebuilt per batch from the window tokens (tokens.edited_tokens)
+            flanks = arrays.pop("window_flanks")
+            empty = np.zeros(0, np.uint8)
+            arrays["flank_tokens"] = ([(encode([a])[0], encode([b])[0]) for a, b in flanks] if self.runs.pad == "flank"
+                                      else [(empty, empty)] * len(flanks))
         vocabulary = self.vocabulary
         arrays["requested_id"] = vocabulary.source_ids(arrays.pop("requested_source"))
         arrays["chrom_id"] = vocabulary.chrom_ids(arrays.pop("window_chrom"))[np.asarray(arrays["window_rows"])]
@@ -224,11 +229,17 @@ class RunDataset(IterableDataset):
 
         flat = [edit_rows(arrays["edit_offsets"], rows) for arrays, rows in parts]
         edits = FlatEdits.concat([arrays["edits"].take(index) for (arrays, _), (index, _) in zip(parts, flat)])
+        counts = np.concatenate([counts for _, counts in flat])
+        windows = np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"])[rows]]
+                                  for arrays, rows in parts])
+        if parts[0][0]["target"] is not None:
+            target = take("target")
+        else:
+            flanks = [arrays["flank_tokens"][w] for arrays, rows in parts for w in np.asarray(arrays["window_rows"])[rows]]
+            target = edited_tokens(windows, counts, edits, take("side"), flanks.__getitem__)
         return batch({
-            "window": np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"])[rows]]
-                                      for arrays, rows in parts]),
-            "target": take("target"),
-            **edit_arrays(np.concatenate([counts for _, counts in flat]), edits, self.max_edits),
+            "window": windows, "target": target,
+            **edit_arrays(counts, edits, self.max_edits),
             "window_index": take("window_index").astype(np.int64), "tuple_index": take("tuple_index").astype(np.int64),
             "requested_source": take("requested_id"), "chrom": take("chrom_id"),
         })

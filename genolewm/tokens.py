@@ -7,7 +7,7 @@ them into torch tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -119,6 +119,50 @@ class FlatEdits:
     @classmethod
     def concat(cls, parts: Sequence["FlatEdits"]) -> "FlatEdits":
         return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0]._fields()})
+
+
+SIDE_CODES = {None: -1, "left": 0, "right": 1}  # adjusted_side as stored in token arrays
+N_TOKEN = BASES.index("N")
+
+
+def edited_tokens(windows: np.ndarray, counts: np.ndarray, edits: FlatEdits, sides: np.ndarray,
+                  flanks: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Length-preserved targets as tokens: row ``i`` of ``windows`` with its ``counts[i]`` edits applied
+    (``edits`` flat, in tuple order, each tuple's sorted by position), as
+    :func:`genolewm.edits.apply_edits` with ``preserve_length`` makes them.
+
+    ``sides`` is each tuple's stored ``adjusted_side`` (:data:`SIDE_CODES`);
+    ``flanks(i)`` gives tuple ``i``'s left and right flank tokens (empty
+    for ``pad: N``), read only for tuples whose length changes. Tuples of
+    same-length edits are written in one scatter over the batch.
+    """
+    out = np.array(windows, dtype=np.uint8, copy=True)
+    batch, length = out.shape
+    row = np.repeat(np.arange(batch), counts)
+    shifts = np.bincount(row, weights=edits.alt_len != edits.ref_len, minlength=batch) > 0
+    same = ~shifts[row]
+    if same.any():
+        lengths = np.asarray(edits.alt_len, np.int64)[same]
+        which = np.repeat(np.flatnonzero(same), lengths)
+        within = np.arange(len(which)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[row[which], np.asarray(edits.rel_pos)[which] + within] = np.asarray(edits.alt)[which, within]
+    first = np.cumsum(counts) - counts
+    for i in np.flatnonzero(shifts).tolist():
+        left, right = flanks(i)
+        window, pieces, cursor = out[i].copy(), [left], 0
+        for e in range(first[i], first[i] + counts[i]):
+            pos = int(edits.rel_pos[e])
+            pieces += [window[cursor:pos], edits.alt[e, : edits.alt_len[e]]]
+            cursor = pos + int(edits.ref_len[e])
+        pieces += [window[cursor:], right]
+        full = np.concatenate(pieces)
+        edited = len(full) - len(left) - len(right)
+        # The end away from the edits stays; the other takes flank bases, then N where they run out.
+        start = len(left) + (edited - length if sides[i] == SIDE_CODES["left"] else 0)
+        lo, hi = max(start, 0), min(start + length, len(full))
+        out[i] = N_TOKEN
+        out[i, lo - start : hi - start] = full[lo:hi]
+    return out
 
 
 def edit_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ so the two copies cannot drift apart."""
 
 import gzip
 
+import numpy as np
 import pysam
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from genolewm.edits import adjusted_side, apply_edits
 from genolewm.holdout import HoldoutPolicy
 from genolewm.providers import AlleleFilter, SyntheticIndel, SyntheticSnv
 from genolewm.providers.records import info_is_list, record_batches
+from genolewm.tokens import SIDE_CODES, FlatEdits, decode, edited_tokens, encode
 from genolewm.types import RelEdit, WindowContext, edit_type
 
 from conftest import random_seq
@@ -154,3 +156,26 @@ def test_synthetic_shapes(provider, spec):
     other = {"kind": "synthetic_indel", "max_event_bp": 6} if spec["kind"] == "synthetic_snv" else {
         "kind": "synthetic_snv"}
     assert all(audit.why_not_synthetic(other, e.ref, e.alt) for e in edits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(window_and_edits(), min_size=1, max_size=5), st.booleans())
+def test_targets_as_tokens(cases, flank_pad):
+    """RunDataset's batched target rebuild on tokens is apply_edits, tuple by tuple (pad flank or N)."""
+    cases = [(seq[:200], left, right, [e for e in edits if e.end <= 200])
+             for seq, left, right, edits in cases]
+    cases = [case for case in cases if case[3]]
+    if not cases:
+        return
+    edits = [e for _, _, _, es in cases for e in es]
+    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
+                                  [e.ref for e in edits], [e.alt for e in edits])
+    flanks = [(encode([left])[0], encode([right])[0]) if flank_pad else (np.zeros(0, np.uint8),) * 2
+              for _, left, right, _ in cases]
+    sides = np.array([SIDE_CODES[adjusted_side(200, es)] for _, _, _, es in cases], np.int8)
+    got = edited_tokens(encode([seq for seq, *_ in cases]), np.array([len(c[3]) for c in cases]), flat, sides,
+                        flanks.__getitem__)
+    for row, (seq, left, right, es) in zip(got, cases):
+        if not flank_pad:
+            left = right = ""
+        assert decode(row) == apply_edits(seq, es, left_flank=left, right_flank=right)

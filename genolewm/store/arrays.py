@@ -13,7 +13,7 @@
     edit_alt.npy       uint8 [E, 16]  likewise; edit_alt_len.npy [E]
     edit_source.npy    int16 [E]      index into meta.json "sources"
     tuple_requested.npy int16 [T]     index into "sources"
-    tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right
+    tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right (tokens.SIDE_CODES)
     edit_af.npy        float64 [E]    the AF that selected a VCF edit (NaN: none)
     meta.json          the windows' coordinates and ids, the source names, and per edit the VCF
                        record's ID and CLNSIG terms (null: none)
@@ -30,13 +30,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..tokens import FlatEdits, decode, encode
+from ..tokens import SIDE_CODES, FlatEdits, decode, encode
 from ..types import EDIT_TYPES, ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
 from .schema import window_row
 
-SIDES = (None, "left", "right")
+SIDES = {code: side for side, code in SIDE_CODES.items()}
 
 
 def shard_dir(shard: ShardRef) -> Path:
@@ -77,7 +77,7 @@ class ArraysFormat(OutputSettings):
             "edit_alt": flat.alt, "edit_alt_len": flat.alt_len.astype(np.uint8),
             "edit_source": np.fromiter((code[s] for t in tuples for s in t.edit_sources), np.int16, len(edits)),
             "tuple_requested": np.fromiter((code[t.requested_source] for t in tuples), np.int16, len(tuples)),
-            "tuple_side": np.fromiter((SIDES.index(t.adjusted_side) - 1 for t in tuples), np.int8, len(tuples)),
+            "tuple_side": np.fromiter((SIDE_CODES[t.adjusted_side] for t in tuples), np.int8, len(tuples)),
         }
         notes = [note for t in tuples for note in (t.edit_notes or (None,) * len(t.rel_edits))]
         arrays["edit_af"] = np.array([np.nan if n is None or n.af is None else n.af for n in notes], np.float64)
@@ -151,7 +151,7 @@ class ArraysReader:
                    "tuple_index": int(arrays["tuple_index"][i]),
                    "requested_source": sources[arrays["tuple_requested"][i]],
                    "edit_source": "+".join(sorted({e["source"] for e in edits})), "edits": edits,
-                   "adjusted_side": SIDES[int(arrays["tuple_side"][i]) + 1]}
+                   "adjusted_side": SIDES[int(arrays["tuple_side"][i])]}
             if targets is not None:
                 row["target_window"] = decode(targets[i])
             yield row
@@ -172,4 +172,6 @@ class ArraysReader:
             "requested_source": [sources[i] for i in np.asarray(arrays["tuple_requested"])],
             "edit_source": [sources[i] for i in np.asarray(arrays["edit_source"])],
             "window_chrom": [w["chrom"] for w in arrays.meta["windows"]],
+            "side": arrays["tuple_side"],
+            "window_flanks": [(w["left_flank"], w["right_flank"]) for w in arrays.meta["windows"]],
         }

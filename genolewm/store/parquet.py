@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
-from ..tokens import FlatEdits, column_tokens
+from ..tokens import SIDE_CODES, FlatEdits, column_tokens
 from ..types import ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
@@ -96,7 +96,8 @@ class ParquetReader:
     def shard_arrays(self, shard: ShardRef) -> dict:
         import pyarrow.compute as pc  # for training reads only: the build does not pay its import
 
-        windows = _read_table(shard_path(shard, "windows"), columns=["window_index", "sequence", "chrom"])
+        windows = _read_table(shard_path(shard, "windows"),
+                              columns=["window_index", "sequence", "chrom", "left_flank", "right_flank"])
         tuples = _read_table(shard_path(shard, "tuples"))
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
@@ -117,5 +118,8 @@ class ParquetReader:
             "requested_source": tuples.column("requested_source").to_pylist(),
             "edit_source": flat.field("source").to_pylist(),
             "window_chrom": windows.column("chrom").to_pylist(),
+            "side": np.array([SIDE_CODES[s] for s in tuples.column("adjusted_side").to_pylist()], np.int8),
+            "window_flanks": list(zip(windows.column("left_flank").to_pylist(),
+                                      windows.column("right_flank").to_pylist())),
         }
 
