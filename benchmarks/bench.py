@@ -5,6 +5,7 @@
     python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py report WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
+    python benchmarks/bench.py table WORKDIR [--baseline REF] [--repeat 3]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
 1 Mbp chr21 at scale 1, ~190k gnomAD-like and ~4k ClinVar-like records) is
@@ -27,11 +28,21 @@ its seconds and peak RSS (compare scales: memory stays flat, the shards are stre
 prepare: ``python -m genolewm.prepare source=gnomad`` on the workload's
 gnomAD VCF with its reference; prints alleles/s and peak RSS (compare
 scales: memory stays flat).
+
+table: every figure of the performance targets in one Markdown table, for
+this tree and, with ``--baseline REF`` (a git ref of this repository,
+checked out once into WORKDIR/baseline-REF), for that code measured in the
+same run, rounds interleaved, with the speed-up: the build at scales 1 and
+4 with one and two processes (manifest ``tuples_per_s``, whole command,
+start-up, byte-identical output), the live dataset, ``RunDataset`` from
+Parquet with and without stored targets and from ``output=arrays``, peak
+RSS per process, and disk per tuple.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import statistics
@@ -39,6 +50,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def workload(args: argparse.Namespace) -> Path:
@@ -51,16 +64,17 @@ def workload(args: argparse.Namespace) -> Path:
 PEAK_TREE_RSS_KB = 0
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (Linux /proc), in KiB."""
+def _tree_rss_kb(pid: int, recurse: bool = True) -> int:
+    """Resident memory of ``pid`` and (``recurse``) all its descendants (Linux /proc), in KiB."""
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
             total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            for task in Path(f"/proc/{p}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
+            if recurse:
+                for task in Path(f"/proc/{p}/task").iterdir():
+                    stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration):
             continue
     return total
@@ -87,13 +101,17 @@ def peak_rss_mb() -> dict:
     }
 
 
-def build_command(data: Path, run_dir: Path, overrides: list[str]) -> list[str]:
+def workload_overrides(data: Path) -> list[str]:
     return [
-        sys.executable, "-m", "genolewm.build", "mix=default", "holdout=rfc", "holdout.chroms=[chr8]",
+        "mix=default", "holdout=rfc", "holdout.chroms=[chr8]",
         f"paths.reference={data / 'ref.fa'}", f"paths.gnomad={data / 'gnomad.vcf.gz'}",
         f"paths.clinvar={data / 'clinvar.vcf.gz'}", f"paths.holdout_bed={data / 'holdout.bed'}",
-        f"paths.holdout_keys={data / 'edit_keys.txt'}", f"hydra.run.dir={run_dir}", *overrides,
+        f"paths.holdout_keys={data / 'edit_keys.txt'}",
     ]
+
+
+def build_command(data: Path, run_dir: Path, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "genolewm.build", *workload_overrides(data), f"hydra.run.dir={run_dir}", *overrides]
 
 
 def bench_dataset(args: argparse.Namespace, data: Path) -> dict:
@@ -155,9 +173,163 @@ def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
     }
 
 
+# Run in a child process whose working directory is the code measured, so ``import genolewm`` is that tree.
+LIVE = """
+import os, sys, time
+from hydra import compose, initialize_config_dir
+from genolewm.config import CONFIG_PATH, absolute_paths, make_builder
+from genolewm.dataset import GenoLeWMDataset
+with initialize_config_dir(config_dir=os.path.abspath(CONFIG_PATH), version_base="1.3"):
+    cfg = compose("build", overrides=sys.argv[1:])
+absolute_paths(cfg)
+builder = make_builder(cfg)[0]
+started, n = time.perf_counter(), 0
+for item in GenoLeWMDataset.from_builder(builder):
+    n += len(item.target_window) > 0
+print(n / (time.perf_counter() - started))
+"""
+READ = """
+import sys, time
+from genolewm.dataset import RunDataset
+started, n = time.perf_counter(), 0
+for batch in RunDataset(sys.argv[1], batch_size=256):
+    n += len(batch["tuple_index"])
+print(n / (time.perf_counter() - started))
+"""
+
+
+def child(code: Path, script: str, args: list[str]) -> float:
+    out = subprocess.run([sys.executable, "-c", script, *args], cwd=code, check=True, capture_output=True, text=True)
+    return float(out.stdout.split()[-1])
+
+
+def data_files(run_dir: Path) -> list[Path]:
+    """The shard files of a run (``tuples/``, ``windows/``, ``arrays/``)."""
+    return sorted(p for sub in ("tuples", "windows", "arrays") for p in (run_dir / sub).rglob("*") if p.is_file())
+
+
+def data_digest(run_dir: Path) -> str:
+    """sha256 over the run's shard files (names and bytes): equal for byte-identical outputs."""
+    digest = hashlib.sha256()
+    for path in data_files(run_dir):
+        digest.update(str(path.relative_to(run_dir)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_once(code: Path, data: Path, run_dir: Path, overrides: list[str]) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.Popen(build_command(data, run_dir, overrides), cwd=code, stdout=subprocess.DEVNULL)
+    largest = 0
+    while proc.poll() is None:
+        for pid in [proc.pid, *_children(proc.pid)]:
+            largest = max(largest, _tree_rss_kb(pid, recurse=False))
+        time.sleep(0.01)
+    wall = time.perf_counter() - started
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    return {"manifest": manifest["tuples_per_s"], "command": manifest["tuples"]["total"] / wall,
+            "startup": wall - manifest["elapsed_s"], "rss_mb": largest / 1024, "digest": data_digest(run_dir),
+            "tuples": manifest["tuples"]["total"],
+            "bytes": sum(p.stat().st_size for p in data_files(run_dir))}
+
+
+def _children(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = [int(c) for c in (task / "children").read_text().split()]
+                out += kids
+                stack += kids
+        except OSError:
+            continue
+    return out
+
+
+def table(args: argparse.Namespace) -> str:
+    codes = {"this tree": REPO}
+    if args.baseline:
+        base = args.workdir / f"baseline-{args.baseline}"
+        if not base.is_dir():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), args.baseline],
+                           check=True, capture_output=True)
+        codes[f"baseline {args.baseline}"] = base
+    data = {scale: workload(argparse.Namespace(**{**vars(args), "scale": scale})) for scale in (1.0, 4.0)}
+    results: dict[str, dict[str, list]] = {name: {} for name in codes}
+
+    def record(name: str, key: str, value) -> None:
+        results[name].setdefault(key, []).append(value)
+
+    runs = args.workdir / "table-runs"
+    for round_ in range(args.repeat):
+        for name, code in codes.items():
+            tag = f"{round_}-{'base' if code != REPO else 'tree'}"
+            for scale, workers in ((1.0, 1), (1.0, 2), (4.0, 1), (4.0, 2)):
+                run_dir = runs / f"build-{tag}-s{scale:g}-w{workers}"
+                got = build_once(code, data[scale], run_dir, [f"workers={workers}"])
+                for key in ("manifest", "command", "startup", "rss_mb", "digest", "tuples", "bytes"):
+                    record(name, f"{key} s{scale:g} w{workers}", got[key])
+            lean = runs / f"lean-{tag}"
+            got = build_once(code, data[1.0], lean, ["workers=2", "output.store_targets=false"])
+            record(name, "bytes lean", got["bytes"])
+            arrays = runs / f"arrays-{tag}"
+            build_once(code, data[1.0], arrays, ["workers=2", "output=arrays"])
+            record(name, "live", child(code, LIVE, workload_overrides(data[1.0])))
+            for key, run_dir in (("read parquet", runs / f"build-{tag}-s1-w2"), ("read lean", lean),
+                                 ("read arrays", arrays)):
+                record(name, key, child(code, READ, [str(run_dir)]))
+    return render(results)
+
+
+ROWS = [
+    ("build, workers=1, scale 4 (manifest tuples/s)", "manifest s4 w1", ">= 30,000"),
+    ("build, workers=1, scale 1 (manifest tuples/s)", "manifest s1 w1", ""),
+    ("whole command, workers=1, scale 1 (tuples/s)", "command s1 w1", ">= 20,000"),
+    ("start-up and finish, workers=1, scale 1 (s)", "startup s1 w1", "<= 0.3"),
+    ("build, workers=2, scale 4 (manifest tuples/s)", "manifest s4 w2", ""),
+    ("build, workers=2, scale 1 (manifest tuples/s)", "manifest s1 w2", ""),
+    ("live GenoLeWMDataset, one process, targets (tuples/s)", "live", ">= 40,000"),
+    ("RunDataset from Parquet, stored targets (tuples/s)", "read parquet", ">= 100,000"),
+    ("RunDataset from Parquet, targets rebuilt (tuples/s)", "read lean", ">= 100,000"),
+    ("RunDataset from output=arrays (tuples/s)", "read arrays", ">= 400,000"),
+    ("peak RSS, largest process, workers=1, scale 1 (MB)", "rss_mb s1 w1", "<= 300"),
+    ("peak RSS, largest process, workers=1, scale 4 (MB)", "rss_mb s4 w1", "<= 300, flat"),
+]
+
+
+def render(results: dict[str, dict[str, list]]) -> str:
+    names = list(results)
+    head = ["figure", *names] + (["speed-up"] if len(names) > 1 else []) + ["target"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(results[name][key])
+
+    for label, key, target in ROWS:
+        values = [median(name, key) for name in names]
+        cells = [f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in values]
+        if len(names) > 1:
+            lower_is_better = key.startswith(("startup", "rss"))
+            ratio = values[1] / values[0] if lower_is_better else values[0] / values[1]
+            cells.append(f"{ratio:.2f}x")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    for name in names:
+        r = results[name]
+        ratios = [a / b for a, b in zip(r["manifest s4 w2"], r["manifest s4 w1"])]
+        same = all(len(set(r[f"digest s{s} w1"] + r[f"digest s{s} w2"])) == 1 for s in ("1", "4"))
+        per_tuple = statistics.median(r["bytes s1 w1"]) / r["tuples s1 w1"][0]
+        lean = statistics.median(r["bytes lean"]) / r["tuples s1 w1"][0]
+        lines.append(f"\n{name}: workers=2 / workers=1 at scale 4: {statistics.median(ratios):.2f}x (target >= 1.8x); "
+                     f"output byte-identical across workers and rounds: {'yes' if same else 'NO'}; disk per tuple "
+                     f"(scale 1, Parquet): {per_tuple:,.0f} B with targets, {lean:,.0f} B without")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["build", "dataset", "report", "prepare"])
+    parser.add_argument("what", choices=["build", "dataset", "report", "prepare", "table"])
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -165,8 +337,12 @@ def main() -> None:
         "--make-workload", type=Path,
         default=Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_workload.py",
     )
+    parser.add_argument("--baseline", help="table: also measure this git ref (e.g. the previous main)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. output.store_targets=false")
     args = parser.parse_intermixed_args()
+    if args.what == "table":
+        print(table(args))
+        return
     data = workload(args)
     result = {"build": bench_build, "dataset": bench_dataset, "report": bench_report,
               "prepare": bench_prepare}[args.what](args, data)
