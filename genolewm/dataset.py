@@ -215,19 +215,24 @@ class RunDataset(IterableDataset):
             arrays["flank_tokens"] = ([(encode([a])[0], encode([b])[0]) for a, b in flanks] if self.runs.pad == "flank"
                                       else [(empty, empty)] * len(flanks))
         vocabulary = self.vocabulary
-        arrays["requested_id"] = vocabulary.source_ids(arrays.pop("requested_source"))
+        codes, names = arrays.pop("requested_source")
+        arrays["requested_id"] = vocabulary.source_ids(names)[np.asarray(codes)]
         arrays["chrom_id"] = vocabulary.chrom_ids(arrays.pop("window_chrom"))[np.asarray(arrays["window_rows"])]
         edits = arrays["edits"]
+        codes, names = arrays.pop("edit_source")
         arrays["edits"] = FlatEdits(edits.rel_pos, edits.type_code, edits.ref, edits.ref_len, edits.alt,
-                                    edits.alt_len, vocabulary.source_ids(arrays.pop("edit_source")))
+                                    edits.alt_len, vocabulary.source_ids(names)[np.asarray(codes)])
         return arrays
 
-    def _batch(self, parts: list[tuple[dict, np.ndarray]]) -> Batch:
-        """One batch from the tuple rows ``rows`` of per-shard arrays, in the order given."""
+    def _batch(self, parts: list[tuple[dict, np.ndarray | slice]]) -> Batch:
+        """One batch from the tuple rows ``rows`` (indices, or a slice for consecutive rows) of per-shard
+        arrays, in the order given. A batch of one slice is views of the shard's arrays where it can be."""
         def take(key):
-            return np.concatenate([np.asarray(arrays[key])[rows] for arrays, rows in parts])
+            pieces = [np.asarray(arrays[key])[rows] for arrays, rows in parts]
+            return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
-        flat = [edit_rows(arrays["edit_offsets"], rows) for arrays, rows in parts]
+        flat = [edit_rows(arrays["edit_offsets"], np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows)
+                for arrays, rows in parts]
         edits = FlatEdits.concat([arrays["edits"].take(index) for (arrays, _), (index, _) in zip(parts, flat)])
         counts = np.concatenate([counts for _, counts in flat])
         windows = np.concatenate([np.asarray(arrays["window_tokens"])[np.asarray(arrays["window_rows"])[rows]]
@@ -277,7 +282,7 @@ class RunDataset(IterableDataset):
             start, n = 0, len(arrays["tuple_index"])
             while start < n:
                 take = min(self.batch_size - size, n - start)
-                parts.append((arrays, np.arange(start, start + take)))
+                parts.append((arrays, slice(start, start + take)))
                 size += take
                 start += take
                 if size == self.batch_size:

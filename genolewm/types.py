@@ -416,4 +416,5 @@ class RunReader(Protocol):
 
     def shard_arrays(self, shard: ShardRef) -> Mapping:
         """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding sequences;
-        with the source name of each tuple and edit and the contig of each window."""
+        with the source of each tuple and edit (``(codes, names)``: names[codes[i]]) and the contig of each
+        window."""

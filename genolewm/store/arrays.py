@@ -18,7 +18,8 @@
     meta.json          the windows' coordinates and ids, the source names, and per edit the VCF
                        record's ID and CLNSIG terms (null: none)
 
-Readers open arrays with ``mmap_mode="r"``: a batch touches only its rows.
+Readers open arrays with ``mmap_mode="c"`` (copy-on-write): a batch touches only its rows, and its
+tensors can be views of the files that writing to never changes.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class _Shard:
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._arrays:
             try:
-                self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                # Copy-on-write: batches can be views of the file, and writing to one never reaches it.
+                self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="c", allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise unreadable(self.path / f"{name}.npy", exc) from exc
         return self._arrays[name]
@@ -169,8 +171,8 @@ class ArraysReader:
             "window_index": np.array([w["window_index"] for w in arrays.meta["windows"]],
                                      np.int64)[np.asarray(arrays["tuple_window"])],
             "tuple_index": arrays["tuple_index"],
-            "requested_source": [sources[i] for i in np.asarray(arrays["tuple_requested"])],
-            "edit_source": [sources[i] for i in np.asarray(arrays["edit_source"])],
+            "requested_source": (arrays["tuple_requested"], sources),
+            "edit_source": (arrays["edit_source"], sources),
             "window_chrom": [w["chrom"] for w in arrays.meta["windows"]],
             "side": arrays["tuple_side"],
             "window_flanks": [(w["left_flank"], w["right_flank"]) for w in arrays.meta["windows"]],

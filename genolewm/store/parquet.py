@@ -67,6 +67,16 @@ class ParquetFormat(OutputSettings):
                            use_dictionary=[c for c in table.column_names if c in DICTIONARY_COLUMNS])
 
 
+def _coded(column) -> tuple[np.ndarray, list[str]]:
+    """A string column as ``(codes, names)``."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+
+
 class ParquetReader:
     """Reads Parquet shards a batch at a time (rows) or a shard's columns at once (arrays)."""
 
@@ -115,8 +125,8 @@ class ParquetReader:
             ),
             "window_index": tuples.column("window_index").to_numpy(),
             "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
-            "requested_source": tuples.column("requested_source").to_pylist(),
-            "edit_source": flat.field("source").to_pylist(),
+            "requested_source": _coded(tuples.column("requested_source")),
+            "edit_source": _coded(flat.field("source")),
             "window_chrom": windows.column("chrom").to_pylist(),
             "side": np.array([SIDE_CODES[s] for s in tuples.column("adjusted_side").to_pylist()], np.int8),
             "window_flanks": list(zip(windows.column("left_flank").to_pylist(),
