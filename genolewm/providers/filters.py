@@ -166,9 +166,18 @@ class Selected:
     skipped_reason: np.ndarray
 
     def note(self, i: int) -> VariantNote:
-        af, clnsig = self.af[i], self.clnsig[i]
-        return VariantNote(self.id[i], None if af != af else float(af),
-                           None if clnsig is None else tuple(sorted(clnsig)))
+        return variant_note(self.id[i], self.af[i], self.clnsig[i])
+
+    def since(self, start: int) -> "Selected":
+        """The alleles (kept and skipped) whose record starts at or after ``start``."""
+        k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)
+        return Selected(self.start[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:], self.clnsig[k:],
+                        self.skipped_start[s:], self.skipped_reason[s:])
+
+
+def variant_note(id_: str | None, af: float, clnsig: frozenset[str] | None) -> VariantNote:
+    """The note of a kept allele from its :class:`Selected` fields (``af`` NaN: none)."""
+    return VariantNote(id_, None if af != af else float(af), None if clnsig is None else tuple(sorted(clnsig)))
 
 
 def _objects(array: pa.Array) -> np.ndarray:

@@ -12,7 +12,6 @@ import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass
-from operator import itemgetter
 from random import Random
 from typing import Iterable, Iterator, Sequence
 
@@ -22,7 +21,7 @@ from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
-from .filters import AlleleFilter
+from .filters import AlleleFilter, Selected, variant_note
 from .records import info_is_list, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
@@ -141,31 +140,35 @@ class VariantProvider:
     def audit_spec(self) -> dict:
         return {"kind": "vcf", "path": self.path, "filter": self.filter.spec()}
 
+    # The cache: every usable allele starting in [_from, _to) on _chrom and those read past _to, in
+    # file order, as parallel lists (start, REF, ALT, REF state REF_UNCHECKED/REF_OK/REF_BAD, and the
+    # note's ID, AF, CLNSIG); the skipped alleles as (start, reason). Records are decoded in bulk;
+    # plain lists then serve a window's few dozen alleles faster than NumPy calls would.
+    _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs")
+
     def _reset(self, chrom: str | None, start: int) -> None:
-        # The cache holds every usable allele starting in [_from, _to) on _chrom and those read past
-        # _to, in file order, as [start, ref, alt, ref_state (REF_UNCHECKED/REF_OK/REF_BAD), the
-        # filter's Selected batch, row in it]; _skip_starts/_skip_reasons the skipped alleles alike.
-        # Batches are decoded in bulk, but a window's few dozen alleles are plain lists: per window,
-        # Python beats NumPy's call overhead. _batches reads on to the chromosome end, so each BGZF
-        # block is decompressed once per pass; _read_to is the start of the last record read.
+        # _batches reads on to the chromosome end, so each BGZF block is decompressed once per pass;
+        # _read_to is the start of the last record read.
         self._chrom, self._from, self._to = chrom, start, start
-        self._cache: list[list] = []
+        for name in self._CACHE:
+            setattr(self, name, bytearray() if name == "_states" else [])
         self._skip_starts: list[int] = []
         self._skip_reasons: list[str] = []
         self._batches = None
         self._read_to = -1
         self._pool_key: tuple | None = None
-        self._pool: dict[tuple[int, str, str], list] = {}
+        self._pool: dict[tuple[int, str, str], int] = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Handles and caches never travel; a copy starts reading afresh at its first window.
-        state.update(_tbx=None, _batches=None, _cache=[], _pool={}, _pool_key=None, _chrom=None)
+        state.update({name: [] for name in (*self._CACHE, "_skip_starts", "_skip_reasons")})
+        state.update(_tbx=None, _batches=None, _pool={}, _pool_key=None, _chrom=None, _states=bytearray())
         return state
 
-    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[list, list, list, int]]:
-        """The cache entries and skipped alleles (starts, reasons) of the records starting at or after
-        ``start``, a batch at a time, each with the start of the batch's last record."""
+    def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
+        """The filter's selection of the records starting at or after ``start``, a batch at a time, each
+        with the start of the batch's last record."""
         if self._tbx is None or self._tbx_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
             self._tbx = pysam.TabixFile(self.path)
@@ -174,14 +177,8 @@ class VariantProvider:
         try:
             for batch in record_batches(self._tbx.fetch(file_chrom, start), self._n_columns, self._info_lists,
                                         where):
-                sel = self.filter.select(batch)
                 # Records overlapping ``start`` but beginning before it belong to an earlier window.
-                entries = [[pos, ref, alt, REF_UNCHECKED, sel, i]
-                           for i, (pos, ref, alt) in enumerate(zip(sel.start.tolist(), sel.ref, sel.alt))
-                           if pos >= start]
-                starts, reasons = sel.skipped_start.tolist(), sel.skipped_reason.tolist()
-                k = bisect.bisect_left(starts, start)
-                yield entries, starts[k:], reasons[k:], int(batch.start[-1])
+                yield self.filter.select(batch).since(start), int(batch.start[-1])
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
@@ -204,35 +201,43 @@ class VariantProvider:
                 if got is None:
                     self._batches = None
                     break
-                self._cache += got[0]
-                starts += got[1]
-                self._skip_reasons += got[2]
-                self._read_to = got[3]
+                sel, self._read_to = got
+                self._starts += sel.start.tolist()
+                self._refs += sel.ref
+                self._alts += sel.alt
+                self._states += bytes(len(sel.ref))  # REF_UNCHECKED
+                self._ids += sel.id.tolist()
+                self._afs += sel.af.tolist()
+                self._clnsigs += sel.clnsig.tolist()
+                starts += sel.skipped_start.tolist()
+                self._skip_reasons += sel.skipped_reason.tolist()
             a = bisect.bisect_left(starts, max(self._to, count_from))
             b = bisect.bisect_left(starts, hi, a)
             if b > a:
                 skipped.update(self._skip_reasons[a:b])
             self._to = hi
-        del self._cache[: bisect.bisect_left(self._cache, lo, key=itemgetter(0))]
+        k = bisect.bisect_left(self._starts, lo)
+        if k:
+            for name in self._CACHE:
+                del getattr(self, name)[:k]
         k = bisect.bisect_left(starts, lo)
         del starts[:k], self._skip_reasons[:k]
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> dict[tuple[int, str, str], list]:
+                  skipped: Counter) -> dict[tuple[int, str, str], int]:
         """Usable alleles wholly inside the window's edge margins whose REF matches the window, with
-        their cache entries, in file order."""
+        their row in the cache, in file order."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
             return self._pool
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
-        seq, offset = window.sequence, window.start_bp
-        pool: dict[tuple[int, str, str], list] = {}
-        for entry in self._cache:
-            start, ref, alt, state = entry[0], entry[1], entry[2], entry[3]
-            if start >= hi:
-                break
+        seq, offset, states = window.sequence, window.start_bp, self._states
+        end = bisect.bisect_left(self._starts, hi)
+        pool: dict[tuple[int, str, str], int] = {}
+        for i, (start, ref, alt, state) in enumerate(zip(self._starts[:end], self._refs[:end], self._alts[:end],
+                                                          states[:end])):
             if start + len(ref) > hi or state == REF_BAD:
                 continue
             rel = start - offset
@@ -247,10 +252,10 @@ class VariantProvider:
                         )
                     if start + len(ref) > floor:  # not checked by an earlier block
                         skipped["ref_mismatch"] += 1
-                    entry[3] = REF_BAD
+                    states[i] = REF_BAD
                     continue
-                entry[3] = REF_OK
-            pool.setdefault((rel, ref, alt), entry)
+                states[i] = REF_OK
+            pool.setdefault((rel, ref, alt), i)
         self._pool_key, self._pool = key, pool
         return pool
 
@@ -266,8 +271,8 @@ class VariantProvider:
         chosen = sample_pool(len(keys), lambda k: RelEdit(*keys[k]), rng, count, excluded)
         notes = {}
         for k, edit in chosen:
-            entry = pool[keys[k]]
-            notes[edit] = entry[4].note(entry[5])
+            i = pool[keys[k]]
+            notes[edit] = variant_note(self._ids[i], self._afs[i], self._clnsigs[i])
         return Draw([e for _, e in chosen], skipped, notes)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
