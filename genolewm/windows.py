@@ -152,14 +152,14 @@ class _ChunkedReader:
     CHUNK_BP = 1 << 20
 
     def __init__(self, read: Callable[[int, int], str], length: int,
-                 canonical: Callable[[str, int, int], str]) -> None:
-        self.read, self.length, self.canonical = read, length, canonical
+                 canonical: Callable[[str, int, int], str], chunk_bp: int = CHUNK_BP) -> None:
+        self.read, self.length, self.canonical, self.chunk_bp = read, length, canonical, chunk_bp
         self.lo = self.hi = 0
         self.chunk = ""
 
     def __call__(self, lo: int, hi: int) -> str:
         if lo < self.lo or hi > self.hi:
-            self.lo, self.hi = lo, min(self.length, max(hi, lo + self.CHUNK_BP))
+            self.lo, self.hi = lo, min(self.length, max(hi, lo + self.chunk_bp))
             self.chunk = self.canonical(self.read(self.lo, self.hi), self.lo, self.hi)
         return self.chunk[lo - self.lo : hi - self.lo]
 
@@ -228,9 +228,12 @@ class ReferenceWindows(Tiling):
                 if a >= b:
                     continue
                 if chrom not in readers:
+                    # No more than the windows asked for: one window (window_at) reads one window.
+                    span = starts[b - 1] - starts[a] + self.window_bp + 2 * self.flank_bp
                     readers = {chrom: _ChunkedReader(
                         lambda lo, hi, c=chrom: fa.fetch(c, lo, hi), length,
                         lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"),
+                        min(_ChunkedReader.CHUNK_BP, span),
                     )}
                 yield from self._windows_of(chrom, chrom, length, readers[chrom], first + a, starts[a:b], self.source)
 
