@@ -135,12 +135,12 @@ def test_audit_cli(built, tmp_path):
 
 
 def test_build_with_failed_audit_is_not_finished(compose_cfg, tmp_path, monkeypatch):
-    import genolewm.build
+    import genolewm.audit
 
     def failing(run_dir):
         raise AuditError(f"{run_dir}: tuples/part-00000.parquet row 0: simulated")
 
-    monkeypatch.setattr(genolewm.build, "audit_run", failing)
+    monkeypatch.setattr(genolewm.audit, "audit_run", failing)  # the build imports it when it audits
     with pytest.raises(AuditError, match="simulated"):
         run(compose_cfg(["audit=true", "mix=snv_only"]), str(tmp_path), progress=False)
     assert (tmp_path / "manifest.failed.json").is_file() and not (tmp_path / "manifest.json").exists()

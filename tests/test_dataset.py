@@ -3,6 +3,8 @@
 import collections
 import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -133,3 +135,30 @@ def test_dataset_takes_the_seed_window_sources(small_genome):
     for bad in (42, "chr1.fa", [windows[0], "x"]):
         with pytest.raises(ContractError, match="windows"):
             GenoLeWMDataset(bad, providers, **common)
+
+
+def test_live_stream_imports_only_what_it_uses():
+    """pyarrow imports pandas (~0.3 s) at a process's first NumPy conversion; the VCF decoder makes none."""
+    pytest.importorskip("pandas")
+    code = """
+import sys
+from genolewm import GenoLeWMDataset, ReferenceWindows, SyntheticSnv, VariantProvider
+from genolewm.demo import DEMO_DIR
+providers = {"gnomad": VariantProvider(str(DEMO_DIR / "gnomad.vcf.gz"), name="gnomad", min_af=0.01),
+             "clinvar": VariantProvider(str(DEMO_DIR / "clinvar.vcf.gz"), name="clinvar", clnsig=["Pathogenic"]),
+             "synthetic_snv": SyntheticSnv()}
+stream = GenoLeWMDataset(ReferenceWindows(fasta=str(DEMO_DIR / "ref.fa")), providers, seed=1,
+                         mix={"gnomad": 2, "clinvar": 1}, fallback_sources={"clinvar": "synthetic_snv"})
+assert sum(1 for _ in stream) > 100
+print(sorted(m for m in ("pandas", "matplotlib") if m in sys.modules))  # torch itself imports tqdm
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[]"
+
+
+def test_build_command_imports_only_what_it_uses():
+    code = ("import sys, genolewm.build; "
+            "print(sorted(m for m in ('genolewm.audit', 'genolewm.report', 'tqdm', 'torch', 'matplotlib', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -24,13 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pysam
 
 from ..errors import ConfigError
 from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type
-from .records import RecordBatch
+from .records import RecordBatch, as_indices, as_numpy
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]
@@ -135,7 +134,7 @@ class EditTypeIn:
 
     def reasons(self, batch, rows):
         # Only alleles of A/C/G/T reach here, so the Python loop runs over what the other filters kept.
-        take = pa.array(rows)
+        take = as_indices(rows)
         pairs = zip(batch.ref.take(take).to_pylist(), batch.alt.take(take).to_pylist())
         yield "edit_type_not_selected", np.array([edit_type(r, a) not in self.types for r, a in pairs], dtype=bool)
 
@@ -178,10 +177,6 @@ class Selected:
 def variant_note(id_: str | None, af: float, clnsig: frozenset[str] | None) -> VariantNote:
     """The note of a kept allele from its :class:`Selected` fields (``af`` NaN: none)."""
     return VariantNote(id_, None if af != af else float(af), None if clnsig is None else tuple(sorted(clnsig)))
-
-
-def _objects(array: pa.Array) -> np.ndarray:
-    return np.array(array.to_pylist(), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -227,19 +222,15 @@ class AlleleFilter:
 
     def _shape(self, batch: RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
         """The allele-shape reasons, over every allele of ``batch``, in the order they apply."""
-        def mask(array) -> np.ndarray:
-            return array.to_numpy(zero_copy_only=False)
-
         ref, alt = batch.ref, batch.alt
-        yield "symbolic", mask(pc.or_(pc.or_(pc.equal(alt, "."), pc.starts_with(alt, "<")),
-                                      pc.or_(pc.match_substring(alt, "["), pc.match_substring(alt, "]"))))
-        yield "spanning_deletion", mask(pc.equal(alt, "*"))
+        yield "symbolic", as_numpy(pc.match_substring_regex(alt, r"^(\.$|<)|[\[\]]"))
+        yield "spanning_deletion", as_numpy(pc.match_substring_regex(alt, r"^\*$"))
         # REF is the record's: its reasons come before the ALT's own.
-        yield "non_acgt", ~mask(pc.match_substring_regex(ref, "^[ACGT]+$"))
-        yield "too_long", mask(pc.binary_length(ref)) > self.max_allele_len
-        yield "non_acgt", ~mask(pc.match_substring_regex(alt, "^[ACGT]+$"))
-        yield "too_long", mask(pc.binary_length(alt)) > self.max_allele_len
-        yield "ref_equals_alt", mask(pc.equal(ref, alt))
+        yield "non_acgt", ~as_numpy(pc.match_substring_regex(ref, "^[ACGT]+$"))
+        yield "too_long", as_numpy(pc.binary_length(ref)) > self.max_allele_len
+        yield "non_acgt", ~as_numpy(pc.match_substring_regex(alt, "^[ACGT]+$"))
+        yield "too_long", as_numpy(pc.binary_length(alt)) > self.max_allele_len
+        yield "ref_equals_alt", as_numpy(pc.equal(ref, alt))
 
     def reasons(self, batch: RecordBatch) -> np.ndarray:
         """Per allele of ``batch``: the first reason that rejects it (see the module docstring), or None."""
@@ -266,19 +257,17 @@ class AlleleFilter:
         reason = self.reasons(batch)
         rejected = reason.astype(bool)
         kept, skipped = np.flatnonzero(~rejected), np.flatnonzero(rejected)
-        take = pa.array(kept)
+        take = as_indices(kept)
         # The note: the AF the first MinAf read, and the CLNSIG terms when a ClnsigIn selected them.
         min_af = next((p for p in self._rest if isinstance(p, MinAf)), None)
         af = np.full(len(kept), np.nan) if min_af is None else batch.info_float(min_af.field)[kept]
         clnsig = np.empty(len(kept), dtype=object)
         if any(isinstance(p, ClnsigIn) for p in self._rest):
             clnsig[:] = [batch.info_terms("CLNSIG", i) for i in kept]
-        ids = batch.column("ID").take(pa.array(batch.rec[kept]))
-        ref = batch.ref.take(take)
-        start = batch.start[kept]
+        ids = batch.column("ID").take(as_indices(batch.rec[kept])).to_pylist()
         return Selected(
-            start, ref.to_pylist(), batch.alt.take(take).to_pylist(),
-            _objects(pc.if_else(pc.equal(ids, "."), pa.scalar(None, pa.string()), ids)), af, clnsig,
+            batch.start[kept], batch.ref.take(take).to_pylist(), batch.alt.take(take).to_pylist(),
+            np.array([None if i == "." else i for i in ids], dtype=object), af, clnsig,
             batch.start[skipped], reason[skipped],
         )
 

@@ -14,7 +14,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,47 @@ COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 # INFO per line, the prepared ones a few dozen bytes.
 BATCH_BYTES = 2 << 20
 MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 13
+
+
+# pyarrow's own NumPy conversions (to_numpy, pa.array, Python scalars in compute calls) import pandas,
+# when it is installed, the first time a process makes one: ~0.3 s that a build, each build worker
+# and each live dataset would pay for nothing. The decoder reads and makes arrays through buffers.
+_NUMPY_TYPES = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32, pa.float64(): np.float64}
+
+
+def as_numpy(array: pa.Array, fill=0) -> np.ndarray:
+    """A numeric or boolean Arrow array as NumPy, nulls as ``fill``, read from its buffers."""
+    n, offset = len(array), array.offset
+    validity, data = array.buffers()[:2]
+    if n == 0:
+        return np.zeros(0, bool if pa.types.is_boolean(array.type) else _NUMPY_TYPES[array.type])
+    if pa.types.is_boolean(array.type):
+        values = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[offset : offset + n].astype(bool)
+    else:
+        values = np.frombuffer(data, _NUMPY_TYPES[array.type], n, offset * array.type.bit_width // 8)
+    if array.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[offset : offset + n]
+        values = np.where(valid.astype(bool), values, fill)
+    return values
+
+
+def as_indices(values: np.ndarray) -> pa.Array:
+    """NumPy positions as an Arrow int64 array (for ``take``)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def as_strings(values: Sequence[str]) -> pa.Array:
+    """Python strings as an Arrow string array (for value sets)."""
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def is_missing(values: pa.Array) -> pa.Array:
+    """Where a VCF value is ``.``."""
+    return pc.match_substring_regex(values, r"^\.$")
 
 
 def info_is_list(number) -> bool:
@@ -63,8 +104,7 @@ class RecordBatch:
 
     def passed(self) -> np.ndarray:
         """Per allele: its record's FILTER is PASS or unset."""
-        ok = pc.is_in(self.column("FILTER"), value_set=pa.array(["PASS", "."]))
-        return ok.to_numpy(zero_copy_only=False)[self.rec]
+        return as_numpy(pc.match_substring_regex(self.column("FILTER"), r"^(PASS|\.)$"))[self.rec]
 
     def info_raw(self, key: str) -> pa.Array:
         """Per record: the text of INFO ``key`` (null where it is absent or a bare flag)."""
@@ -81,18 +121,20 @@ class RecordBatch:
         raw = self.info_raw(key)
         if self.info_lists[key]:
             lists = pc.split_pattern(raw, ",")
-            lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-            offsets = lists.offsets.to_numpy()[:-1]
+            lengths = as_numpy(pc.list_value_length(lists))
+            offsets = as_numpy(lists.offsets)[:-1]
             values = pc.list_flatten(lists)
             has = self.index < lengths[self.rec]
             at = np.where(has, offsets[self.rec] + self.index, 0)
         else:
             values = raw
-            has = (self.index == 0) & raw.is_valid().to_numpy(zero_copy_only=False)[self.rec]
+            has = (self.index == 0) & as_numpy(pc.is_valid(raw))[self.rec]
             at = self.rec
-        values = pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values)
+        # Only the values that are there are parsed; ".", absent and past-the-end ones stay NaN.
+        present = pc.and_(pc.is_valid(values), pc.invert(is_missing(values)))
+        numbers = np.full(len(values), np.nan)
         try:
-            numbers = pc.cast(values, pa.float32()).to_numpy(zero_copy_only=False).astype(np.float64)
+            numbers[as_numpy(present, False)] = as_numpy(pc.cast(pc.filter(values, present), pa.float32()))
         except pa.ArrowInvalid as exc:
             raise InputError(f"{self.where}: INFO {key} has a value that is not a number ({exc})") from exc
         out = np.where(has, numbers[at], np.nan) if len(numbers) else np.full(len(self), np.nan)
@@ -103,14 +145,14 @@ class RecordBatch:
         """Per allele: whether any ``|``-separated term of its record's INFO ``key`` is in ``terms``."""
         values = self.info_raw(key)
         parent = np.arange(len(values))
-        values = pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values)
+        dot = as_numpy(is_missing(values), False)  # a whole value "." has no terms
         for sep in ([","] if self.info_lists[key] else []) + ["|"]:
             lists = pc.split_pattern(values, sep)
-            parent = parent[pc.list_parent_indices(lists).to_numpy()]
+            parent = parent[as_numpy(pc.list_parent_indices(lists))]
             values = pc.list_flatten(lists)
         hit = np.zeros(len(self.records), dtype=bool)
-        hit[parent[pc.is_in(values, value_set=pa.array(sorted(terms), pa.string())).to_numpy(zero_copy_only=False)]] = True
-        return hit[self.rec]
+        hit[parent[as_numpy(pc.is_in(values, value_set=as_strings(sorted(terms))), False)]] = True
+        return (hit & ~dot)[self.rec]
 
     def info_terms(self, key: str, row: int) -> frozenset[str]:
         """The ``|``-separated terms of INFO ``key`` of the record of allele ``row``."""
@@ -156,11 +198,11 @@ def decode(text: str, n_columns: int, info_lists: dict[str, bool], where: str) -
         raise InputError(f"{where}: malformed VCF record ({exc}); every record needs {n_columns} "
                          "tab-separated columns and an integer POS") from exc
     alts = pc.split_pattern(pc.ascii_upper(records.column("ALT").combine_chunks()), ",")
-    counts = pc.list_value_length(alts).to_numpy(zero_copy_only=False)
+    counts = as_numpy(pc.list_value_length(alts))
     rec = np.repeat(np.arange(len(counts)), counts)
     first = np.cumsum(counts) - counts
     index = np.arange(len(rec)) - first[rec]
-    start = records.column("POS").combine_chunks().to_numpy() - 1
+    start = as_numpy(records.column("POS").combine_chunks()) - 1
     ref = pc.ascii_upper(records.column("REF").combine_chunks())
-    return RecordBatch(records, start[rec], rec, index, ref.take(pa.array(rec)), pc.list_flatten(alts),
+    return RecordBatch(records, start[rec], rec, index, ref.take(as_indices(rec)), pc.list_flatten(alts),
                        info_lists, where)
