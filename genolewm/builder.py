@@ -207,7 +207,7 @@ def window_tuples(
         return (), Counter()
     left, right = (window.left_flank, window.right_flank) if settings.pad == "flank" else ("", "")
     n = len(window.sequence)
-    preserve = settings.preserve_length
+    preserve, label = settings.preserve_length, window.label
     tuples: list[TrainingTuple] = []
     skipped: Counter = Counter()
     for entry in settings.mix:
@@ -217,7 +217,7 @@ def window_tuples(
         per_tuple = _fill_slot(slot, entry.count, providers)
         if slot.skipped:
             skipped.update(slot.skipped)
-        notes_of, label = slot.notes.get, window.label
+        notes_of = slot.notes.get
         for served in per_tuple:
             if len(served) == 1:
                 (source, edit), = served
