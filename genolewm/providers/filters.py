@@ -29,7 +29,8 @@ import pysam
 
 from ..errors import ConfigError
 from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type
-from .records import RecordBatch, as_indices, as_numpy
+from ..arrow import as_indices, as_numpy
+from .records import RecordBatch
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]

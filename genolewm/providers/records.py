@@ -14,13 +14,14 @@ import io
 import re
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from ..arrow import as_indices, as_numpy, column
 from ..errors import InputError
 
 COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
@@ -28,42 +29,6 @@ COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 # INFO per line, the prepared ones a few dozen bytes.
 BATCH_BYTES = 2 << 20
 MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 13
-
-
-# pyarrow's own NumPy conversions (to_numpy, pa.array, Python scalars in compute calls) import pandas,
-# when it is installed, the first time a process makes one: ~0.3 s that a build, each build worker
-# and each live dataset would pay for nothing. The decoder reads and makes arrays through buffers.
-_NUMPY_TYPES = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32, pa.float64(): np.float64}
-
-
-def as_numpy(array: pa.Array, fill=0) -> np.ndarray:
-    """A numeric or boolean Arrow array as NumPy, nulls as ``fill``, read from its buffers."""
-    n, offset = len(array), array.offset
-    validity, data = array.buffers()[:2]
-    if n == 0:
-        return np.zeros(0, bool if pa.types.is_boolean(array.type) else _NUMPY_TYPES[array.type])
-    if pa.types.is_boolean(array.type):
-        values = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[offset : offset + n].astype(bool)
-    else:
-        values = np.frombuffer(data, _NUMPY_TYPES[array.type], n, offset * array.type.bit_width // 8)
-    if array.null_count:
-        valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[offset : offset + n]
-        values = np.where(valid.astype(bool), values, fill)
-    return values
-
-
-def as_indices(values: np.ndarray) -> pa.Array:
-    """NumPy positions as an Arrow int64 array (for ``take``)."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
-def as_strings(values: Sequence[str]) -> pa.Array:
-    """Python strings as an Arrow string array (for value sets)."""
-    data = [v.encode() for v in values]
-    offsets = np.zeros(len(data) + 1, np.int32)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 def is_missing(values: pa.Array) -> pa.Array:
@@ -151,7 +116,7 @@ class RecordBatch:
             parent = parent[as_numpy(pc.list_parent_indices(lists))]
             values = pc.list_flatten(lists)
         hit = np.zeros(len(self.records), dtype=bool)
-        hit[parent[as_numpy(pc.is_in(values, value_set=as_strings(sorted(terms))), False)]] = True
+        hit[parent[as_numpy(pc.is_in(values, value_set=column(sorted(terms), pa.string())), False)]] = True
         return (hit & ~dot)[self.rec]
 
     def info_terms(self, key: str, row: int) -> frozenset[str]:

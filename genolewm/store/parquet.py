@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -15,12 +15,13 @@ from ..tokens import SIDE_CODES, FlatEdits, column_tokens
 from ..types import ShardRef, TrainingTuple, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
-from .schema import block_tables
+from .schema import WINDOWS_SCHEMA, tuples_schema, tuples_table, windows_table
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 TABLES = ("windows", "tuples")
 # Dictionary-encoding the unique sequences would make reading them ~5x slower.
 DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_source", "adjusted_side")
+ROW_GROUP_TUPLES = 512
 
 
 def shard_path(shard: ShardRef, table: str) -> Path:
@@ -60,12 +61,19 @@ class ParquetFormat(OutputSettings):
 
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
                     tuples: Sequence[TrainingTuple]) -> None:
-        compression = None if self.compression == "none" else self.compression
         name = f"part-{index:05d}.parquet"
-        for table, sub in zip(block_tables(windows, tuples, self.store_targets), TABLES):
-            pq.write_table(table, directory / sub / name, compression=compression,
-                           compression_level=self.compression_level,
-                           use_dictionary=[c for c in table.column_names if c in DICTIONARY_COLUMNS])
+        self._write(directory / "windows" / name, WINDOWS_SCHEMA, [windows_table(windows)])
+        # A row group at a time: a shard's targets are never held twice, as strings and as Arrow.
+        self._write(directory / "tuples" / name, tuples_schema(self.store_targets),
+                    (tuples_table(tuples[i : i + ROW_GROUP_TUPLES], self.store_targets)
+                     for i in range(0, len(tuples), ROW_GROUP_TUPLES)))
+
+    def _write(self, path: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
+        with pq.ParquetWriter(path, schema, compression=None if self.compression == "none" else self.compression,
+                              compression_level=self.compression_level,
+                              use_dictionary=[c for c in schema.names if c in DICTIONARY_COLUMNS]) as writer:
+            for table in tables:
+                writer.write_table(table)
 
 
 def _coded(column) -> tuple[np.ndarray, list[str]]:

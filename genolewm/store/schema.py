@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pyarrow as pa
 
+from ..arrow import column
 from ..types import TrainingTuple, WindowContext
 
 EDIT_TYPE = pa.struct(
@@ -65,13 +67,16 @@ def window_row(w: WindowContext, sequence: bool = True) -> dict:
     return row
 
 
-def edit_rows(t: TrainingTuple) -> list[dict]:
-    notes = t.edit_notes or (None,) * len(t.rel_edits)
-    return [{"rel_pos": e.rel_pos, "ref": e.ref, "alt": e.alt, "edit_type": e.edit_type, "source": src,
-             "chrom": t.chrom, "pos": None if t.chrom is None else t.window_start_bp + e.rel_pos + 1,
-             "id": note.id if note else None, "af": note.af if note else None,
-             "clnsig": list(note.clnsig) if note and note.clnsig is not None else None}
-            for e, src, note in zip(t.rel_edits, t.edit_sources, notes)]
+def _edit_columns(tuples: Sequence[TrainingTuple]) -> list[list]:
+    """The edits of ``tuples``, flat, one list per field of :data:`EDIT_TYPE`."""
+    rows = []
+    for t in tuples:
+        pos = None if t.chrom is None else t.window_start_bp + 1
+        for e, src, note in zip(t.rel_edits, t.edit_sources, t.edit_notes or (None,) * len(t.rel_edits)):
+            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type, src, t.chrom, None if pos is None else pos + e.rel_pos,
+                         note.id if note else None, note.af if note else None,
+                         note.clnsig if note and note.clnsig is not None else None))
+    return [list(field) for field in zip(*rows)] if rows else [[] for _ in EDIT_TYPE]
 
 
 def tuples_schema(store_targets: bool) -> pa.Schema:
@@ -80,17 +85,22 @@ def tuples_schema(store_targets: bool) -> pa.Schema:
     return TUPLES_SCHEMA.remove(TUPLES_SCHEMA.get_field_index("target_window"))
 
 
-def block_tables(windows: Sequence[WindowContext], tuples: Sequence[TrainingTuple],
-                 store_targets: bool) -> tuple[pa.Table, pa.Table]:
-    """The windows and tuples of one block as Arrow tables in the run schema."""
-    window_table = pa.table({name: [getattr(w, name) for w in windows] for name in WINDOWS_SCHEMA.names},
-                            schema=WINDOWS_SCHEMA)
-    columns = {
-        "window_index": [t.window_index for t in tuples], "window_id": [t.window_id for t in tuples],
-        "tuple_index": [t.tuple_index for t in tuples], "requested_source": [t.requested_source for t in tuples],
-        "edit_source": [t.edit_source for t in tuples], "edits": [edit_rows(t) for t in tuples],
-        "adjusted_side": [t.adjusted_side for t in tuples],
-    }
-    if store_targets:
-        columns["target_window"] = [t.target_window for t in tuples]
-    return window_table, pa.table(columns, schema=tuples_schema(store_targets))
+def windows_table(windows: Sequence[WindowContext]) -> pa.Table:
+    """Windows as an Arrow table in the run schema."""
+    return pa.Table.from_arrays([column([getattr(w, f.name) for w in windows], f.type) for f in WINDOWS_SCHEMA],
+                                schema=WINDOWS_SCHEMA)
+
+
+def tuples_table(tuples: Sequence[TrainingTuple], store_targets: bool) -> pa.Table:
+    """Tuples as an Arrow table in the run schema (``target_window`` only when ``store_targets``)."""
+    schema = tuples_schema(store_targets)
+    edits = column(_edit_columns(tuples), EDIT_TYPE)
+    offsets = np.zeros(len(tuples) + 1, np.int32)
+    np.cumsum([len(t.rel_edits) for t in tuples], out=offsets[1:])
+    arrays = []
+    for f in schema:
+        if f.name == "edits":
+            arrays.append(pa.Array.from_buffers(f.type, len(tuples), [None, pa.py_buffer(offsets)], children=[edits]))
+        else:
+            arrays.append(column([getattr(t, f.name) for t in tuples], f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
