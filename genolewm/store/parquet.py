@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..arrow import as_numpy
 from ..errors import ConfigError
 from ..tokens import SIDE_CODES, FlatEdits, column_tokens
 from ..types import ShardRef, TrainingTuple, WindowContext
@@ -76,6 +77,10 @@ class ParquetFormat(OutputSettings):
                 writer.write_table(table)
 
 
+def ints(table: pa.Table, name: str) -> np.ndarray:
+    return as_numpy(table.column(name).combine_chunks())
+
+
 def _coded(column) -> tuple[np.ndarray, list[str]]:
     """A string column as ``(codes, names)``."""
     import pyarrow.compute as pc
@@ -83,7 +88,7 @@ def _coded(column) -> tuple[np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+    return as_numpy(encoded.indices), encoded.dictionary.to_pylist()
 
 
 class ParquetReader:
@@ -120,20 +125,19 @@ class ParquetReader:
         tuples = _read_table(shard_path(shard, "tuples"))
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
-        counts = pc.list_value_length(edits).to_numpy(zero_copy_only=False).astype(np.int64)
+        counts = as_numpy(pc.list_value_length(edits)).astype(np.int64)
         target = tuples.column("target_window") if "target_window" in tuples.column_names else None
         return {
             "window_tokens": column_tokens(windows.column("sequence")),
-            "window_rows": np.searchsorted(windows.column("window_index").to_numpy(),
-                                           tuples.column("window_index").to_numpy()),
+            "window_rows": np.searchsorted(ints(windows, "window_index"), ints(tuples, "window_index")),
             "target": None if target is None else column_tokens(target),
             "edit_offsets": np.concatenate([[0], np.cumsum(counts)]),
             "edits": FlatEdits.from_strings(
-                flat.field("rel_pos").to_numpy(zero_copy_only=False), flat.field("edit_type").to_pylist(),
+                as_numpy(flat.field("rel_pos")), flat.field("edit_type").to_pylist(),
                 flat.field("ref").to_pylist(), flat.field("alt").to_pylist(),
             ),
-            "window_index": tuples.column("window_index").to_numpy(),
-            "tuple_index": tuples.column("tuple_index").to_numpy().astype(np.int64),
+            "window_index": ints(tuples, "window_index"),
+            "tuple_index": ints(tuples, "tuple_index").astype(np.int64),
             "requested_source": _coded(tuples.column("requested_source")),
             "edit_source": _coded(flat.field("source")),
             "window_chrom": windows.column("chrom").to_pylist(),
