@@ -206,10 +206,13 @@ class RunDataset(IterableDataset):
 
     def _shard_arrays(self, shard) -> dict:
         """A shard as arrays (its reader's) with label ids, targets recomputed when not stored."""
-        arrays = dict(self.runs.reader.shard_arrays(shard))
+        # Length-preserved targets are rebuilt per batch from the window tokens (tokens.edited_tokens),
+        # faster than decoding stored ones; stored ones that are views of mapped files are used as they are.
+        reader = self.runs.reader
+        arrays = dict(reader.shard_arrays(shard, with_targets=reader.targets_are_views or not self.runs.preserve_length))
         if arrays["target"] is None and not self.runs.preserve_length:
             arrays["target"] = encode([t.target_window for _, t in self.runs.shard_pairs(shard)])
-        elif arrays["target"] is None:  # rebuilt per batch from the window tokens (tokens.edited_tokens)
+        elif arrays["target"] is None:
             flanks = arrays.pop("window_flanks")
             empty = np.zeros(0, np.uint8)
             arrays["flank_tokens"] = ([(encode([a])[0], encode([b])[0]) for a, b in flanks] if self.runs.pad == "flank"

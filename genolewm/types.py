@@ -401,7 +401,13 @@ class RunWriter(Protocol):
 
 @runtime_checkable
 class RunReader(Protocol):
-    """Reads the shards of one format; rows are dicts in the Parquet schema's shape."""
+    """Reads the shards of one format; rows are dicts in the Parquet schema's shape.
+
+    ``targets_are_views``: stored targets come back as slices of mapped
+    files, cheaper to read than to rebuild from the windows.
+    """
+
+    targets_are_views: bool
 
     def blocks(self, run_dir: Path) -> list[int]:
         """The plan blocks whose shards ``run_dir`` holds."""
@@ -414,7 +420,7 @@ class RunReader(Protocol):
     def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
         """The tuples of a shard, batch by batch; without the (large) targets when ``with_targets`` is False."""
 
-    def shard_arrays(self, shard: ShardRef) -> Mapping:
+    def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> Mapping:
         """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding sequences;
         with the source of each tuple and edit (``(codes, names)``: names[codes[i]]) and the contig of each
-        window."""
+        window; the stored targets (None when there are none) only ``with_targets``."""

@@ -120,6 +120,8 @@ class _Shard:
 class ArraysReader:
     """Reads ``output=arrays`` shards; rows come back in the Parquet schema's shape."""
 
+    targets_are_views = True
+
     def blocks(self, run_dir: Path) -> list[int]:
         return sorted(int(p.name.split("-")[1]) for p in (Path(run_dir) / "arrays").glob("part-*") if p.is_dir())
 
@@ -158,13 +160,13 @@ class ArraysReader:
                 row["target_window"] = decode(targets[i])
             yield row
 
-    def shard_arrays(self, shard: ShardRef) -> dict:
+    def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> dict:
         arrays = _Shard(shard_dir(shard))
         sources = arrays.meta["sources"]
         return {
             "window_tokens": arrays["windows"],
             "window_rows": arrays["tuple_window"],
-            "target": arrays["targets"] if arrays.has("targets") else None,
+            "target": arrays["targets"] if with_targets and arrays.has("targets") else None,
             "edit_offsets": arrays["edit_offsets"],
             "edits": FlatEdits(arrays["edit_pos"], arrays["edit_type"], arrays["edit_ref"], arrays["edit_ref_len"],
                                arrays["edit_alt"], arrays["edit_alt_len"]),

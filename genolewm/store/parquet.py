@@ -94,6 +94,8 @@ def _coded(column) -> tuple[np.ndarray, list[str]]:
 class ParquetReader:
     """Reads Parquet shards a batch at a time (rows) or a shard's columns at once (arrays)."""
 
+    targets_are_views = False  # decompressing stored targets costs more than rebuilding them
+
     def blocks(self, run_dir: Path) -> list[int]:
         return sorted(int(p.stem.split("-")[1]) for p in (Path(run_dir) / "tuples").glob("part-*.parquet"))
 
@@ -117,12 +119,14 @@ class ParquetReader:
             return self._rows(path)
         return self._rows(path, [n for n in pq.read_schema(path).names if n != "target_window"])
 
-    def shard_arrays(self, shard: ShardRef) -> dict:
+    def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> dict:
         import pyarrow.compute as pc  # for training reads only: the build does not pay its import
 
         windows = _read_table(shard_path(shard, "windows"),
                               columns=["window_index", "sequence", "chrom", "left_flank", "right_flank"])
-        tuples = _read_table(shard_path(shard, "tuples"))
+        path = shard_path(shard, "tuples")
+        tuples = _read_table(path, None if with_targets else
+                             [n for n in pq.read_schema(path).names if n != "target_window"])
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
         counts = as_numpy(pc.list_value_length(edits)).astype(np.int64)
