@@ -139,9 +139,11 @@ class _Slot:
         window, margin = self.window, self.settings.edge_margin
         if not (window.placed or not provider.placed):
             return []
+        used, held_out = self.used, self.held_out
         got = provider.draw(
             window, self.rng(serving), want, edge_margin=margin,
-            excluded=lambda e: e in self.used or self.held_out(e) or _overlaps(e, edits),
+            excluded=(lambda e: e in used or held_out(e) or _overlaps(e, edits)) if edits else
+            (lambda e: e in used or held_out(e)),
             count_floor=self.count_floor,
         )
         if got.skipped:

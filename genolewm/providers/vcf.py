@@ -157,13 +157,13 @@ class VariantProvider:
         self._batches = None
         self._read_to = -1
         self._pool_key: tuple | None = None
-        self._pool: dict[tuple[int, str, str], int] = {}
+        self._pool: tuple[list, list] = ([], [])
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Handles and caches never travel; a copy starts reading afresh at its first window.
         state.update({name: [] for name in (*self._CACHE, "_skip_starts", "_skip_reasons")})
-        state.update(_tbx=None, _batches=None, _pool={}, _pool_key=None, _chrom=None, _states=bytearray())
+        state.update(_tbx=None, _batches=None, _pool=([], []), _pool_key=None, _chrom=None, _states=bytearray())
         return state
 
     def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
@@ -225,9 +225,9 @@ class VariantProvider:
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> dict[tuple[int, str, str], int]:
-        """Usable alleles wholly inside the window's edge margins whose REF matches the window, with
-        their row in the cache, in file order."""
+                  skipped: Counter) -> tuple[list[tuple[int, str, str]], list[int]]:
+        """Usable alleles wholly inside the window's edge margins whose REF matches the window, each
+        once, in file order, as ``(rel_pos, ref, alt)``, and their rows in the cache."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
@@ -256,8 +256,8 @@ class VariantProvider:
                     continue
                 states[i] = REF_OK
             pool.setdefault((rel, ref, alt), i)
-        self._pool_key, self._pool = key, pool
-        return pool
+        self._pool_key, self._pool = key, (list(pool), list(pool.values()))
+        return self._pool
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -266,12 +266,11 @@ class VariantProvider:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
         skipped: Counter = Counter()
-        pool = self._eligible(window, file_chrom, edge_margin, floor, skipped)
-        keys = list(pool)
+        keys, rows = self._eligible(window, file_chrom, edge_margin, floor, skipped)
         chosen = sample_pool(len(keys), lambda k: RelEdit(*keys[k]), rng, count, excluded)
         notes = {}
         for k, edit in chosen:
-            i = pool[keys[k]]
+            i = rows[k]
             notes[edit] = variant_note(self._ids[i], self._afs[i], self._clnsigs[i])
         return Draw([e for _, e in chosen], skipped, notes)
 
