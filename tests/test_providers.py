@@ -204,3 +204,15 @@ def test_variant_provider_takes_in_memory_variants():
     assert provider(window(SEQ, start), Random(2), 2, edge_margin=64) != []
     with pytest.raises(ContractError, match="variant_provider: chr1:0"):
         variant_provider([("chr1", 0, "A", "C")])
+
+
+@pytest.mark.parametrize("row, message", [
+    ("chr1\t1101\t.\tA\tC\t.\tPASS", r"malformed VCF record .* needs 8 tab-separated columns"),
+    ("chr1\t1101\t.\tA\tC\t.\tPASS\tAF=high", r"INFO AF has a value that is not a number"),
+])
+def test_malformed_records_name_the_file(tmp_path, row, message):
+    """The bulk decoder refuses what pysam would: a short record, a non-numeric AF."""
+    seq = "A" * 2_000
+    path = write_vcf(tmp_path / "bad.vcf", {"chr1": 4_000}, [row])
+    with pytest.raises(InputError, match=rf"{tmp_path}/bad.vcf.gz \(chr1 from \d+\): {message}"):
+        VariantProvider(path, min_af=0.01).draw(window(seq, 1_000), Random(1), 1, edge_margin=64)
