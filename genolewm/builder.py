@@ -149,18 +149,20 @@ class _Slot:
         if got.skipped:
             self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
         taken: list[RelEdit] = []
+        n, notes = len(window.sequence), got.notes
         for edit in got.edits:
             if not isinstance(edit, RelEdit):
                 raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
-            check_in_margins(edit, len(window.sequence), margin, lambda: f"{window.label}, source {serving}")
-            if self.held_out(edit):
+            if edit.rel_pos < margin or edit.rel_pos + len(edit.ref) > n - margin:
+                check_in_margins(edit, n, margin, lambda: f"{window.label}, source {serving}")  # raises
+            if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-            if len(taken) == want or edit in self.used or _overlaps(edit, edits + taken):
+            if len(taken) == want or edit in used or (edits or taken) and _overlaps(edit, edits + taken):
                 continue
             taken.append(edit)
-            self.used.add(edit)
-            if edit in got.notes:  # only the edits taken: a later source may draw the same allele unnoted
-                self.notes[edit] = got.notes[edit]
+            used.add(edit)
+            if notes and edit in notes:  # only the edits taken: a later source may draw the same allele unnoted
+                self.notes[edit] = notes[edit]
         return taken
 
 
@@ -224,11 +226,13 @@ def window_tuples(
             if len(served) == 1:
                 (source, edit), = served
                 sources, edits, edit_source = (source,), (edit,), source
+                side = None if not preserve or len(edit.ref) == len(edit.alt) else adjusted_side(n, edits)
             else:
                 sources = tuple(src for src, _ in served)
                 edits = tuple(edit for _, edit in served)
                 edit_source = "+".join(sorted(set(sources)))
-            notes = tuple(map(notes_of, edits))
+                side = adjusted_side(n, edits) if preserve else None
+            notes = tuple(map(notes_of, edits)) if slot.notes else ()
             target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
                                  preserve_length=preserve, where=label)
             tuples.append(
@@ -238,8 +242,7 @@ def window_tuples(
                     window_start_bp=window.start_bp, window_end_bp=window.end_bp,
                     window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
                     chrom=window.chrom, edit_sources=sources,
-                    adjusted_side=adjusted_side(n, edits) if preserve else None,
-                    edit_notes=notes if any(notes) else (),
+                    adjusted_side=side, edit_notes=notes if any(notes) else (),
                 )
             )
     return tuple(tuples), skipped

@@ -19,7 +19,7 @@ import pysam
 
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
-from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
+from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter, Selected, variant_note
 from .records import info_is_list, record_batches
@@ -224,14 +224,16 @@ class VariantProvider:
         del starts[:k], self._skip_reasons[:k]
         self._from = lo
 
-    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int,
-                  skipped: Counter) -> tuple[list[tuple[int, str, str]], list[int]]:
+    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int
+                  ) -> tuple[list[tuple[int, str, str]], list[int], Counter | None]:
         """Usable alleles wholly inside the window's edge margins whose REF matches the window, each
-        once, in file order, as ``(rel_pos, ref, alt)``, and their rows in the cache."""
+        once, in file order, as ``(rel_pos, ref, alt)``, their rows in the cache, and the alleles
+        skipped on the way (None when the window's pool was already made)."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
-            return self._pool
+            return (*self._pool, None)
+        skipped: Counter = Counter()
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
         seq, offset, states = window.sequence, window.start_bp, self._states
         end = bisect.bisect_left(self._starts, hi)
@@ -257,7 +259,7 @@ class VariantProvider:
                 states[i] = REF_OK
             pool.setdefault((rel, ref, alt), i)
         self._pool_key, self._pool = key, (list(pool), list(pool.values()))
-        return self._pool
+        return (*self._pool, skipped)
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -265,14 +267,13 @@ class VariantProvider:
         if file_chrom is None:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
-        skipped: Counter = Counter()
-        keys, rows = self._eligible(window, file_chrom, edge_margin, floor, skipped)
+        keys, rows, skipped = self._eligible(window, file_chrom, edge_margin, floor)
         chosen = sample_pool(len(keys), lambda k: RelEdit(*keys[k]), rng, count, excluded)
         notes = {}
         for k, edit in chosen:
             i = rows[k]
             notes[edit] = variant_note(self._ids[i], self._afs[i], self._clnsigs[i])
-        return Draw([e for _, e in chosen], skipped, notes)
+        return Draw([e for _, e in chosen], skipped or NOTHING_SKIPPED, notes)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
