@@ -27,10 +27,11 @@ import numpy as np
 import pyarrow.compute as pc
 import pysam
 
+from ..arrow import as_indices, as_numpy
 from ..errors import ConfigError
 from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type
-from ..arrow import as_indices, as_numpy
 from .records import RecordBatch
+
 
 class AllelePredicate(Protocol):
     kind: ClassVar[str]
