@@ -61,8 +61,10 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
         np.cumsum([0 if v is None else len(v) for v in values], out=offsets[1:])
         return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(offsets)], null_count=nulls,
                                      children=[column(items, type_.value_type)])
-    encoded = [b"" if v is None else v.encode() for v in values]
+    texts = ["" if v is None else v for v in values]
+    data = "".join(texts).encode()
+    # ASCII (sequences, names): characters are bytes, so the strings' lengths are the offsets.
+    lengths = map(len, texts if len(data) == sum(map(len, texts)) else (t.encode() for t in texts))
     offsets = np.zeros(n + 1, np.int64 if type_ == pa.large_string() else np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-                                 null_count=nulls)
+    np.cumsum(np.fromiter(lengths, np.int64, n), out=offsets[1:])
+    return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
