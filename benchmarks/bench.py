@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed and memory of the build and the prepare step on the shared benchmark workload.
+"""Speed and memory of the build, the datasets, the report and the prepare step on the shared benchmark workload.
 
     python benchmarks/bench.py build WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
