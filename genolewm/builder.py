@@ -142,8 +142,7 @@ class _Slot:
         used, held_out = self.used, self.held_out
         got = provider.draw(
             window, self.rng(serving), want, edge_margin=margin,
-            excluded=(lambda e: e in used or held_out(e) or _overlaps(e, edits)) if edits else
-            (lambda e: e in used or held_out(e)),
+            excluded=lambda e: e in used or held_out(e) or _overlaps(e, edits),
             count_floor=self.count_floor,
         )
         if got.skipped:
@@ -153,15 +152,14 @@ class _Slot:
         for edit in got.edits:
             if not isinstance(edit, RelEdit):
                 raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
-            if edit.rel_pos < margin or edit.rel_pos + len(edit.ref) > n - margin:
-                check_in_margins(edit, n, margin, lambda: f"{window.label}, source {serving}")  # raises
+            check_in_margins(edit, n, margin, lambda: f"{window.label}, source {serving}")
             if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-            if len(taken) == want or edit in used or (edits or taken) and _overlaps(edit, edits + taken):
+            if len(taken) == want or edit in used or _overlaps(edit, edits + taken):
                 continue
             taken.append(edit)
             used.add(edit)
-            if notes and edit in notes:  # only the edits taken: a later source may draw the same allele unnoted
+            if edit in notes:  # only the edits taken: a later source may draw the same allele unnoted
                 self.notes[edit] = notes[edit]
         return taken
 
@@ -223,26 +221,20 @@ def window_tuples(
             skipped.update(slot.skipped)
         notes_of = slot.notes.get
         for served in per_tuple:
-            if len(served) == 1:
-                (source, edit), = served
-                sources, edits, edit_source = (source,), (edit,), source
-                side = None if not preserve or len(edit.ref) == len(edit.alt) else adjusted_side(n, edits)
-            else:
-                sources = tuple(src for src, _ in served)
-                edits = tuple(edit for _, edit in served)
-                edit_source = "+".join(sorted(set(sources)))
-                side = adjusted_side(n, edits) if preserve else None
+            sources = tuple(src for src, _ in served)
+            edits = tuple(edit for _, edit in served)
             notes = tuple(map(notes_of, edits)) if slot.notes else ()
             target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
                                  preserve_length=preserve, where=label)
             tuples.append(
                 TrainingTuple(
                     window_id=window.window_id, source_record_id=window.record_id,
-                    edit_source=edit_source, rel_edits=edits, target_window=target,
+                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
                     window_start_bp=window.start_bp, window_end_bp=window.end_bp,
                     window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
                     chrom=window.chrom, edit_sources=sources,
-                    adjusted_side=side, edit_notes=notes if any(notes) else (),
+                    adjusted_side=adjusted_side(n, edits) if preserve else None,
+                    edit_notes=notes if any(notes) else (),
                 )
             )
     return tuple(tuples), skipped
