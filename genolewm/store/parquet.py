@@ -8,6 +8,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..arrow import as_numpy
@@ -77,14 +78,17 @@ class ParquetFormat(OutputSettings):
                 writer.write_table(table)
 
 
-def ints(table: pa.Table, name: str) -> np.ndarray:
+def _ints(table: pa.Table, name: str) -> np.ndarray:
     return as_numpy(table.column(name).combine_chunks())
+
+
+def _tuple_columns(path: Path, with_targets: bool) -> list[str] | None:
+    """The columns of a tuples file to read: all (None), or all but the targets."""
+    return None if with_targets else [n for n in pq.read_schema(path).names if n != "target_window"]
 
 
 def _coded(column) -> tuple[np.ndarray, list[str]]:
     """A string column as ``(codes, names)``."""
-    import pyarrow.compute as pc
-
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
@@ -115,33 +119,28 @@ class ParquetReader:
 
     def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
         path = shard_path(shard, "tuples")
-        if with_targets:
-            return self._rows(path)
-        return self._rows(path, [n for n in pq.read_schema(path).names if n != "target_window"])
+        return self._rows(path, _tuple_columns(path, with_targets))
 
     def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> dict:
-        import pyarrow.compute as pc  # for training reads only: the build does not pay its import
-
         windows = _read_table(shard_path(shard, "windows"),
                               columns=["window_index", "sequence", "chrom", "left_flank", "right_flank"])
         path = shard_path(shard, "tuples")
-        tuples = _read_table(path, None if with_targets else
-                             [n for n in pq.read_schema(path).names if n != "target_window"])
+        tuples = _read_table(path, _tuple_columns(path, with_targets))
         edits = tuples.column("edits").combine_chunks()
         flat = edits.flatten()
         counts = as_numpy(pc.list_value_length(edits)).astype(np.int64)
         target = tuples.column("target_window") if "target_window" in tuples.column_names else None
         return {
             "window_tokens": column_tokens(windows.column("sequence")),
-            "window_rows": np.searchsorted(ints(windows, "window_index"), ints(tuples, "window_index")),
+            "window_rows": np.searchsorted(_ints(windows, "window_index"), _ints(tuples, "window_index")),
             "target": None if target is None else column_tokens(target),
             "edit_offsets": np.concatenate([[0], np.cumsum(counts)]),
             "edits": FlatEdits.from_strings(
                 as_numpy(flat.field("rel_pos")), flat.field("edit_type").to_pylist(),
                 flat.field("ref").to_pylist(), flat.field("alt").to_pylist(),
             ),
-            "window_index": ints(tuples, "window_index"),
-            "tuple_index": ints(tuples, "tuple_index").astype(np.int64),
+            "window_index": _ints(tuples, "window_index"),
+            "tuple_index": _ints(tuples, "tuple_index").astype(np.int64),
             "requested_source": _coded(tuples.column("requested_source")),
             "edit_source": _coded(flat.field("source")),
             "window_chrom": windows.column("chrom").to_pylist(),
