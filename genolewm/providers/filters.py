@@ -166,9 +166,6 @@ class Selected:
     skipped_start: np.ndarray
     skipped_reason: np.ndarray
 
-    def note(self, i: int) -> VariantNote:
-        return variant_note(self.id[i], self.af[i], self.clnsig[i])
-
     def since(self, start: int) -> "Selected":
         """The alleles (kept and skipped) whose record starts at or after ``start``."""
         k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)

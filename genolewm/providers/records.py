@@ -59,7 +59,8 @@ class RecordBatch:
     alt: pa.Array
     info_lists: dict[str, bool]  # INFO key -> whether it is list-valued (see info_is_list)
     where: str  # the file, for errors
-    _info: dict = field(default_factory=dict, repr=False)
+    _raw: dict = field(default_factory=dict, repr=False)  # INFO key -> info_raw
+    _floats: dict = field(default_factory=dict, repr=False)  # INFO key -> info_float
 
     def __len__(self) -> int:
         return len(self.start)
@@ -73,16 +74,16 @@ class RecordBatch:
 
     def info_raw(self, key: str) -> pa.Array:
         """Per record: the text of INFO ``key`` (null where it is absent or a bare flag)."""
-        if key not in self._info:
+        if key not in self._raw:
             found = pc.extract_regex(self.column("INFO"), rf"(?:^|;){re.escape(key)}=(?P<v>[^;]*)")
-            self._info[key] = pc.struct_field(found, [0])
-        return self._info[key]
+            self._raw[key] = pc.struct_field(found, [0])
+        return self._raw[key]
 
     def info_float(self, key: str) -> np.ndarray:
         """Per allele: INFO ``key`` as a float32-rounded float, NaN where missing (``.``, absent, or no
         value at the allele's index)."""
-        if (key, float) in self._info:
-            return self._info[key, float]
+        if key in self._floats:
+            return self._floats[key]
         raw = self.info_raw(key)
         if self.info_lists[key]:
             lists = pc.split_pattern(raw, ",")
@@ -103,7 +104,7 @@ class RecordBatch:
         except pa.ArrowInvalid as exc:
             raise InputError(f"{self.where}: INFO {key} has a value that is not a number ({exc})") from exc
         out = np.where(has, numbers[at], np.nan) if len(numbers) else np.full(len(self), np.nan)
-        self._info[key, float] = out
+        self._floats[key] = out
         return out
 
     def info_has_term(self, key: str, terms: frozenset[str]) -> np.ndarray:

@@ -146,25 +146,20 @@ class VariantProvider:
     # plain lists then serve a window's few dozen alleles faster than NumPy calls would.
     _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs")
 
+    def _fresh(self, chrom: str | None, start: int) -> dict:
+        """The reading state of a pass starting at ``start`` on ``chrom``: an empty cache. _batches
+        reads on to the chromosome end, so each BGZF block is decompressed once per pass; _read_to is
+        the start of the last record read."""
+        return {"_chrom": chrom, "_from": start, "_to": start, "_batches": None, "_read_to": -1,
+                **{name: bytearray() if name == "_states" else [] for name in self._CACHE},
+                "_skip_starts": [], "_skip_reasons": [], "_pool_key": None, "_pool": ([], [])}
+
     def _reset(self, chrom: str | None, start: int) -> None:
-        # _batches reads on to the chromosome end, so each BGZF block is decompressed once per pass;
-        # _read_to is the start of the last record read.
-        self._chrom, self._from, self._to = chrom, start, start
-        for name in self._CACHE:
-            setattr(self, name, bytearray() if name == "_states" else [])
-        self._skip_starts: list[int] = []
-        self._skip_reasons: list[str] = []
-        self._batches = None
-        self._read_to = -1
-        self._pool_key: tuple | None = None
-        self._pool: tuple[list, list] = ([], [])
+        self.__dict__.update(self._fresh(chrom, start))
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
         # Handles and caches never travel; a copy starts reading afresh at its first window.
-        state.update({name: [] for name in (*self._CACHE, "_skip_starts", "_skip_reasons")})
-        state.update(_tbx=None, _batches=None, _pool=([], []), _pool_key=None, _chrom=None, _states=bytearray())
-        return state
+        return {**self.__dict__, **self._fresh(None, 0), "_tbx": None}
 
     def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
         """The filter's selection of the records starting at or after ``start``, a batch at a time, each
