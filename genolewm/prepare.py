@@ -33,7 +33,7 @@ from .errors import Abort, ConfigError, GenolewmError, InputError
 from .logs import LOG_ONLY
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
-from .providers.records import info_is_list, record_batches
+from .providers.records import header_layout, record_batches
 from .providers.vcf import is_gzip
 from .store import file_sha256
 
@@ -112,8 +112,7 @@ def _copy_alleles(input_path: str, header: pysam.VariantHeader, out, filt: Allel
     info_fields = filt.info_fields()
     # One ALT per output line: per-allele (Number=A) values keep this allele's.
     per_allele = {name: header.info[name].number == "A" for name in info_fields}
-    info_lists = {name: info_is_list(header.info[name].number) for name in info_fields}
-    n_columns = len(str(header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
+    n_columns, info_lists = header_layout(header, info_fields)
     ref_reason = check.reason if check.fasta is not None else None
     opener = gzip.open if is_gzip(input_path) else open
     with opener(input_path, "rt") as handle:

@@ -16,7 +16,7 @@ from genolewm.edits import adjusted_side, apply_edits
 from genolewm.holdout import HoldoutPolicy
 from genolewm.providers import AlleleFilter, SyntheticIndel, SyntheticSnv
 from genolewm.providers.filters import variant_note
-from genolewm.providers.records import info_is_list, record_batches
+from genolewm.providers.records import header_layout, record_batches
 from genolewm.tokens import SIDE_CODES, FlatEdits, decode, edited_tokens, encode
 from genolewm.types import RelEdit, WindowContext, edit_type
 
@@ -76,9 +76,9 @@ def test_allele_filters(name):
     source = audit.VcfSource(name, {"path": path, "filter": filt.spec()})
     checked = usable = 0
     with pysam.VariantFile(path) as vcf:
-        info_lists = {k: info_is_list(vcf.header.info[k].number) for k in filt.info_fields()}
+        n_columns, info_lists = header_layout(vcf.header, filt.info_fields())
         lines = [str(rec).rstrip("\n") for rec in vcf]
-    for batch in record_batches(lines, 8, info_lists, path):
+    for batch in record_batches(lines, n_columns, info_lists, path):
         selected = filt.select(batch)
         reasons = filt.reasons(batch)
         kept = iter(range(len(selected.start)))

@@ -41,6 +41,13 @@ def info_is_list(number) -> bool:
     return number not in (0, 1)
 
 
+def header_layout(header, info_keys: Iterable[str]) -> tuple[int, dict[str, bool]]:
+    """What :func:`record_batches` needs from a pysam ``VariantHeader``: the number of columns of its
+    ``#CHROM`` line, and whether each of ``info_keys`` is list-valued."""
+    n_columns = len(str(header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
+    return n_columns, {key: info_is_list(header.info[key].number) for key in info_keys}
+
+
 @dataclass
 class RecordBatch:
     """Consecutive VCF records as columns, with one row per ALT allele.

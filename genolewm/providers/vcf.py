@@ -22,7 +22,7 @@ from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter, Selected, variant_note
-from .records import info_is_list, record_batches
+from .records import header_layout, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
 REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
@@ -125,8 +125,7 @@ class VariantProvider:
         self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
         with pysam.VariantFile(self.path) as vf:
             self.filter.check_header(vf.header, self.path, key)
-            self._n_columns = len(str(vf.header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
-            self._info_lists = {k: info_is_list(vf.header.info[k].number) for k in self.filter.info_fields()}
+            self._n_columns, self._info_lists = header_layout(vf.header, self.filter.info_fields())
         self._tbx: pysam.TabixFile | None = None
         self._tbx_pid = 0
         self._reset(None, 0)
