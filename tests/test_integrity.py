@@ -452,13 +452,15 @@ def test_two_builds_into_one_dir_publish_one_run(tmp_path):
     fasta = big_genome(tmp_path)
     run_dir = tmp_path / "run"
     args = ["experiment=corpus_pretrain", "windows=reference", f"paths.reference={fasta}", "windows.window_bp=2048",
-            "windows.stride_bp=1024", "windows.margin_bp=0", f"hydra.run.dir={run_dir}"]
-    first = subprocess.Popen([sys.executable, "-m", "genolewm.build", *args, "seed=0"],
+            "windows.margin_bp=0", f"hydra.run.dir={run_dir}"]
+    # The first build must still be writing when the second process has started (about a second): a dense
+    # tiling gives it ~90k tuples, several seconds of work.
+    first = subprocess.Popen([sys.executable, "-m", "genolewm.build", *args, "windows.stride_bp=256", "seed=0"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (run_dir / ".partial").is_dir() and time.time() < deadline:
         time.sleep(0.05)
-    second = cli(*args, "seed=1")
+    second = cli(*args, "windows.stride_bp=1024", "seed=1")
     assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1
     assert f"another build (process {first.pid}) is writing this run dir" in second.stderr
     assert first.wait(timeout=120) == 0
