@@ -138,7 +138,7 @@ class Tiling:
             yield first_index + k, WindowContext(
                 record_id=record_id, source=source, sequence=seq, start_bp=start,
                 chrom=chrom, window_index=first_index + k,
-                left_flank=region[: start - lo], right_flank=region[end - lo :],
+                left_flank=region[: start - lo], right_flank=region[end - lo :], bases_checked=True,
             )
 
 

@@ -1,5 +1,6 @@
 """The seed's value types: every bad field is a ContractError naming it; holdouts serialise as the seed's."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -33,6 +34,16 @@ def test_window_context_values():
     w = WindowContext("r", "ref", "ACGT", 10, "chr1")
     assert w.end_bp == 14 and w.placed and w.window_id == hashlib.sha256(b"ACGT").hexdigest()
     assert not WindowContext("r", "corpus", "ACGT").placed
+
+
+def test_checked_bases_skip_only_the_alphabet_scan():
+    """Window sources check bases per chunk and say so; every other field is still checked, and a copy
+    made with different bases is scanned again."""
+    w = WindowContext("r", "ref", "ACGT", left_flank="NN", bases_checked=True)
+    with pytest.raises(ContractError, match="start_bp=-1"):
+        WindowContext("r", "ref", "ACGT", -1, bases_checked=True)
+    with pytest.raises(ContractError, match="sequence has 'U'"):
+        dataclasses.replace(w, sequence="ACGU")
 
 
 def test_holdout_interval_contract():
