@@ -47,6 +47,8 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
     n = len(values) if not pa.types.is_struct(type_) else len(values[0])
     if pa.types.is_struct(type_):
         return pa.StructArray.from_arrays([column(v, f.type) for v, f in zip(values, type_)], fields=list(type_))
+    if isinstance(values, np.ndarray) and type_ == pa.bool_():
+        return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
     if isinstance(values, np.ndarray):
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.ascontiguousarray(values, _NUMPY_TYPES[type_]))])
     valid = np.fromiter((v is not None for v in values), bool, n)

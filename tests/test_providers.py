@@ -5,6 +5,8 @@ from random import Random
 
 from collections import Counter
 
+import numpy as np
+import pysam
 import pytest
 
 from genolewm.errors import ConfigError, InputError
@@ -216,3 +218,43 @@ def test_malformed_records_name_the_file(tmp_path, row, message):
     path = write_vcf(tmp_path / "bad.vcf", {"chr1": 4_000}, [row])
     with pytest.raises(InputError, match=rf"{tmp_path}/bad.vcf.gz \(chr1 from \d+\): {message}"):
         VariantProvider(path, min_af=0.01).draw(window(seq, 1_000), Random(1), 1, edge_margin=64)
+
+
+def test_bulk_decoder_reads_info_filter_and_alleles_as_pysam(tmp_path):
+    """INFO keys that end like AF, flags, '.', absent keys, multi-ALT lists with missing values, and
+    symbolic, breakend and lowercase alleles: the decoder's values and filter reasons match pysam's."""
+    from genolewm.providers.filters import AlleleFilter
+    from genolewm.providers.records import header_layout, record_batches
+
+    rows = [
+        "chr1\t101\t.\tA\tC\t.\tPASS\tXAF=0.9;AF=0.02",
+        "chr1\t102\trs2\ta\tg,T\t.\t.\tAF=0.5,.;DB",
+        "chr1\t103\t.\tC\t<DEL>,*\t.\tLowQual\tDB;AF_afr=0.3",
+        "chr1\t104\t.\tG\tG]chr1:5],A\t.\tPASS\t.",
+        "chr1\t105\t.\tT\tTN,TTTTTTTTTTTTTTTTTTTT\t.\tPASS\tAF=0.1,0.2;CLNSIG=Pathogenic|risk,Benign",
+        "chr1\t106\t.\tG\tG\t.\tPASS\tCLNSIG=.;AF=0.3",
+    ]
+    info = [f'##INFO=<ID={key},Number={n},Type={t},Description="{key}">' for key, n, t in
+            [("AF", "A", "Float"), ("XAF", "A", "Float"), ("AF_afr", "A", "Float"), ("DB", 0, "Flag"),
+             ("CLNSIG", ".", "String")]]
+    path = write_vcf(tmp_path / "odd.vcf", {"chr1": 1_000}, rows, info)
+    filt = AlleleFilter.from_settings(min_af=0.05, clnsig=["Pathogenic"])
+    with pysam.VariantFile(path) as vcf:
+        n_columns, info_lists = header_layout(vcf.header, filt.info_fields())
+        expected_af, expected_pass = [], []
+        for rec in vcf:
+            af = rec.info.get("AF")
+            for i in range(len(rec.alts)):
+                value = None if af is None or i >= len(af) else af[i]
+                expected_af.append(float("nan") if value is None else value)
+                expected_pass.append(list(rec.filter) in ([], ["PASS"]))
+    (batch,) = record_batches(gzip.decompress(open(path, "rb").read()).decode().splitlines()[-len(rows):],
+                              n_columns, info_lists, path)
+    assert batch.alt.to_pylist() == ["C", "G", "T", "<DEL>", "*", "G]CHR1:5]", "A", "TN", "T" * 20, "G"]
+    assert np.allclose(batch.info_float("AF"), expected_af, equal_nan=True)
+    assert batch.passed().tolist() == expected_pass
+    assert batch.info_has_term("CLNSIG", frozenset({"Pathogenic"})).tolist() == [0] * 7 + [1, 1, 0]
+    assert filt.reasons(batch).tolist() == [
+        "af_below_min", "clnsig_not_selected", "af_missing", "not_pass", "not_pass", "symbolic", "af_missing",
+        "non_acgt", "too_long", "ref_equals_alt",
+    ]

@@ -30,7 +30,7 @@ import pysam
 from ..arrow import as_indices, as_numpy
 from ..errors import ConfigError
 from ..types import EDIT_TYPES, MAX_ALLELE_BP, VariantNote, edit_type
-from .records import RecordBatch
+from .records import RecordBatch, is_one_of, only_acgt
 
 
 class AllelePredicate(Protocol):
@@ -222,12 +222,13 @@ class AlleleFilter:
     def _shape(self, batch: RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
         """The allele-shape reasons, over every allele of ``batch``, in the order they apply."""
         ref, alt = batch.ref, batch.alt
-        yield "symbolic", as_numpy(pc.match_substring_regex(alt, r"^(\.$|<)|[\[\]]"))
-        yield "spanning_deletion", as_numpy(pc.match_substring_regex(alt, r"^\*$"))
+        yield "symbolic", is_one_of(alt, ".") | as_numpy(pc.starts_with(alt, pattern="<")) \
+            | as_numpy(pc.match_substring(alt, pattern="[")) | as_numpy(pc.match_substring(alt, pattern="]"))
+        yield "spanning_deletion", is_one_of(alt, "*")
         # REF is the record's: its reasons come before the ALT's own.
-        yield "non_acgt", ~as_numpy(pc.match_substring_regex(ref, "^[ACGT]+$"))
+        yield "non_acgt", ~only_acgt(ref)
         yield "too_long", as_numpy(pc.binary_length(ref)) > self.max_allele_len
-        yield "non_acgt", ~as_numpy(pc.match_substring_regex(alt, "^[ACGT]+$"))
+        yield "non_acgt", ~only_acgt(alt)
         yield "too_long", as_numpy(pc.binary_length(alt)) > self.max_allele_len
         yield "ref_equals_alt", as_numpy(pc.equal(ref, alt))
 
