@@ -18,7 +18,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import BinaryIO, Iterator
 
 import hydra
 import pysam
@@ -33,7 +33,7 @@ from .errors import Abort, ConfigError, GenolewmError, InputError
 from .logs import LOG_ONLY
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
-from .providers.records import header_layout, record_batches
+from .providers.records import header_layout, line_blocks, record_batches
 from .providers.vcf import is_gzip
 from .store import file_sha256
 
@@ -93,13 +93,12 @@ class _RefCheck:
             self.fasta.close()
 
 
-def _body(handle: TextIO) -> Iterator[str]:
-    """The record lines of an open VCF text (``\\n`` kept: the decoder skips the empty lines it leaves)."""
+def _body(handle: BinaryIO) -> Iterator[bytes]:
+    """The record lines of a VCF opened for reading bytes, in blocks of whole lines."""
     for line in handle:
-        if not line.startswith("#"):
-            yield line
-            break
-    yield from handle
+        if not line.startswith(b"#"):
+            yield from line_blocks(handle.read, line)
+            return
 
 
 def _copy_alleles(input_path: str, header: pysam.VariantHeader, out, filt: AlleleFilter,
@@ -115,7 +114,7 @@ def _copy_alleles(input_path: str, header: pysam.VariantHeader, out, filt: Allel
     n_columns, info_lists = header_layout(header, info_fields)
     ref_reason = check.reason if check.fasta is not None else None
     opener = gzip.open if is_gzip(input_path) else open
-    with opener(input_path, "rt") as handle:
+    with opener(input_path, "rb") as handle:
         for batch in record_batches(_body(handle), n_columns, info_lists, input_path):
             records += len(batch.records)
             alleles += len(batch)

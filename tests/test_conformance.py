@@ -78,7 +78,7 @@ def test_allele_filters(name):
     with pysam.VariantFile(path) as vcf:
         n_columns, info_lists = header_layout(vcf.header, filt.info_fields())
         lines = [str(rec).rstrip("\n") for rec in vcf]
-    for batch in record_batches(lines, n_columns, info_lists, path):
+    for batch in record_batches(["\n".join(lines).encode()], n_columns, info_lists, path):
         selected = filt.select(batch)
         reasons = filt.reasons(batch)
         kept = iter(range(len(selected.start)))

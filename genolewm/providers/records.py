@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -24,10 +23,10 @@ from ..arrow import as_indices, as_numpy, column
 from ..errors import InputError
 
 COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
-# Lines per batch adapt so a batch holds about this much text: real release VCFs carry kilobytes of
-# INFO per line, the prepared ones a few dozen bytes.
+# A batch is about MAX_BATCH_LINES lines, and at most about BATCH_BYTES of text: real release VCFs carry
+# kilobytes of INFO per line, the prepared ones a few dozen bytes.
 BATCH_BYTES = 2 << 20
-MIN_BATCH_LINES, MAX_BATCH_LINES = 256, 1 << 13
+MAX_BATCH_LINES = 1 << 13
 
 
 _NOT_ACGT = np.ones(256, np.int64)
@@ -167,17 +166,29 @@ class RecordBatch:
         return frozenset(t for item in items if item for t in item.split("|"))
 
 
-def record_batches(lines: Iterable[str], n_columns: int, info_lists: dict[str, bool],
-                   where: str) -> Iterator[RecordBatch]:
-    """The records of VCF body ``lines`` (no header lines) in batches, in order."""
-    lines, size = iter(lines), 4096
+def line_blocks(read: Callable[[int], bytes], head: bytes = b"") -> Iterator[bytes]:
+    """A text as blocks of whole lines (``head``, then what ``read(size)`` returns until it returns
+    nothing), sized to about MAX_BATCH_LINES lines and at most about BATCH_BYTES."""
+    rest, size = head, BATCH_BYTES // 8
     while True:
-        batch = list(islice(lines, size))
-        if not batch:
+        chunk = read(size)
+        data = rest + chunk
+        cut = len(data) if not chunk else data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+            size = min(BATCH_BYTES, max(1, MAX_BATCH_LINES * cut // max(data.count(b"\n", 0, cut), 1)))
+        if not chunk:
             return
-        text = "\n".join(batch)
-        yield decode(text, n_columns, info_lists, where)
-        size = int(min(MAX_BATCH_LINES, max(MIN_BATCH_LINES, BATCH_BYTES * len(batch) // max(len(text), 1))))
+        rest = data[cut:]
+
+
+def record_batches(blocks: Iterable[bytes], n_columns: int, info_lists: dict[str, bool],
+                   where: str) -> Iterator[RecordBatch]:
+    """The records of VCF body text (no header lines), given as blocks of whole lines, a batch per block
+    that has any."""
+    for block in blocks:
+        if block and not block.isspace():
+            yield decode(block, n_columns, info_lists, where)
 
 
 def _read_options(n_columns: int) -> tuple:
@@ -192,11 +203,11 @@ def _read_options(n_columns: int) -> tuple:
     )
 
 
-def decode(text: str, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
-    """Records (tab-separated VCF body lines joined by newlines) as a :class:`RecordBatch`."""
+def decode(text: bytes, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
+    """Records (tab-separated VCF body lines) as a :class:`RecordBatch`."""
     read, parse, convert = _read_options(max(n_columns, len(COLUMNS)))
     try:
-        records = pcsv.read_csv(io.BytesIO(text.encode()), read_options=read, parse_options=parse,
+        records = pcsv.read_csv(io.BytesIO(text), read_options=read, parse_options=parse,
                                 convert_options=convert)
     except (pa.ArrowInvalid, ValueError) as exc:
         raise InputError(f"{where}: malformed VCF record ({exc}); every record needs {n_columns} "

@@ -22,7 +22,7 @@ from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter, Selected, variant_note
-from .records import header_layout, record_batches
+from .records import header_layout, line_blocks, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
 REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
@@ -127,6 +127,7 @@ class VariantProvider:
             self.filter.check_header(vf.header, self.path, key)
             self._n_columns, self._info_lists = header_layout(vf.header, self.filter.info_fields())
         self._tbx: pysam.TabixFile | None = None
+        self._bgzf: pysam.BGZFile | None = None
         self._tbx_pid = 0
         self._reset(None, 0)
 
@@ -158,21 +159,30 @@ class VariantProvider:
 
     def __getstate__(self) -> dict:
         # Handles and caches never travel; a copy starts reading afresh at its first window.
-        return {**self.__dict__, **self._fresh(None, 0), "_tbx": None}
+        return {**self.__dict__, **self._fresh(None, 0), "_tbx": None, "_bgzf": None}
 
     def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
         """The filter's selection of the records starting at or after ``start``, a batch at a time, each
         with the start of the batch's last record."""
         if self._tbx is None or self._tbx_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
-            self._tbx = pysam.TabixFile(self.path)
+            self._tbx, self._bgzf = pysam.TabixFile(self.path), pysam.BGZFile(self.path, "rb")
             self._tbx_pid = os.getpid()
         where = f"{self.path} ({file_chrom} from {start + 1})"
         try:
-            for batch in record_batches(self._tbx.fetch(file_chrom, start), self._n_columns, self._info_lists,
-                                        where):
-                # Records overlapping ``start`` but beginning before it belong to an earlier window.
-                yield self.filter.select(batch).since(start), int(batch.start[-1])
+            # The index finds the first record; the text from there is read in blocks, not line by line.
+            first = next(self._tbx.fetch(file_chrom, start), None)
+            if first is None:
+                return
+            self._bgzf.seek(self._tbx.tell())
+            prefix, more = f"{file_chrom}\t".encode(), True
+            for block in line_blocks(self._bgzf.read, first.encode() + b"\n"):
+                block, more = _this_contig(block, prefix)
+                for batch in record_batches([block], self._n_columns, self._info_lists, where):
+                    # Records overlapping ``start`` but beginning before it belong to an earlier window.
+                    yield self.filter.select(batch).since(start), int(batch.start[-1])
+                if not more:
+                    return
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
@@ -273,6 +283,19 @@ class VariantProvider:
                  excluded: Excluded = never) -> list[RelEdit]:
         """The seed's call: just the edits."""
         return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
+
+
+def _this_contig(block: bytes, prefix: bytes) -> tuple[bytes, bool]:
+    """The lines of ``block`` before the first record of another contig (records of a contig are
+    contiguous: if the last line is one of ``prefix``'s, all are), and whether no other contig began."""
+    if block[block.rstrip(b"\n").rfind(b"\n") + 1 :].startswith(prefix):
+        return block, True
+    end = 0
+    for line in block.splitlines(keepends=True):
+        if line.strip() and not line.startswith(prefix):
+            return block[:end], False
+        end += len(line)
+    return block, True
 
 
 @dataclass
