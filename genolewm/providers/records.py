@@ -198,7 +198,7 @@ def _read_options(n_columns: int) -> tuple:
         pcsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
         pcsv.ConvertOptions(
             column_types={c: pa.int64() if c == "POS" else pa.string() for c in COLUMNS},
-            include_columns=list(COLUMNS), strings_can_be_null=False,
+            include_columns=[c for c in COLUMNS if c != "QUAL"], strings_can_be_null=False,
         ),
     )
 

@@ -142,8 +142,10 @@ class VariantProvider:
 
     # The cache: every usable allele starting in [_from, _to) on _chrom and those read past _to, in
     # file order, as parallel lists (start, REF, ALT, REF state REF_UNCHECKED/REF_OK/REF_BAD, and the
-    # note's ID, AF, CLNSIG); the skipped alleles as (start, reason). Records are decoded in bulk;
-    # plain lists then serve a window's few dozen alleles faster than NumPy calls would.
+    # note's ID, AF, CLNSIG) from row _head on; the skipped alleles as (start, reason) from _skip_head
+    # on. Records are decoded in bulk; plain lists then serve a window's few dozen alleles faster than
+    # NumPy calls would. Rows before the heads are dropped only once they are half of the lists, so
+    # sliding a window does not move the batch read ahead of it.
     _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs")
 
     def _fresh(self, chrom: str | None, start: int) -> dict:
@@ -152,7 +154,8 @@ class VariantProvider:
         the start of the last record read."""
         return {"_chrom": chrom, "_from": start, "_to": start, "_batches": None, "_read_to": -1,
                 **{name: bytearray() if name == "_states" else [] for name in self._CACHE},
-                "_skip_starts": [], "_skip_reasons": [], "_pool_key": None, "_pool": ([], [])}
+                "_skip_starts": [], "_skip_reasons": [], "_head": 0, "_skip_head": 0,
+                "_pool_key": None, "_pool": ([], [])}
 
     def _reset(self, chrom: str | None, start: int) -> None:
         self.__dict__.update(self._fresh(chrom, start))
@@ -215,17 +218,20 @@ class VariantProvider:
                 self._clnsigs += sel.clnsig.tolist()
                 starts += sel.skipped_start.tolist()
                 self._skip_reasons += sel.skipped_reason.tolist()
-            a = bisect.bisect_left(starts, max(self._to, count_from))
+            a = bisect.bisect_left(starts, max(self._to, count_from), self._skip_head)
             b = bisect.bisect_left(starts, hi, a)
             if b > a:
                 skipped.update(self._skip_reasons[a:b])
             self._to = hi
-        k = bisect.bisect_left(self._starts, lo)
-        if k:
+        self._head = bisect.bisect_left(self._starts, lo, self._head)
+        if self._head * 2 > len(self._starts):
             for name in self._CACHE:
-                del getattr(self, name)[:k]
-        k = bisect.bisect_left(starts, lo)
-        del starts[:k], self._skip_reasons[:k]
+                del getattr(self, name)[: self._head]
+            self._head = 0
+        self._skip_head = bisect.bisect_left(starts, lo, self._skip_head)
+        if self._skip_head * 2 > len(starts):
+            del starts[: self._skip_head], self._skip_reasons[: self._skip_head]
+            self._skip_head = 0
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int
@@ -240,10 +246,11 @@ class VariantProvider:
         skipped: Counter = Counter()
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
         seq, offset, states = window.sequence, window.start_bp, self._states
-        end = bisect.bisect_left(self._starts, hi)
+        head = self._head
+        end = bisect.bisect_left(self._starts, hi, head)
         pool: dict[tuple[int, str, str], int] = {}
-        for i, (start, ref, alt, state) in enumerate(zip(self._starts[:end], self._refs[:end], self._alts[:end],
-                                                          states[:end])):
+        for i, (start, ref, alt, state) in enumerate(zip(self._starts[head:end], self._refs[head:end],
+                                                          self._alts[head:end], states[head:end]), head):
             if start + len(ref) > hi or state == REF_BAD:
                 continue
             rel = start - offset
