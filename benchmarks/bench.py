@@ -5,7 +5,7 @@
     python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py report WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
-    python benchmarks/bench.py table WORKDIR [--baseline REF] [--repeat 3]
+    python benchmarks/bench.py table WORKDIR [--baseline REF ...] [--repeat 3]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
 1 Mbp chr21 at scale 1, ~190k gnomAD-like and ~4k ClinVar-like records) is
@@ -31,12 +31,14 @@ scales: memory stays flat).
 
 table: every figure of the performance targets in one Markdown table, for
 this tree and, with ``--baseline REF`` (a git ref of this repository,
-checked out once into WORKDIR/baseline-REF), for that code measured in the
-same run, rounds interleaved, with the speed-up: the build at scales 1 and
-4 with one and two processes (manifest ``tuples_per_s``, whole command,
-start-up, byte-identical output), the live dataset, ``RunDataset`` from
-Parquet with and without stored targets and from ``output=arrays``, peak
-RSS per process, and disk per tuple.
+checked out once into WORKDIR/baseline-REF; repeat it for several), for
+that code measured in the same run, rounds interleaved, with the speed-up
+over each: the build at scales 1 and 4 with one and two processes
+(manifest ``tuples_per_s``, whole command, start-up, tuples per CPU second,
+byte-identical output), the live dataset, ``RunDataset`` from Parquet with
+and without stored targets and from ``output=arrays`` (also with glibc's
+malloc keeping freed memory, see MALLOC_KEEPS), peak RSS per process, and
+disk per tuple.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -198,8 +202,14 @@ print(n / (time.perf_counter() - started))
 """
 
 
-def child(code: Path, script: str, args: list[str]) -> float:
-    out = subprocess.run([sys.executable, "-c", script, *args], cwd=code, check=True, capture_output=True, text=True)
+# glibc's malloc returning each freed batch to the system, then faulting fresh pages in for the next
+# batch, is part of a reader's cost; these settings keep freed memory for reuse.
+MALLOC_KEEPS = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456"}
+
+
+def child(code: Path, script: str, args: list[str], env: dict | None = None) -> float:
+    out = subprocess.run([sys.executable, "-c", script, *args], cwd=code, check=True, capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
     return float(out.stdout.split()[-1])
 
 
@@ -216,8 +226,13 @@ def data_digest(run_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def build_once(code: Path, data: Path, run_dir: Path, overrides: list[str]) -> dict:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu_s()
     proc = subprocess.Popen(build_command(data, run_dir, overrides), cwd=code, stdout=subprocess.DEVNULL)
     largest = 0
     while proc.poll() is None:
@@ -225,11 +240,13 @@ def build_once(code: Path, data: Path, run_dir: Path, overrides: list[str]) -> d
             largest = max(largest, _tree_rss_kb(pid, recurse=False))
         time.sleep(0.01)
     wall = time.perf_counter() - started
+    cpu = _children_cpu_s() - cpu  # the command and its workers: steadier than wall time on a shared machine
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, proc.args)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     return {"manifest": manifest["tuples_per_s"], "command": manifest["tuples"]["total"] / wall,
             "startup": wall - manifest["elapsed_s"], "rss_mb": largest / 1024, "digest": data_digest(run_dir),
+            "per_cpu_s": manifest["tuples"]["total"] / cpu,
             "tuples": manifest["tuples"]["total"],
             "bytes": sum(p.stat().st_size for p in data_files(run_dir))}
 
@@ -250,12 +267,12 @@ def _children(pid: int) -> list[int]:
 
 def table(args: argparse.Namespace) -> str:
     codes = {"this tree": REPO}
-    if args.baseline:
-        base = args.workdir / f"baseline-{args.baseline}"
+    for ref in args.baseline:
+        base = args.workdir / f"baseline-{ref}"
         if not base.is_dir():
-            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), args.baseline],
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), ref],
                            check=True, capture_output=True)
-        codes[f"baseline {args.baseline}"] = base
+        codes[f"baseline {ref}"] = base
     data = {scale: workload(argparse.Namespace(**{**vars(args), "scale": scale})) for scale in (1.0, 4.0)}
     results: dict[str, dict[str, list]] = {name: {} for name in codes}
 
@@ -263,15 +280,16 @@ def table(args: argparse.Namespace) -> str:
         results[name].setdefault(key, []).append(value)
 
     runs = args.workdir / "table-runs"
+    shutil.rmtree(runs, ignore_errors=True)  # scratch runs of an earlier table: a build refuses a finished run
     for round_ in range(args.repeat):
         for name, code in codes.items():
-            tag = f"{round_}-{'base' if code != REPO else 'tree'}"
+            tag = f"{round_}-{'tree' if code == REPO else code.name}"
             for scale, workers, lean in BUILDS:
                 label = f"s{scale:g} w{workers}{' lean' if lean else ''}"
                 run_dir = runs / f"build-{tag}-{label.replace(' ', '-')}"
                 got = build_once(code, data[scale], run_dir,
                                  [f"workers={workers}", *(["output.store_targets=false"] if lean else [])])
-                for key in ("manifest", "command", "startup", "rss_mb", "digest", "tuples", "bytes"):
+                for key in ("manifest", "command", "startup", "rss_mb", "digest", "tuples", "bytes", "per_cpu_s"):
                     record(name, f"{key} {label}", got[key])
             lean = runs / f"build-{tag}-s1-w2-lean"
             arrays = runs / f"arrays-{tag}"
@@ -280,6 +298,8 @@ def table(args: argparse.Namespace) -> str:
             for key, run_dir in (("read parquet", runs / f"build-{tag}-s1-w2"), ("read lean", lean),
                                  ("read arrays", arrays)):
                 record(name, key, child(code, READ, [str(run_dir)]))
+            for key, run_dir in (("read parquet malloc", runs / f"build-{tag}-s1-w2"), ("read arrays malloc", arrays)):
+                record(name, key, child(code, READ, [str(run_dir)], MALLOC_KEEPS))
     return render(results)
 
 
@@ -291,6 +311,7 @@ ROWS = [
     ("build, workers=1, scale 1 (manifest tuples/s)", "manifest s1 w1", ""),
     ("whole command, workers=1, scale 1 (tuples/s)", "command s1 w1", ">= 20,000"),
     ("start-up and finish, workers=1, scale 1 (s)", "startup s1 w1", "<= 0.3"),
+    ("whole command, workers=1, scale 4 (tuples per CPU second, all threads)", "per_cpu_s s4 w1", ""),
     ("build, workers=2, scale 4 (manifest tuples/s)", "manifest s4 w2", ""),
     ("build, workers=2, scale 1 (manifest tuples/s)", "manifest s1 w2", ""),
     ("build, workers=1, scale 4, store_targets=false (manifest tuples/s)", "manifest s4 w1 lean", ">= 30,000"),
@@ -299,6 +320,8 @@ ROWS = [
     ("RunDataset from Parquet, run with stored targets (tuples/s)", "read parquet", ">= 100,000"),
     ("RunDataset from Parquet, run without stored targets (tuples/s)", "read lean", ">= 100,000"),
     ("RunDataset from output=arrays (tuples/s)", "read arrays", ">= 400,000"),
+    ("RunDataset from Parquet, stored targets, malloc keeping freed memory (tuples/s)", "read parquet malloc", ""),
+    ("RunDataset from output=arrays, malloc keeping freed memory (tuples/s)", "read arrays malloc", ""),
     ("peak RSS, largest process, workers=1, scale 1 (MB)", "rss_mb s1 w1", "<= 300"),
     ("peak RSS, largest process, workers=1, scale 4 (MB)", "rss_mb s4 w1", "<= 300, flat"),
 ]
@@ -306,7 +329,7 @@ ROWS = [
 
 def render(results: dict[str, dict[str, list]]) -> str:
     names = list(results)
-    head = ["figure", *names] + (["speed-up"] if len(names) > 1 else []) + ["target"]
+    head = ["figure", *names] + [f"speed-up over {name}" for name in names[1:]] + ["target"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def median(name: str, key: str) -> float:
@@ -315,10 +338,8 @@ def render(results: dict[str, dict[str, list]]) -> str:
     for label, key, target in ROWS:
         values = [median(name, key) for name in names]
         cells = [f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in values]
-        if len(names) > 1:
-            lower_is_better = key.startswith(("startup", "rss"))
-            ratio = values[1] / values[0] if lower_is_better else values[0] / values[1]
-            cells.append(f"{ratio:.2f}x")
+        lower_is_better = key.startswith(("startup", "rss"))
+        cells += [f"{(v / values[0] if lower_is_better else values[0] / v):.2f}x" for v in values[1:]]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
     for name in names:
         r = results[name]
@@ -345,7 +366,8 @@ def main() -> None:
         "--make-workload", type=Path,
         default=Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_workload.py",
     )
-    parser.add_argument("--baseline", help="table: also measure this git ref (e.g. the previous main)")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="table: also measure this git ref (e.g. the previous main); may be repeated")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. output.store_targets=false")
     args = parser.parse_intermixed_args()
     if args.what == "table":
