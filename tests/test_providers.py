@@ -282,3 +282,56 @@ def test_bulk_reads_are_the_indexed_records(monkeypatch, batch_bytes):
                     column = [[value for part in parts for value in getattr(part, name)] for parts in (want, got)]
                     assert np.array_equal(*column, equal_nan=name == "af"), (chrom, start, name)
                 assert start > last or got, (chrom, start)
+
+
+def test_window_pools_match_a_direct_scan():
+    """Windows of varying lengths sliding forward (a longer one, then shorter ones inside its end): each
+    pool is exactly the filtered alleles wholly inside the window's margins whose REF matches, each once,
+    in file order, however the provider caches rows and REF checks across windows."""
+    from genolewm import demo
+    from genolewm.providers import records
+
+    path = str(demo.DEMO_DIR / "gnomad.vcf.gz")
+    provider = VariantProvider(path, min_af=0.01, name="gnomad")
+    with pysam.FastaFile(str(demo.DEMO_DIR / "ref.fa")) as fa:
+        chrom_seq = fa.fetch("chr1").upper()
+    with pysam.TabixFile(path) as tbx:
+        text = "".join(line + "\n" for line in tbx.fetch("chr1")).encode()
+    (batch,) = records.record_batches([text], provider._n_columns, provider._info_lists, path)
+    kept = provider.filter.select(batch)
+    alleles = list(zip(kept.start.tolist(), kept.ref, kept.alt))
+    rng, start, margin, checked = Random(7), 1_000, 64, 0
+    while start < len(chrom_seq) - 4_000:
+        length = rng.choice([300, 900, 2_500, 4_000])
+        w = WindowContext("chr1", "ref", chrom_seq[start : start + length], start_bp=start, chrom="chr1")
+        lo, hi = start + margin, start + length - margin
+        want = list(dict.fromkeys((s - start, ref, alt) for s, ref, alt in alleles
+                                  if lo <= s and s + len(ref) <= hi and chrom_seq[s : s + len(ref)] == ref))
+        keys, rows, _ = provider._eligible(w, "chr1", margin, -1)
+        assert keys == want and keys == [(provider._starts[r] - start, provider._refs[r], provider._alts[r])
+                                          for r in rows], (start, length)
+        checked += len(want)
+        start += rng.choice([100, 250, length // 2])
+    assert checked > 500
+
+
+def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
+    """A deletion ending past one window's margin is checked in the next window, after an SNV behind it
+    that the first window held whole: the next pool still lists them in file order. A record repeated in
+    the file gives one pool entry."""
+    chrom = random_seq(6_000, 5)
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    deletion, snv, repeated = 2_930, 2_932, 1_800
+    rows = [f"chr1\t{repeated + 1}\t.\t{chrom[repeated]}\t{other[chrom[repeated]]}\t.\tPASS\tAF=0.5"] * 2 + [
+        f"chr1\t{deletion + 1}\t.\t{chrom[deletion:deletion + 10]}\t{chrom[deletion]}\t.\tPASS\tAF=0.5",
+        f"chr1\t{snv + 1}\t.\t{chrom[snv]}\t{other[chrom[snv]]}\t.\tPASS\tAF=0.5",
+    ]
+    provider = VariantProvider(write_vcf(tmp_path / "v.vcf", {"chr1": 6_000}, rows), min_af=0.01)
+
+    def pool(start, end):
+        w = WindowContext("chr1", "ref", chrom[start:end], start_bp=start, chrom="chr1")
+        keys, _, _ = provider._eligible(w, "chr1", 64, -1)
+        return [start + rel for rel, _, _ in keys]
+
+    assert pool(1_000, 3_000) == [repeated, snv]  # the deletion ends past 3_000 - 64
+    assert pool(1_500, 3_500) == [repeated, deletion, snv]
