@@ -335,3 +335,18 @@ def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
 
     assert pool(1_000, 3_000) == [repeated, snv]  # the deletion ends past 3_000 - 64
     assert pool(1_500, 3_500) == [repeated, deletion, snv]
+
+
+def test_only_acgt_reads_alleles_through_their_buffers():
+    """The byte-table check agrees with the plain definition on empty, null, lowercase, symbolic and
+    sliced arrays."""
+    import pyarrow as pa
+
+    from genolewm.arrow import column
+    from genolewm.providers.records import only_acgt
+
+    values = ["ACGT", "", None, "acgt", "N", "<DEL>", "G]1:5]", "T" * 40, "A", "CA*"]
+    array = column(values, pa.string())
+    for lo, hi in [(0, len(values)), (3, 7), (2, 3), (5, 5)]:
+        expected = [v is not None and v != "" and not v.strip("ACGT") for v in values[lo:hi]]
+        assert only_acgt(array.slice(lo, hi - lo)).tolist() == expected

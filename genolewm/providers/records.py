@@ -35,11 +35,14 @@ _NOT_ACGT[list(b"ACGT")] = 0
 
 def only_acgt(alleles: pa.Array) -> np.ndarray:
     """Per allele (an Arrow string array): one or more of A/C/G/T and nothing else; false where null."""
+    if len(alleles) == 0:
+        return np.zeros(0, bool)
     _, offsets, data = alleles.buffers()
     ends = np.frombuffer(offsets, np.int32)[alleles.offset : alleles.offset + len(alleles) + 1]
     # Non-ACGT bytes counted up to each offset: an allele has none when the count does not change.
-    bad = np.zeros(1 + (ends[-1] if len(ends) else 0), np.int64)
-    np.cumsum(_NOT_ACGT[np.frombuffer(data, np.uint8, ends[-1]) if data is not None else []], out=bad[1:])
+    bad = np.zeros(1 + ends[-1], np.int64)
+    if ends[-1]:
+        np.cumsum(_NOT_ACGT[np.frombuffer(data, np.uint8, ends[-1])], out=bad[1:])
     out = (bad[ends[1:]] == bad[ends[:-1]]) & (ends[1:] > ends[:-1])
     return out & as_numpy(pc.is_valid(alleles)) if alleles.null_count else out
 
