@@ -157,7 +157,7 @@ class RecordBatch:
             parent = parent[as_numpy(pc.list_parent_indices(lists))]
             values = pc.list_flatten(lists)
         hit = np.zeros(len(self.records), dtype=bool)
-        hit[parent[as_numpy(pc.is_in(values, value_set=column(sorted(terms), pa.string())), False)]] = True
+        hit[parent[is_one_of(values, sorted(terms))]] = True
         return (hit & ~dot)[self.rec]
 
     def info_terms(self, key: str, row: int) -> frozenset[str]:
