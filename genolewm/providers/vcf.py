@@ -295,7 +295,10 @@ class VariantProvider:
 def _this_contig(block: bytes, prefix: bytes) -> tuple[bytes, bool]:
     """The lines of ``block`` before the first record of another contig (records of a contig are
     contiguous: if the last line is one of ``prefix``'s, all are), and whether no other contig began."""
-    if block[block.rstrip(b"\n").rfind(b"\n") + 1 :].startswith(prefix):
+    last = len(block)
+    while last and block[last - 1] == ord("\n"):  # past trailing newlines, without copying the block
+        last -= 1
+    if block.startswith(prefix, block.rfind(b"\n", 0, last) + 1):
         return block, True
     end = 0
     for line in block.splitlines(keepends=True):
