@@ -22,7 +22,6 @@ from typing import BinaryIO, Iterator
 
 import hydra
 import pysam
-from pysam.libcbgzf import BGZFile
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -172,7 +171,7 @@ def prepare_vcf(
         except (OSError, ValueError) as exc:
             raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
         filt.check_header(header, input_path, "providers")
-        with BGZFile(tmp, "wb") as out:
+        with pysam.BGZFile(tmp, "wb") as out:
             out.write(str(_output_header(header, filt)).encode())
             records, alleles, kept, dropped = _copy_alleles(input_path, header, out, filt, check)
         pysam.tabix_index(tmp, preset="vcf", force=True)
