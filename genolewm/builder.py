@@ -23,12 +23,13 @@ from random import Random
 from typing import Iterator, Mapping
 
 from .contigs import ContigNames
-from .edits import MAX_ALLELE_BP, PAD_MODES, adjusted_side, apply_edits, check_in_margins
+from .edits import MAX_ALLELE_BP, PAD_MODES, check_in_margins, check_ref
 from .errors import ConfigError, ContractError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
 from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, Fallbacks, Mix, as_fallbacks, as_mix
 from .providers import FunctionProvider
 from .tokens import Vocabulary
+from .tuples import TupleBlock
 from .types import (
     EditProvider,
     Holdout,
@@ -153,6 +154,7 @@ class _Slot:
             if not isinstance(edit, RelEdit):
                 raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
             check_in_margins(edit, n, margin, lambda: f"{window.label}, source {serving}")
+            check_ref(window.sequence, edit, lambda: f"{window.label}, source {serving}")
             if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
             if len(taken) == want or edit in used or _overlaps(edit, edits + taken):
@@ -199,19 +201,17 @@ def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:
             f"dry (e.g. fallback.{chain[-1]}=synthetic_snv) or use windows with enough variants")
 
 
-def window_tuples(
+def draw_window(
     window: WindowContext, providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
-    count_floor: tuple[str, int] | None = None,
-) -> tuple[tuple[TrainingTuple, ...], Counter]:
-    """One window's tuples (``count`` per mix slot, in mix order) and the variants its draws skipped
-    (``{"<provider>:<reason>": n}``)."""
+    into: TupleBlock, count_floor: tuple[str, int] | None = None,
+) -> Counter:
+    """Draw one window's tuples (``count`` per mix slot, in mix order) into ``into``; return the variants
+    the draws skipped (``{"<provider>:<reason>": n}``). A held-out window adds nothing."""
     if settings.holdouts.excludes_window(window):
-        return (), Counter()
-    left, right = (window.left_flank, window.right_flank) if settings.pad == "flank" else ("", "")
-    n = len(window.sequence)
-    preserve, label = settings.preserve_length, window.label
-    tuples: list[TrainingTuple] = []
+        return Counter()
+    row = into.add_window(window)
     skipped: Counter = Counter()
+    index = 0
     for entry in settings.mix:
         if entry.count == 0:
             continue
@@ -221,23 +221,23 @@ def window_tuples(
             skipped.update(slot.skipped)
         notes_of = slot.notes.get
         for served in per_tuple:
-            sources = tuple(src for src, _ in served)
             edits = tuple(edit for _, edit in served)
             notes = tuple(map(notes_of, edits)) if slot.notes else ()
-            target = apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
-                                 preserve_length=preserve, where=label)
-            tuples.append(
-                TrainingTuple(
-                    window_id=window.window_id, source_record_id=window.record_id,
-                    edit_source="+".join(sorted(set(sources))), rel_edits=edits, target_window=target,
-                    window_start_bp=window.start_bp, window_end_bp=window.end_bp,
-                    window_index=window.window_index, tuple_index=len(tuples), requested_source=entry.source,
-                    chrom=window.chrom, edit_sources=sources,
-                    adjusted_side=adjusted_side(n, edits) if preserve else None,
-                    edit_notes=notes if any(notes) else (),
-                )
-            )
-    return tuple(tuples), skipped
+            into.append(row, index, entry.source, tuple(src for src, _ in served), edits,
+                        notes if any(notes) else ())
+            index += 1
+    return skipped
+
+
+def window_tuples(
+    window: WindowContext, providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
+    count_floor: tuple[str, int] | None = None,
+) -> tuple[tuple[TrainingTuple, ...], Counter]:
+    """One window's tuples (``count`` per mix slot, in mix order) and the variants its draws skipped
+    (``{"<provider>:<reason>": n}``)."""
+    block = TupleBlock(settings.pad, settings.preserve_length)
+    skipped = draw_window(window, providers, seed, settings, block, count_floor)
+    return tuple(block), skipped
 
 
 def build_training_tuples(
@@ -281,13 +281,17 @@ def build_training_tuples(
 class BlockResult:
     """The windows and tuples of one block of the window plan, and its counts."""
 
-    windows: list[WindowContext]
-    tuples: list[TrainingTuple]
+    tuples: TupleBlock
     seen: int = 0
     skipped_n: int = 0
     excluded_by_holdout: int = 0
     variants_skipped: Counter = field(default_factory=Counter)
     by_chrom: Counter = field(default_factory=Counter)  # ("<chrom> kept|excluded_by_holdout|skipped_n") -> windows
+
+    @property
+    def windows(self) -> list[WindowContext]:
+        """The kept windows, in plan order: the rows of :attr:`tuples`."""
+        return self.tuples.windows
 
     @property
     def kept(self) -> int:
@@ -298,8 +302,8 @@ class BlockResult:
         return {
             "windows": {"seen": self.seen, "kept": self.kept, "excluded_by_holdout": self.excluded_by_holdout,
                         "skipped_n": self.skipped_n},
-            "by_edit_source": Counter(t.edit_source for t in self.tuples),
-            "by_requested_source": Counter(t.requested_source for t in self.tuples),
+            "by_edit_source": Counter(self.tuples.column("edit_source")),
+            "by_requested_source": Counter(self.tuples.requested),
             "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped, "by_chrom": self.by_chrom,
         }
 
@@ -307,10 +311,10 @@ class BlockResult:
     def fallbacks(self) -> Counter:
         """Edits served by another source than their slot's, as ``requested->serving``."""
         out: Counter = Counter()
-        for t in self.tuples:
-            for source in t.edit_sources:
-                if source != t.requested_source:
-                    out[f"{t.requested_source}->{source}"] += 1
+        for requested, sources in zip(self.tuples.requested, self.tuples.sources):
+            for source in sources:
+                if source != requested:
+                    out[f"{requested}->{source}"] += 1
         return out
 
 
@@ -456,7 +460,8 @@ class TupleBuilder:
     def run_block(self, start: int, stop: int) -> BlockResult:
         """Build the windows with plan index in ``[start, stop)``, wherever earlier blocks ran."""
         floor = self._count_floor(start)
-        block = BlockResult([], [])
+        settings = self._tuple_settings
+        block = BlockResult(TupleBlock(settings.pad, settings.preserve_length))
         placed = self.windows.placed
         for index, window in self.windows.iter_plan(start, stop):
             block.seen += 1
@@ -470,10 +475,8 @@ class TupleBuilder:
                 block.by_chrom[(where, "excluded_by_holdout")] += 1
             else:
                 block.by_chrom[(where, "kept")] += 1
-                tuples, skipped = window_tuples(window, self.providers, self.seed, self._tuple_settings, floor)
-                block.windows.append(window)
-                block.tuples.extend(tuples)
-                block.variants_skipped.update(skipped)
+                block.variants_skipped.update(draw_window(window, self.providers, self.seed, settings, block.tuples,
+                                                          floor))
         return block
 
     def iter_blocks(self, windows_per_block: int) -> Iterator[BlockResult]:

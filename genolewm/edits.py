@@ -12,7 +12,7 @@ from .errors import EditError
 from .types import EDIT_TYPES, MAX_ALLELE_BP, RelEdit, edit_type, is_acgt
 
 __all__ = ["EDIT_TYPES", "MAX_ALLELE_BP", "PAD_MODES", "RelEdit", "adjusted_side", "apply_edits", "check_in_margins",
-           "edit_key", "edit_type", "is_acgt"]
+           "check_ref", "edit_key", "edit_type", "is_acgt"]
 
 PAD_MODES = ("flank", "N")
 
@@ -29,6 +29,15 @@ def check_in_margins(edit: RelEdit, window_len: int, edge_margin: int, where: Ca
         raise EditError(
             f"{where()}: edit {edit.rel_pos}:{edit.ref}:{edit.alt} is outside the edge margins "
             f"[{edge_margin}, {window_len - edge_margin}) of a {window_len} bp window"
+        )
+
+
+def check_ref(sequence: str, edit: RelEdit, where: Callable[[], str]) -> None:
+    """Reject an edit whose REF is not the window bases it replaces (``where()`` names the window)."""
+    if sequence[edit.rel_pos : edit.end] != edit.ref:
+        raise EditError(
+            f"{where()}: edit {edit.rel_pos}:{edit.ref}:{edit.alt} REF does not match the window "
+            f"bases {sequence[edit.rel_pos:edit.end]!r}"
         )
 
 
@@ -59,11 +68,7 @@ def apply_edits(
             raise EditError(f"{where}: edits {before} and {after} overlap")
     n = len(sequence)
     for e in ordered:
-        if e.end > n or sequence[e.rel_pos : e.end] != e.ref:
-            raise EditError(
-                f"{where}: edit {e.rel_pos}:{e.ref}:{e.alt} REF does not match the window "
-                f"bases {sequence[e.rel_pos:e.end]!r}"
-            )
+        check_ref(sequence, e, lambda: where)
     offset = len(left_flank)
     parts = []
     cursor = 0

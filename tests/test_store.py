@@ -15,14 +15,14 @@ def test_interrupted_build_leaves_nothing_that_looks_finished(compose_cfg, tmp_p
 
     builder, _ = make_builder(compose_cfg())
     calls = itertools.count()
-    original = genolewm.builder.window_tuples
+    original = genolewm.builder.draw_window
 
     def failing(*args):
         if next(calls) == 20:
             raise error
         return original(*args)
 
-    monkeypatch.setattr(genolewm.builder, "window_tuples", failing)
+    monkeypatch.setattr(genolewm.builder, "draw_window", failing)
     with pytest.raises(type(error)):
         write_run(builder, tmp_path, ParquetFormat(windows_per_shard=2), config_yaml="")
     assert [p.name for p in tmp_path.iterdir()] == [".genolewm.lock"]

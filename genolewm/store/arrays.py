@@ -31,8 +31,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..tokens import SIDE_CODES, FlatEdits, decode, encode
-from ..types import EDIT_TYPES, ShardRef, TrainingTuple, WindowContext
+from ..tokens import SIDE_CODES, FlatEdits, decode, encode, tokens
+from ..tuples import TupleBlock
+from ..types import EDIT_TYPES, ShardRef, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
 from .schema import window_row
@@ -57,33 +58,34 @@ class ArraysFormat(OutputSettings):
     def data_files(self) -> dict[str, str]:
         return {}  # NumPy shards: no table a generic reader opens
 
-    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
-                    tuples: Sequence[TrainingTuple]) -> None:
+    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
         out = directory / "arrays" / f"part-{index:05d}"
         out.mkdir(parents=True)
         rows = {w.window_index: i for i, w in enumerate(windows)}
-        sources = sorted({s for t in tuples for s in (t.requested_source, *t.edit_sources)})
+        sources = sorted({s for s in tuples.requested} | {s for t in tuples.sources for s in t})
         code = {s: i for i, s in enumerate(sources)}
-        edits = [e for t in tuples for e in t.rel_edits]
+        size = len(tuples)
+        edits = [e for t in tuples.edits for e in t]
         flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
                                       [e.ref for e in edits], [e.alt for e in edits])
-        counts = np.fromiter((len(t.rel_edits) for t in tuples), np.int64, len(tuples))
+        counts = np.fromiter((len(t) for t in tuples.edits), np.int64, size)
         arrays = {
             "windows": encode([w.sequence for w in windows]),
-            "tuple_window": np.fromiter((rows[t.window_index] for t in tuples), np.int64, len(tuples)),
-            "tuple_index": np.fromiter((t.tuple_index for t in tuples), np.int64, len(tuples)),
+            "tuple_window": np.fromiter((rows[i] for i in tuples.column("window_index")), np.int64, size),
+            "tuple_index": np.fromiter(tuples.tuple_index, np.int64, size),
             "edit_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             "edit_pos": flat.rel_pos, "edit_type": flat.type_code,
             "edit_ref": flat.ref, "edit_ref_len": flat.ref_len.astype(np.uint8),
             "edit_alt": flat.alt, "edit_alt_len": flat.alt_len.astype(np.uint8),
-            "edit_source": np.fromiter((code[s] for t in tuples for s in t.edit_sources), np.int16, len(edits)),
-            "tuple_requested": np.fromiter((code[t.requested_source] for t in tuples), np.int16, len(tuples)),
-            "tuple_side": np.fromiter((SIDE_CODES[t.adjusted_side] for t in tuples), np.int8, len(tuples)),
+            "edit_source": np.fromiter((code[s] for t in tuples.sources for s in t), np.int16, len(edits)),
+            "tuple_requested": np.fromiter((code[s] for s in tuples.requested), np.int16, size),
+            "tuple_side": np.fromiter((SIDE_CODES[s] for s in tuples.column("adjusted_side")), np.int8, size),
         }
-        notes = [note for t in tuples for note in (t.edit_notes or (None,) * len(t.rel_edits))]
+        notes = [note for t, ns in zip(tuples.edits, tuples.notes) for note in (ns or (None,) * len(t))]
         arrays["edit_af"] = np.array([np.nan if n is None or n.af is None else n.af for n in notes], np.float64)
         if self.store_targets:
-            arrays["targets"] = encode([t.target_window for t in tuples])
+            ends, data = tuples.target_bytes()
+            arrays["targets"] = tokens(data, int(ends[1])) if size else np.zeros((0, 0), np.uint8)
         for name, array in arrays.items():
             np.save(out / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         meta = {"windows": [window_row(w, sequence=False) for w in windows], "sources": sources,

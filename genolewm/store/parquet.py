@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 from ..arrow import as_numpy
 from ..errors import ConfigError
 from ..tokens import SIDE_CODES, FlatEdits, column_tokens
-from ..types import ShardRef, TrainingTuple, WindowContext
+from ..tuples import TupleBlock
+from ..types import ShardRef, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
 from .schema import WINDOWS_SCHEMA, tuples_schema, tuples_table, windows_table
@@ -61,8 +62,7 @@ class ParquetFormat(OutputSettings):
     def data_files(self) -> dict[str, str]:
         return {"tuples": "tuples/*.parquet", "windows": "windows/*.parquet"}
 
-    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
-                    tuples: Sequence[TrainingTuple]) -> None:
+    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
         name = f"part-{index:05d}.parquet"
         self._write(directory / "windows" / name, WINDOWS_SCHEMA, [windows_table(windows)])
         # A row group at a time: a shard's targets are never held twice, as strings and as Arrow.

@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..arrow import column
-from ..types import TrainingTuple, WindowContext
+from ..tuples import TupleBlock
+from ..types import WindowContext
 
 EDIT_TYPE = pa.struct(
     [
@@ -67,13 +68,15 @@ def window_row(w: WindowContext, sequence: bool = True) -> dict:
     return row
 
 
-def _edit_columns(tuples: Sequence[TrainingTuple]) -> list[list]:
+def _edit_columns(tuples: TupleBlock) -> list[list]:
     """The edits of ``tuples``, flat, one list per field of :data:`EDIT_TYPE`."""
     rows = []
-    for t in tuples:
-        pos = None if t.chrom is None else t.window_start_bp + 1
-        for e, src, note in zip(t.rel_edits, t.edit_sources, t.edit_notes or (None,) * len(t.rel_edits)):
-            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type, src, t.chrom, None if pos is None else pos + e.rel_pos,
+    windows = tuples.windows
+    for row, edits, sources, notes in zip(tuples.rows, tuples.edits, tuples.sources, tuples.notes):
+        chrom = windows[row].chrom
+        pos = None if chrom is None else windows[row].start_bp + 1
+        for e, src, note in zip(edits, sources, notes or (None,) * len(edits)):
+            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type, src, chrom, None if pos is None else pos + e.rel_pos,
                          note.id if note else None, note.af if note else None,
                          note.clnsig if note and note.clnsig is not None else None))
     return [list(field) for field in zip(*rows)] if rows else [[] for _ in EDIT_TYPE]
@@ -91,16 +94,19 @@ def windows_table(windows: Sequence[WindowContext]) -> pa.Table:
                                 schema=WINDOWS_SCHEMA)
 
 
-def tuples_table(tuples: Sequence[TrainingTuple], store_targets: bool) -> pa.Table:
+def tuples_table(tuples: TupleBlock, store_targets: bool) -> pa.Table:
     """Tuples as an Arrow table in the run schema (``target_window`` only when ``store_targets``)."""
     schema = tuples_schema(store_targets)
     edits = column(_edit_columns(tuples), EDIT_TYPE)
     offsets = np.zeros(len(tuples) + 1, np.int32)
-    np.cumsum([len(t.rel_edits) for t in tuples], out=offsets[1:])
+    np.cumsum([len(e) for e in tuples.edits], out=offsets[1:])
     arrays = []
     for f in schema:
         if f.name == "edits":
             arrays.append(pa.Array.from_buffers(f.type, len(tuples), [None, pa.py_buffer(offsets)], children=[edits]))
+        elif f.name == "target_window":
+            ends, data = tuples.target_bytes()
+            arrays.append(pa.Array.from_buffers(f.type, len(tuples), [None, pa.py_buffer(ends), pa.py_buffer(data)]))
         else:
-            arrays.append(column([getattr(t, f.name) for t in tuples], f.type))
+            arrays.append(column(tuples.column(f.name), f.type))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,132 @@
+"""A block's tuples held as columns: what the builder draws, and what the run formats write in bulk.
+
+A :class:`TupleBlock` is a sequence of :class:`~genolewm.types.TrainingTuple`
+made on access. Formats read its columns and its targets in bulk instead:
+a target is its window with the edits applied, so keeping one string per
+tuple (~8 per window) would only be copied again by every writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Iterator
+
+import numpy as np
+
+from .edits import adjusted_side, apply_edits
+from .types import RelEdit, TrainingTuple, VariantNote, WindowContext
+
+# TrainingTuple fields that are the window's, with the WindowContext attribute holding each.
+_WINDOW_FIELDS = {"window_id": "window_id", "source_record_id": "record_id", "window_start_bp": "start_bp",
+                  "window_end_bp": "end_bp", "window_index": "window_index", "chrom": "chrom"}
+
+
+def edit_source(sources: tuple[str, ...]) -> str:
+    """A tuple's ``edit_source``: the source that served its edits, or their names sorted and joined by ``+``."""
+    return sources[0] if len(sources) == 1 else "+".join(sorted(set(sources)))
+
+
+class TupleBlock(Sequence):
+    """The tuples of a run of windows, in order: per tuple its window (a row of ``windows``), mix slot,
+    edits with the sources that served them and their notes, and index in its window.
+
+    ``pad`` and ``preserve_length`` are the target settings
+    (:class:`~genolewm.builder.TupleSettings`) the targets are made with.
+    """
+
+    def __init__(self, pad: str, preserve_length: bool, windows: list[WindowContext] | None = None) -> None:
+        self.pad, self.preserve_length = pad, preserve_length
+        self.windows: list[WindowContext] = [] if windows is None else windows
+        self.rows: list[int] = []
+        self.tuple_index: list[int] = []
+        self.requested: list[str] = []
+        self.sources: list[tuple[str, ...]] = []
+        self.edits: list[tuple[RelEdit, ...]] = []
+        self.notes: list[tuple[VariantNote | None, ...]] = []
+
+    def add_window(self, window: WindowContext) -> int:
+        """Add ``window``; return its row for :meth:`append`."""
+        self.windows.append(window)
+        return len(self.windows) - 1
+
+    def append(self, row: int, tuple_index: int, requested: str, sources: tuple[str, ...],
+               edits: tuple[RelEdit, ...], notes: tuple[VariantNote | None, ...]) -> None:
+        """One tuple of window ``row``: ``notes`` is () when none of its edits has one."""
+        self.rows.append(row)
+        self.tuple_index.append(tuple_index)
+        self.requested.append(requested)
+        self.sources.append(sources)
+        self.edits.append(edits)
+        self.notes.append(notes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            part = TupleBlock(self.pad, self.preserve_length, self.windows)
+            for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes"):
+                setattr(part, name, getattr(self, name)[i])
+            return part
+        window = self.windows[self.rows[i]]
+        sources = self.sources[i]
+        return TrainingTuple(
+            window_id=window.window_id, source_record_id=window.record_id, edit_source=edit_source(sources),
+            rel_edits=self.edits[i], target_window=self.target(i), window_start_bp=window.start_bp,
+            window_end_bp=window.end_bp, window_index=window.window_index, tuple_index=self.tuple_index[i],
+            requested_source=self.requested[i], chrom=window.chrom, edit_sources=sources,
+            adjusted_side=self.side(i), edit_notes=self.notes[i],
+        )
+
+    def __iter__(self) -> Iterator[TrainingTuple]:
+        return (self[i] for i in range(len(self)))
+
+    def side(self, i: int) -> str | None:
+        """Tuple ``i``'s ``adjusted_side``."""
+        if not self.preserve_length:
+            return None
+        return adjusted_side(len(self.windows[self.rows[i]].sequence), self.edits[i])
+
+    def target(self, i: int) -> str:
+        """Tuple ``i``'s target window."""
+        window = self.windows[self.rows[i]]
+        flanks = (window.left_flank, window.right_flank) if self.pad == "flank" else ("", "")
+        return apply_edits(window.sequence, self.edits[i], left_flank=flanks[0], right_flank=flanks[1],
+                           preserve_length=self.preserve_length, where=window.label)
+
+    def column(self, name: str) -> list:
+        """The values of the :class:`~genolewm.types.TrainingTuple` field ``name``, one per tuple."""
+        if name in _WINDOW_FIELDS:
+            attr, windows = _WINDOW_FIELDS[name], self.windows
+            return [getattr(windows[r], attr) for r in self.rows]
+        if name == "edit_source":
+            return [edit_source(s) for s in self.sources]
+        if name == "adjusted_side":
+            return [self.side(i) for i in range(len(self))]
+        if name == "target_window":
+            return [self.target(i) for i in range(len(self))]
+        own = {"tuple_index": self.tuple_index, "requested_source": self.requested, "edit_sources": self.sources,
+               "rel_edits": self.edits, "edit_notes": self.notes}
+        return list(own[name])
+
+    def target_bytes(self) -> tuple[np.ndarray, bytearray]:
+        """Every target as ASCII, concatenated, with the ``len + 1`` offsets of each.
+
+        A tuple whose edits all keep their length (and match the window) is
+        its window's bytes with the ALTs written over; any other goes through
+        :func:`apply_edits`, which also names a mismatch.
+        """
+        data, offsets = bytearray(), np.zeros(len(self) + 1, np.int64)
+        encoded: dict[int, bytes] = {}
+        for i, (row, edits) in enumerate(zip(self.rows, self.edits)):
+            start, seq = len(data), self.windows[row].sequence
+            if all(len(e.ref) == len(e.alt) and seq[e.rel_pos : e.end] == e.ref for e in edits):
+                if row not in encoded:
+                    encoded[row] = seq.encode()
+                data += encoded[row]
+                for e in edits:
+                    data[start + e.rel_pos : start + e.end] = e.alt.encode()
+            else:
+                data += self.target(i).encode()
+            offsets[i + 1] = len(data)
+        return offsets, data
