@@ -27,10 +27,13 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from random import Random
-from typing import Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from .contigs import ContigNames
 from .errors import ContractError, EditError
+
+if TYPE_CHECKING:
+    from .tuples import TupleBlock  # made of the types here
 
 MAX_ALLELE_BP = 16
 EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
@@ -396,9 +399,12 @@ class RunWriter(Protocol):
     def data_files(self) -> dict[str, str]:
         """Table name -> glob of files generic readers open (the dataset card's ``configs``), if any."""
 
-    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext],
-                    tuples: Sequence[TrainingTuple]) -> None:
-        """Write block ``index``; the same block gives the same bytes whichever process writes it."""
+    def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
+        """Write block ``index``; the same block gives the same bytes whichever process writes it.
+
+        ``tuples`` are the block's, over ``windows``: a sequence of :class:`TrainingTuple` made on access,
+        whose columns and targets (:meth:`~genolewm.tuples.TupleBlock.target_bytes`) are cheaper in bulk.
+        """
 
     def identity(self) -> str: ...
 
