@@ -116,17 +116,20 @@ class TupleBlock(Sequence):
         its window's bytes with the ALTs written over; any other goes through
         :func:`apply_edits`, which also names a mismatch.
         """
-        data, offsets = bytearray(), np.zeros(len(self) + 1, np.int64)
+        data, ends = bytearray(), [0]
         encoded: dict[int, bytes] = {}
+        windows = self.windows
         for i, (row, edits) in enumerate(zip(self.rows, self.edits)):
-            start, seq = len(data), self.windows[row].sequence
-            if all(len(e.ref) == len(e.alt) and seq[e.rel_pos : e.end] == e.ref for e in edits):
-                if row not in encoded:
-                    encoded[row] = seq.encode()
-                data += encoded[row]
+            seq = windows[row].sequence
+            if all(len(e.ref) == len(e.alt) and seq[e.rel_pos : e.rel_pos + len(e.ref)] == e.ref for e in edits):
+                start = len(data)
+                window = encoded.get(row)
+                if window is None:
+                    window = encoded[row] = seq.encode()
+                data += window
                 for e in edits:
-                    data[start + e.rel_pos : start + e.end] = e.alt.encode()
+                    data[start + e.rel_pos : start + e.rel_pos + len(e.alt)] = e.alt.encode()
             else:
                 data += self.target(i).encode()
-            offsets[i + 1] = len(data)
-        return offsets, data
+            ends.append(len(data))
+        return np.array(ends, np.int64), data
