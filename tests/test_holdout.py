@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genolewm.edits import RelEdit
+from genolewm.edits import RelEdit, edit_key
 from genolewm.errors import InputError
 from genolewm.bed import read_bed, read_keys
 from genolewm.holdout import HoldoutPolicy
@@ -45,6 +45,26 @@ def test_chrom_record_and_key_holdouts():
     assert policy.excludes_edit(window, RelEdit(5, "A", "G"))
     assert not policy.excludes_edit(window, RelEdit(5, "A", "T"))
     assert not policy.excludes_edit(WindowContext("x", "corpus", "ACGTAAAA", 1000), RelEdit(5, "A", "G"))
+
+
+chroms = st.sampled_from(["chr1", "chr2", "HLA-A*01:01:01:01"])
+bases = st.text("ACGT", min_size=1, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(chroms, st.integers(1, 40), st.booleans(), bases, bases), max_size=8),
+       st.lists(st.tuples(chroms, st.integers(0, 20), st.integers(0, 20), bases, bases), min_size=1, max_size=20))
+def test_key_holdout_is_the_key_lookup(keys, edits):
+    """Keys (contigs with colons, positions written with a leading zero) hold out exactly the edits whose
+    key is one of them."""
+    keys = [f"{c}:{'0' if zero else ''}{pos}:{ref}:{alt}" for c, pos, zero, ref, alt in keys]
+    policy = HoldoutPolicy(edit_keys=tuple(keys))
+    for chrom, start, rel, ref, alt in edits:
+        if ref == alt:
+            continue
+        window, edit = WindowContext(chrom, "ref", "A" * 40, start, chrom), RelEdit(rel, ref, alt)
+        assert policy.excludes_edit(window, edit) == (edit_key(chrom, start, edit) in keys)
+        assert not policy.excludes_edit(WindowContext(chrom, "corpus", "A" * 40, start), edit)
 
 
 def test_files(tmp_path):
