@@ -34,9 +34,10 @@ class TupleBlock(Sequence):
     (:class:`~genolewm.builder.TupleSettings`) the targets are made with.
     """
 
-    def __init__(self, pad: str, preserve_length: bool, windows: list[WindowContext] | None = None) -> None:
+    def __init__(self, pad: str, preserve_length: bool) -> None:
         self.pad, self.preserve_length = pad, preserve_length
-        self.windows: list[WindowContext] = [] if windows is None else windows
+        self.windows: list[WindowContext] = []
+        self.labels: list[str] = []  # each window's label, made once: messages name the window
         self.rows: list[int] = []
         self.tuple_index: list[int] = []
         self.requested: list[str] = []
@@ -47,6 +48,7 @@ class TupleBlock(Sequence):
     def add_window(self, window: WindowContext) -> int:
         """Add ``window``; return its row for :meth:`append`."""
         self.windows.append(window)
+        self.labels.append(window.label)
         return len(self.windows) - 1
 
     def append(self, row: int, tuple_index: int, requested: str, sources: tuple[str, ...],
@@ -63,36 +65,36 @@ class TupleBlock(Sequence):
         return len(self.rows)
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
-            part = TupleBlock(self.pad, self.preserve_length, self.windows)
-            for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes"):
-                setattr(part, name, getattr(self, name)[i])
-            return part
-        window = self.windows[self.rows[i]]
-        sources = self.sources[i]
-        return TrainingTuple(
-            window_id=window.window_id, source_record_id=window.record_id, edit_source=edit_source(sources),
-            rel_edits=self.edits[i], target_window=self.target(i), window_start_bp=window.start_bp,
-            window_end_bp=window.end_bp, window_index=window.window_index, tuple_index=self.tuple_index[i],
-            requested_source=self.requested[i], chrom=window.chrom, edit_sources=sources,
-            adjusted_side=self.side(i), edit_notes=self.notes[i],
-        )
+        if not isinstance(i, slice):
+            return self._tuple(i)
+        part = TupleBlock(self.pad, self.preserve_length)
+        part.windows, part.labels = self.windows, self.labels
+        for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes"):
+            setattr(part, name, getattr(self, name)[i])
+        return part
 
     def __iter__(self) -> Iterator[TrainingTuple]:
-        return (self[i] for i in range(len(self)))
+        return map(self._tuple, range(len(self)))
 
-    def side(self, i: int) -> str | None:
-        """Tuple ``i``'s ``adjusted_side``."""
-        if not self.preserve_length:
-            return None
-        return adjusted_side(len(self.windows[self.rows[i]].sequence), self.edits[i])
+    def _tuple(self, i: int) -> TrainingTuple:
+        row, edits, sources = self.rows[i], self.edits[i], self.sources[i]
+        window = self.windows[row]
+        return TrainingTuple(
+            window_id=window.window_id, source_record_id=window.record_id, edit_source=edit_source(sources),
+            rel_edits=edits, target_window=self._target(row, edits), window_start_bp=window.start_bp,
+            window_end_bp=window.end_bp, window_index=window.window_index, tuple_index=self.tuple_index[i],
+            requested_source=self.requested[i], chrom=window.chrom, edit_sources=sources,
+            adjusted_side=self._side(row, edits), edit_notes=self.notes[i],
+        )
 
-    def target(self, i: int) -> str:
-        """Tuple ``i``'s target window."""
-        window = self.windows[self.rows[i]]
-        flanks = (window.left_flank, window.right_flank) if self.pad == "flank" else ("", "")
-        return apply_edits(window.sequence, self.edits[i], left_flank=flanks[0], right_flank=flanks[1],
-                           preserve_length=self.preserve_length, where=window.label)
+    def _side(self, row: int, edits: tuple[RelEdit, ...]) -> str | None:
+        return adjusted_side(len(self.windows[row].sequence), edits) if self.preserve_length else None
+
+    def _target(self, row: int, edits: tuple[RelEdit, ...]) -> str:
+        window = self.windows[row]
+        left, right = (window.left_flank, window.right_flank) if self.pad == "flank" else ("", "")
+        return apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
+                           preserve_length=self.preserve_length, where=self.labels[row])
 
     def column(self, name: str) -> list:
         """The values of the :class:`~genolewm.types.TrainingTuple` field ``name``, one per tuple."""
@@ -102,9 +104,9 @@ class TupleBlock(Sequence):
         if name == "edit_source":
             return [edit_source(s) for s in self.sources]
         if name == "adjusted_side":
-            return [self.side(i) for i in range(len(self))]
+            return list(map(self._side, self.rows, self.edits))
         if name == "target_window":
-            return [self.target(i) for i in range(len(self))]
+            return list(map(self._target, self.rows, self.edits))
         own = {"tuple_index": self.tuple_index, "requested_source": self.requested, "edit_sources": self.sources,
                "rel_edits": self.edits, "edit_notes": self.notes}
         return list(own[name])
@@ -119,7 +121,7 @@ class TupleBlock(Sequence):
         data, ends = bytearray(), [0]
         encoded: dict[int, bytes] = {}
         windows = self.windows
-        for i, (row, edits) in enumerate(zip(self.rows, self.edits)):
+        for row, edits in zip(self.rows, self.edits):
             seq = windows[row].sequence
             if all(len(e.ref) == len(e.alt) and seq[e.rel_pos : e.rel_pos + len(e.ref)] == e.ref for e in edits):
                 start = len(data)
@@ -130,6 +132,6 @@ class TupleBlock(Sequence):
                 for e in edits:
                     data[start + e.rel_pos : start + e.rel_pos + len(e.alt)] = e.alt.encode()
             else:
-                data += self.target(i).encode()
+                data += self._target(row, edits).encode()
             ends.append(len(data))
         return np.array(ends, np.int64), data
