@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import partial
 from random import Random
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from .contigs import ContigNames
 from .edits import MAX_ALLELE_BP, PAD_MODES, check_in_margins, check_ref
@@ -107,7 +108,8 @@ def as_providers(providers) -> dict[str, EditProvider]:
 
 
 def _overlaps(edit: RelEdit, others: list[RelEdit]) -> bool:
-    return any(edit.rel_pos < o.end and o.rel_pos < edit.end for o in others)
+    # Most tuples hold one edit: no other to overlap, and no generator to make.
+    return bool(others) and any(edit.rel_pos < o.end and o.rel_pos < edit.end for o in others)
 
 
 @dataclass
@@ -125,10 +127,7 @@ class _Slot:
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.excludes_edit = self.settings.holdouts.excludes_edit
-
-    def held_out(self, edit: RelEdit) -> bool:
-        return self.excludes_edit(self.window, edit)
+        self.held_out: Callable[[RelEdit], bool] = partial(self.settings.holdouts.excludes_edit, self.window)
 
     def rng(self, serving: str) -> Random:
         if serving not in self.rngs:
@@ -150,11 +149,15 @@ class _Slot:
             self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
         taken: list[RelEdit] = []
         n, notes = len(window.sequence), got.notes
+
+        def where() -> str:
+            return f"{window.label}, source {serving}"
+
         for edit in got.edits:
             if not isinstance(edit, RelEdit):
                 raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
-            check_in_margins(edit, n, margin, lambda: f"{window.label}, source {serving}")
-            check_ref(window.sequence, edit, lambda: f"{window.label}, source {serving}")
+            check_in_margins(edit, n, margin, where)
+            check_ref(window.sequence, edit, where)
             if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
             if len(taken) == want or edit in used or _overlaps(edit, edits + taken):
