@@ -33,6 +33,7 @@ from .types import (
     WindowContext,
     WindowSource,
 )
+from .tuples import TupleBlock
 from .windows import CorpusWindows, ReferenceWindows, RegionWindows, WindowList
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     "EditError", "EditProvider", "EditSourceCount", "Fallbacks", "FunctionProvider", "GenoLeWMDataset",
     "GenolewmError", "Holdout", "HoldoutInterval", "HoldoutPolicy", "InMemoryVariants", "InputError", "Mix",
     "MultiEdit", "ReferenceWindows", "RegionWindows", "RelEdit", "RunReader", "RunWriter", "ShortfallError",
-    "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBuilder", "TupleSettings",
+    "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBlock", "TupleBuilder", "TupleSettings",
     "VariantProvider", "WindowContext", "WindowList", "WindowSource", "apply_edits", "build_training_tuples",
     "synthetic_indel_provider", "synthetic_snv_provider", "variant_provider",
 ]
