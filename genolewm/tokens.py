@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .errors import ContractError
 from .types import EDIT_TYPES, MAX_ALLELE_BP
 
 BASES = "ACGTN"
@@ -55,6 +56,11 @@ def tokens(buffer, length: int) -> np.ndarray:
 def encode(sequences: Sequence[str]) -> np.ndarray:
     """``[n, L]`` tokens of ``n`` sequences of one length ``L``."""
     length = len(sequences[0]) if sequences else 0
+    other = next((n for n in map(len, sequences) if n != length), None)
+    if other is not None:
+        # Reshaping would cut rows at the wrong places wherever the lengths happen to add up.
+        raise ContractError(f"token rows need sequences of one length, not {length} and {other} bases; tensors "
+                            "hold windows of one window_bp and targets made with target.preserve_length=true")
     return tokens("".join(sequences).encode("ascii"), length) if length else np.zeros((len(sequences), 0), np.uint8)
 
 

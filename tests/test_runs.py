@@ -8,8 +8,9 @@ import pytest
 
 from genolewm.build import run
 from genolewm.dataset import RunDataset
-from genolewm.errors import ConfigError, InputError
+from genolewm.errors import ConfigError, ContractError, InputError
 from genolewm.runs import RunSet, read_tuples, read_windows
+from genolewm.tokens import encode
 from genolewm.types import ShardRef
 
 
@@ -96,6 +97,20 @@ def test_arrays_format_reads_like_parquet(compose_cfg, tmp_path, overrides):
     for a, p in zip(RunDataset(tmp_path / "a", batch_size=50), RunDataset(tmp_path / "p", batch_size=50),
                     strict=True):
         assert a.keys() == p.keys() and all(np.array_equal(a[k], p[k]) for k in a)
+
+
+def test_targets_of_varying_length_are_refused_not_misaligned(compose_cfg, tmp_path):
+    """Without preserve_length targets differ in length: token rows cannot hold them. The arrays format
+    refuses before publishing anything, and tensor batches of such a Parquet run are a clear error, even
+    where the lengths happen to add up to whole rows."""
+    with pytest.raises(ConfigError, match=r"output=arrays .* target.preserve_length=false .* output=parquet"):
+        run(compose_cfg(["output=arrays", "target.preserve_length=false"]), str(tmp_path / "a"), progress=False)
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [".genolewm.lock"]
+    run(compose_cfg(["target.preserve_length=false", "mix=default"]), str(tmp_path / "p"), progress=False)
+    with pytest.raises(ContractError, match=r"token rows need sequences of one length, not \d+ and \d+ bases"):
+        next(iter(RunDataset(tmp_path / "p", batch_size=64)))
+    with pytest.raises(ContractError, match="token rows need sequences of one length, not 4 and 3 bases"):
+        encode(["ACGT", "ACG", "ACGTA"])
 
 
 def test_arrays_reader_maps_only_what_a_batch_needs(compose_cfg, tmp_path):

@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..tokens import SIDE_CODES, FlatEdits, decode, encode, tokens
 from ..tuples import TupleBlock
 from ..types import EDIT_TYPES, ShardRef, WindowContext
@@ -59,6 +60,9 @@ class ArraysFormat(OutputSettings):
         return {}  # NumPy shards: no table a generic reader opens
 
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
+        if not tuples.preserve_length:
+            raise ConfigError("output=arrays holds targets as rows of window_bp tokens, and "
+                              "target.preserve_length=false makes targets of other lengths; use output=parquet")
         out = directory / "arrays" / f"part-{index:05d}"
         out.mkdir(parents=True)
         rows = {w.window_index: i for i, w in enumerate(windows)}
