@@ -41,9 +41,9 @@ __all__ = [
     "EditError", "EditProvider", "EditSourceCount", "Fallbacks", "FunctionProvider", "GenoLeWMDataset",
     "GenolewmError", "Holdout", "HoldoutInterval", "HoldoutPolicy", "InMemoryVariants", "InputError", "Mix",
     "MultiEdit", "ReferenceWindows", "RegionWindows", "RelEdit", "RunReader", "RunWriter", "ShortfallError",
-    "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBlock", "TupleBuilder", "TupleSettings",
-    "VariantProvider", "WindowContext", "WindowList", "WindowSource", "apply_edits", "build_training_tuples",
-    "synthetic_indel_provider", "synthetic_snv_provider", "variant_provider",
+    "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBlock", "TupleBuilder",
+    "TupleSettings", "VariantProvider", "WindowContext", "WindowList", "WindowSource", "apply_edits",
+    "build_training_tuples", "synthetic_indel_provider", "synthetic_snv_provider", "variant_provider",
 ]
 
 

@@ -66,7 +66,7 @@ class ArraysFormat(OutputSettings):
         out = directory / "arrays" / f"part-{index:05d}"
         out.mkdir(parents=True)
         rows = {w.window_index: i for i, w in enumerate(windows)}
-        sources = sorted({s for s in tuples.requested} | {s for t in tuples.sources for s in t})
+        sources = sorted(set(tuples.requested) | {s for t in tuples.sources for s in t})
         code = {s: i for i, s in enumerate(sources)}
         size = len(tuples)
         edits = [e for t in tuples.edits for e in t]
