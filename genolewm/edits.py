@@ -69,7 +69,6 @@ def apply_edits(
     n = len(sequence)
     for e in ordered:
         check_ref(sequence, e, lambda: where)
-    offset = len(left_flank)
     parts = []
     cursor = 0
     for e in ordered:
@@ -81,12 +80,16 @@ def apply_edits(
     side = adjusted_side(n, ordered, delta=len(edited) - n) if preserve_length else None
     if side is None:
         return edited
-    full = left_flank + edited + right_flank
-    # Keep the end away from the edits where it is; adjust the other end.
-    start = offset if side == "right" else offset + len(edited) - n
-    pad_left = max(0, -start)
-    window = full[max(0, start) : start + n]
-    return "N" * pad_left + window + "N" * (n - pad_left - len(window))
+    # Keep the end away from the edits where it is. The other end loses bases, or takes them from its
+    # flank and then N where the flank runs out; no flank-wide string is built.
+    missing = n - len(edited)
+    if missing < 0:
+        return edited[:n] if side == "right" else edited[-missing:]
+    if side == "right":
+        fill = right_flank[:missing]
+        return edited + fill + "N" * (missing - len(fill))
+    fill = left_flank[max(0, len(left_flank) - missing) :]
+    return "N" * (missing - len(fill)) + fill + edited
 
 
 def adjusted_side(window_len: int, edits: Sequence[RelEdit], delta: int | None = None) -> str | None:

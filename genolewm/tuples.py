@@ -123,7 +123,7 @@ class TupleBlock(Sequence):
         windows = self.windows
         for row, edits in zip(self.rows, self.edits):
             seq = windows[row].sequence
-            if all(len(e.ref) == len(e.alt) and seq[e.rel_pos : e.rel_pos + len(e.ref)] == e.ref for e in edits):
+            if all(len(e.ref) == len(e.alt) and seq.startswith(e.ref, e.rel_pos) for e in edits):
                 start = len(data)
                 window = encoded.get(row)
                 if window is None:
