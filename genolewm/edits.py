@@ -60,8 +60,9 @@ def apply_edits(
     """
     if len(edits) == 1:  # the common case, without the general path's sorting and joining
         e = edits[0]
-        if sequence[e.rel_pos : e.end] == e.ref and len(e.ref) == len(e.alt):
-            return sequence[: e.rel_pos] + e.alt + sequence[e.end :]
+        pos, ref, alt = e.rel_pos, e.ref, e.alt
+        if len(ref) == len(alt) and sequence.startswith(ref, pos):
+            return sequence[:pos] + alt + sequence[pos + len(ref) :]
     ordered = sorted(edits, key=lambda e: e.rel_pos)
     for before, after in zip(ordered, ordered[1:]):
         if after.rel_pos < before.end:
