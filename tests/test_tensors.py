@@ -167,6 +167,22 @@ def test_decode_and_labels_round_trip(built):
         assert (row["window_index"], row["tuple_index"]) == (t.window_index, t.tuple_index)
 
 
+@pytest.mark.parametrize("run_name", ["targets", "lean"])
+def test_shuffled_batches_hold_each_tuples_own_windows_and_targets(built, run_name):
+    """A shuffled batch gathers its rows from several shards: each row keeps its own window and target."""
+    from genolewm.tensors import decode
+
+    runs, _ = built
+    dataset = RunDataset(runs[run_name], batch_size=24, shuffle=True, seed=3, shuffle_buffer=60)
+    truth = {(i.training_tuple.window_index, i.training_tuple.tuple_index): i
+             for i in RunDataset(runs[run_name], tensors=False)}
+    rows = [row for b in dataset for row in decode(b, dataset.vocabulary)]
+    assert len(rows) == len(truth)
+    for row in rows:
+        item = truth[(row["window_index"], row["tuple_index"])]
+        assert row["window"] == item.source_window.sequence and row["target"] == item.training_tuple.target_window
+
+
 def test_batching_a_batched_dataset_is_a_clear_error(built):
     runs, _ = built
     with pytest.raises(ValueError, match=r"yields whole batches already: use DataLoader\(dataset, batch_size=None\)"):
