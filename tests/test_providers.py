@@ -307,9 +307,9 @@ def test_window_pools_match_a_direct_scan():
         lo, hi = start + margin, start + length - margin
         want = list(dict.fromkeys((s - start, ref, alt) for s, ref, alt in alleles
                                   if lo <= s and s + len(ref) <= hi and chrom_seq[s : s + len(ref)] == ref))
-        keys, rows, _ = provider._eligible(w, "chr1", margin, -1)
-        assert keys == want and keys == [(provider._starts[r] - start, provider._refs[r], provider._alts[r])
-                                          for r in rows], (start, length)
+        rows, _ = provider._eligible(w, "chr1", margin, -1)
+        keys = [(provider._starts[r] - start, provider._refs[r], provider._alts[r]) for r in rows]
+        assert keys == want, (start, length)
         checked += len(want)
         start += rng.choice([100, 250, length // 2])
     assert checked > 500
@@ -318,11 +318,13 @@ def test_window_pools_match_a_direct_scan():
 def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
     """A deletion ending past one window's margin is checked in the next window, after an SNV behind it
     that the first window held whole: the next pool still lists them in file order. A record repeated in
-    the file gives one pool entry."""
+    the file, even after another allele at its position, gives one pool entry."""
     chrom = random_seq(6_000, 5)
     other = {"A": "C", "C": "G", "G": "T", "T": "A"}
     deletion, snv, repeated = 2_930, 2_932, 1_800
-    rows = [f"chr1\t{repeated + 1}\t.\t{chrom[repeated]}\t{other[chrom[repeated]]}\t.\tPASS\tAF=0.5"] * 2 + [
+    base = chrom[repeated]
+    rows = [f"chr1\t{repeated + 1}\t.\t{base}\t{alt}\t.\tPASS\tAF=0.5"
+            for alt in (other[base], other[other[base]], other[base])] + [
         f"chr1\t{deletion + 1}\t.\t{chrom[deletion:deletion + 10]}\t{chrom[deletion]}\t.\tPASS\tAF=0.5",
         f"chr1\t{snv + 1}\t.\t{chrom[snv]}\t{other[chrom[snv]]}\t.\tPASS\tAF=0.5",
     ]
@@ -330,11 +332,12 @@ def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
 
     def pool(start, end):
         w = WindowContext("chr1", "ref", chrom[start:end], start_bp=start, chrom="chr1")
-        keys, _, _ = provider._eligible(w, "chr1", 64, -1)
-        return [start + rel for rel, _, _ in keys]
+        rows, _ = provider._eligible(w, "chr1", 64, -1)
+        return [(provider._starts[r], provider._alts[r]) for r in rows]
 
-    assert pool(1_000, 3_000) == [repeated, snv]  # the deletion ends past 3_000 - 64
-    assert pool(1_500, 3_500) == [repeated, deletion, snv]
+    at_repeated = [(repeated, other[base]), (repeated, other[other[base]])]
+    assert pool(1_000, 3_000) == [*at_repeated, (snv, other[chrom[snv]])]  # the deletion ends past 3_000 - 64
+    assert pool(1_500, 3_500) == [*at_repeated, (deletion, chrom[deletion]), (snv, other[chrom[snv]])]
 
 
 def test_only_acgt_reads_alleles_through_their_buffers():

@@ -155,7 +155,7 @@ class VariantProvider:
         return {"_chrom": chrom, "_from": start, "_to": start, "_batches": None, "_read_to": -1,
                 **{name: bytearray() if name == "_states" else [] for name in self._CACHE},
                 "_skip_starts": [], "_skip_reasons": [], "_head": 0, "_skip_head": 0,
-                "_pool_key": None, "_pool": ([], [])}
+                "_pool_key": None, "_pool": []}
 
     def _reset(self, chrom: str | None, start: int) -> None:
         self.__dict__.update(self._fresh(chrom, start))
@@ -235,31 +235,34 @@ class VariantProvider:
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int
-                  ) -> tuple[list[tuple[int, str, str]], list[int], Counter | None]:
-        """Usable alleles wholly inside the window's edge margins whose REF matches the window, each
-        once, in file order, as ``(rel_pos, ref, alt)``, their rows in the cache, and the alleles
-        skipped on the way (None when the window's pool was already made)."""
+                  ) -> tuple[list[int], Counter | None]:
+        """The cache rows of the usable alleles wholly inside the window's edge margins whose REF matches
+        the window, each allele once, in file order, and the alleles skipped on the way (None when the
+        window's pool was already made)."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
-            return (*self._pool, None)
+            return self._pool, None
         skipped: Counter = Counter()
         self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
         seq, offset, states = window.sequence, window.start_bp, self._states
+        starts, refs, alts = self._starts, self._refs, self._alts
         head = self._head
-        end = bisect.bisect_left(self._starts, hi, head)
-        pool: dict[tuple[int, str, str], int] = {}
-        for i, (start, ref, alt, state) in enumerate(zip(self._starts[head:end], self._refs[head:end],
-                                                          self._alts[head:end], states[head:end]), head):
+        end = bisect.bisect_left(starts, hi, head)
+        rows: list[int] = []
+        # Records are sorted by start, so a repeated allele can only follow one with the same start.
+        last, first_here = -1, 0
+        for i in range(head, end):
+            start, ref, state = starts[i], refs[i], states[i]
             if start + len(ref) > hi or state == REF_BAD:
                 continue
-            rel = start - offset
             if state == REF_UNCHECKED:
+                rel = start - offset
                 # The reference is the same in every window, so one check per allele suffices.
                 if seq[rel : rel + len(ref)] != ref:
                     if self.ref_mismatch == "error":
                         raise InputError(
-                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
+                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alts[i]} REF does not match the "
                             f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
                             f"providers.{self.name}.ref_mismatch=skip"
                         )
@@ -268,9 +271,13 @@ class VariantProvider:
                     states[i] = REF_BAD
                     continue
                 states[i] = REF_OK
-            pool.setdefault((rel, ref, alt), i)
-        self._pool_key, self._pool = key, (list(pool), list(pool.values()))
-        return (*self._pool, skipped)
+            if start != last:
+                last, first_here = start, len(rows)
+            elif any(refs[j] == ref and alts[j] == alts[i] for j in rows[first_here:]):
+                continue
+            rows.append(i)
+        self._pool_key, self._pool = key, rows
+        return rows, skipped
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -278,8 +285,10 @@ class VariantProvider:
         if file_chrom is None:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
-        keys, rows, skipped = self._eligible(window, file_chrom, edge_margin, floor)
-        chosen = sample_pool(len(keys), lambda k: RelEdit(*keys[k]), rng, count, excluded)
+        rows, skipped = self._eligible(window, file_chrom, edge_margin, floor)
+        starts, refs, alts, offset = self._starts, self._refs, self._alts, window.start_bp
+        chosen = sample_pool(len(rows), lambda k: RelEdit(starts[rows[k]] - offset, refs[rows[k]], alts[rows[k]]),
+                             rng, count, excluded)
         notes = {}
         for k, edit in chosen:
             i = rows[k]
