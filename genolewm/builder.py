@@ -142,7 +142,9 @@ class _Slot:
         used, held_out = self.used, self.held_out
         got = provider.draw(
             window, self.rng(serving), want, edge_margin=margin,
-            excluded=lambda e: e in used or held_out(e) or _overlaps(e, edits),
+            # Most tuples hold one edit: with none drawn yet there is nothing to overlap.
+            excluded=(lambda e: e in used or held_out(e) or _overlaps(e, edits)) if edits
+            else (lambda e: e in used or held_out(e)),
             count_floor=self.count_floor,
         )
         if got.skipped:
@@ -160,7 +162,7 @@ class _Slot:
             check_ref(window.sequence, edit, where)
             if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-            if len(taken) == want or edit in used or _overlaps(edit, edits + taken):
+            if len(taken) == want or edit in used or _overlaps(edit, edits) or _overlaps(edit, taken):
                 continue
             taken.append(edit)
             used.add(edit)
@@ -169,29 +171,35 @@ class _Slot:
         return taken
 
 
-def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]) -> list[list[tuple[str, RelEdit]]]:
-    """The edits of each of the slot's ``count`` tuples, each edit with the source that served it.
+def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
+               ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...]]]:
+    """The edits of each of the slot's ``count`` tuples by position, with the source that served each.
 
     Edits are distinct within the slot and never overlap within a tuple.
     """
     mix, fallbacks = slot.settings.mix, slot.settings.fallback_sources
     sizes = mix.multi_edit.sizes(slot.rng("edits-per-tuple"), count) if mix.multi_edit.fraction else [1] * count
-    out: list[list[tuple[str, RelEdit]]] = []
+    out: list[tuple[tuple[str, ...], tuple[RelEdit, ...]]] = []
     for size in sizes:
-        served: list[tuple[str, RelEdit]] = []
+        sources: list[str] = []
+        edits: list[RelEdit] = []
         chain = [slot.requested]
-        while len(served) < size:
+        while len(edits) < size:
             serving = chain[-1]
-            taken = slot.take(providers[serving], serving, [e for _, e in served], size - len(served))
-            served += [(serving, e) for e in taken]
+            taken = slot.take(providers[serving], serving, edits, size - len(edits))
             if taken:
+                edits += taken
+                sources += [serving] * len(taken)
                 continue
             nxt = fallbacks.get(serving)
             if nxt is None:
-                got = sum(len(t) for t in out) + len(served)
+                got = sum(len(e) for _, e in out) + len(edits)
                 raise ShortfallError(_shortfall(slot, chain, got, sum(sizes)))
             chain.append(nxt)
-        out.append(sorted(served, key=lambda se: se[1].rel_pos))
+        if len(edits) > 1:  # by position; sorted() is stable, so equal positions keep their order
+            order = sorted(range(len(edits)), key=lambda k: edits[k].rel_pos)
+            sources, edits = [sources[k] for k in order], [edits[k] for k in order]
+        out.append((tuple(sources), tuple(edits)))
     return out
 
 
@@ -223,11 +231,9 @@ def draw_window(
         if slot.skipped:
             skipped.update(slot.skipped)
         notes_of = slot.notes.get
-        for served in per_tuple:
-            edits = tuple(edit for _, edit in served)
+        for sources, edits in per_tuple:
             notes = tuple(map(notes_of, edits)) if slot.notes else ()
-            into.append(row, index, entry.source, tuple(src for src, _ in served), edits,
-                        notes if any(notes) else ())
+            into.append(row, index, entry.source, sources, edits, notes if any(notes) else ())
             index += 1
     return skipped
 
