@@ -114,16 +114,17 @@ def _overlaps(edit: RelEdit, others: list[RelEdit]) -> bool:
 
 @dataclass
 class _Slot:
-    """One mix slot of one window being filled: what it has drawn so far."""
+    """One mix slot of one window being filled: what it has drawn so far. ``skipped`` is the window's
+    count of the variants its draws skipped, shared by its slots."""
 
     window: WindowContext
     requested: str
     seed: int
     settings: TupleSettings
     count_floor: tuple[str, int] | None
+    skipped: Counter
     used: set = field(default_factory=set)
     rngs: dict = field(default_factory=dict)
-    skipped: Counter = field(default_factory=Counter)
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -226,10 +227,8 @@ def draw_window(
     for entry in settings.mix:
         if entry.count == 0:
             continue
-        slot = _Slot(window, entry.source, seed, settings, count_floor)
+        slot = _Slot(window, entry.source, seed, settings, count_floor, skipped)
         per_tuple = _fill_slot(slot, entry.count, providers)
-        if slot.skipped:
-            skipped.update(slot.skipped)
         notes_of = slot.notes.get
         for sources, edits in per_tuple:
             notes = tuple(map(notes_of, edits)) if slot.notes else ()
