@@ -9,13 +9,10 @@ each shard's counts through a second queue as soon as it is written.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
 import queue as queue_module
 import signal
-from multiprocessing.managers import SyncManager
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -62,6 +59,8 @@ def _child_of_the_build(parent: int) -> None:
     ends (SIGKILL included); the build itself handles SIGINT and SIGTERM and
     stops its workers, so they ignore SIGINT from the terminal.
     """
+    import ctypes
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -86,6 +85,11 @@ def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan)
 
 
 def _in_workers(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan, workers: int) -> Iterator[dict]:
+    # Imported here: a one-process build (the default) starts without them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.managers import SyncManager
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     manager = SyncManager(ctx=context)
