@@ -94,9 +94,11 @@ def test_arrays_format_reads_like_parquet(compose_cfg, tmp_path, overrides):
     assert list(read_tuples(tmp_path / "a")) == list(read_tuples(tmp_path / "p"))
     assert list(read_windows(tmp_path / "a")) == list(read_windows(tmp_path / "p"))
     assert rows(tmp_path / "a", "tuples") == rows(tmp_path / "p", "tuples")
-    for a, p in zip(RunDataset(tmp_path / "a", batch_size=50), RunDataset(tmp_path / "p", batch_size=50),
-                    strict=True):
-        assert a.keys() == p.keys() and all(np.array_equal(a[k], p[k]) for k in a)
+    for shuffle in (False, True):  # in order: slices of shards; shuffled: rows gathered from several shards
+        for a, p in zip(RunDataset(tmp_path / "a", batch_size=50, shuffle=shuffle, seed=1, shuffle_buffer=40),
+                        RunDataset(tmp_path / "p", batch_size=50, shuffle=shuffle, seed=1, shuffle_buffer=40),
+                        strict=True):
+            assert a.keys() == p.keys() and all(np.array_equal(a[k], p[k]) for k in a)
 
 
 def test_targets_of_varying_length_are_refused_not_misaligned(compose_cfg, tmp_path):
