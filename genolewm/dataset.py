@@ -231,8 +231,7 @@ class RunDataset(IterableDataset):
         """One batch from the tuple rows ``rows`` (indices, or a slice for consecutive rows) of per-shard
         arrays, in the order given. A batch of one slice is views of the shard's arrays where it can be."""
         def take(key):
-            pieces = [np.asarray(arrays[key])[rows] for arrays, rows in parts]
-            return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+            return _gather([(arrays[key], rows) for arrays, rows in parts])
 
         flat = [edit_rows(arrays["edit_offsets"], np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows)
                 for arrays, rows in parts]
@@ -294,17 +293,23 @@ class RunDataset(IterableDataset):
             yield self._batch(parts)
 
 
-def _gather(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """The rows ``index`` of each array, in order, as one array: copied once, straight into the batch."""
+def _gather(parts: list[tuple[np.ndarray, np.ndarray | slice]]) -> np.ndarray:
+    """The rows ``index`` (positions, or a slice) of each array, in order, as one array: one part's slice
+    stays a view of its array; otherwise each row is copied once, straight into the batch."""
     if len(parts) == 1:
         array, index = parts[0]
         return np.asarray(array)[index]
-    first = np.asarray(parts[0][0])
-    out = np.empty((sum(len(index) for _, index in parts), *first.shape[1:]), first.dtype)
+    arrays = [np.asarray(array) for array, _ in parts]
+    sizes = [len(range(*index.indices(len(array)))) if isinstance(index, slice) else len(index)
+             for array, (_, index) in zip(arrays, parts)]
+    out = np.empty((sum(sizes), *arrays[0].shape[1:]), arrays[0].dtype)
     at = 0
-    for array, index in parts:
-        np.take(np.asarray(array), index, axis=0, out=out[at : at + len(index)])
-        at += len(index)
+    for array, (_, index), size in zip(arrays, parts, sizes):
+        if isinstance(index, slice):
+            out[at : at + size] = array[index]
+        else:
+            np.take(array, index, axis=0, out=out[at : at + size])
+        at += size
     return out
 
 
