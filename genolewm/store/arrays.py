@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..tokens import SIDE_CODES, FlatEdits, decode, encode, tokens
-from ..tuples import TupleBlock
+from ..tuples import TupleBlock, edit_source
 from ..types import EDIT_TYPES, ShardRef, WindowContext
 from .formats import OutputSettings
 from .manifest import unreadable
@@ -160,7 +160,7 @@ class ArraysReader:
             row = {"window_index": window["window_index"], "window_id": window["window_id"],
                    "tuple_index": int(arrays["tuple_index"][i]),
                    "requested_source": sources[arrays["tuple_requested"][i]],
-                   "edit_source": "+".join(sorted({e["source"] for e in edits})), "edits": edits,
+                   "edit_source": edit_source(tuple(e["source"] for e in edits)), "edits": edits,
                    "adjusted_side": SIDES[int(arrays["tuple_side"][i])]}
             if targets is not None:
                 row["target_window"] = decode(targets[i])
