@@ -22,6 +22,7 @@ from .providers import (
 from .types import (
     Draw,
     EditProvider,
+    EditType,
     EditSourceCount,
     Holdout,
     HoldoutInterval,
@@ -38,7 +39,7 @@ from .windows import CorpusWindows, ReferenceWindows, RegionWindows, WindowList
 
 __all__ = [
     "ConfigError", "ContractError", "CorpusWindows", "DEFAULT_EDIT_SOURCE_COUNTS", "DEFAULT_SOURCE_FALLBACKS", "Draw",
-    "EditError", "EditProvider", "EditSourceCount", "Fallbacks", "FunctionProvider", "GenoLeWMDataset",
+    "EditError", "EditProvider", "EditType", "EditSourceCount", "Fallbacks", "FunctionProvider", "GenoLeWMDataset",
     "GenolewmError", "Holdout", "HoldoutInterval", "HoldoutPolicy", "InMemoryVariants", "InputError", "Mix",
     "MultiEdit", "ReferenceWindows", "RegionWindows", "RelEdit", "RunReader", "RunWriter", "ShortfallError",
     "SyntheticIndel", "SyntheticSnv", "TrainingDatasetItem", "TrainingTuple", "TupleBlock", "TupleBuilder",

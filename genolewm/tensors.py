@@ -9,7 +9,7 @@ key            shape           dtype  meaning
 window         ``[B, L]``      uint8  reference window tokens, A=0 C=1 G=2 T=3 N=4
 target         ``[B, L]``      uint8  target window tokens
 edit_pos       ``[B, E]``      int64  0-based ``rel_pos`` of each edit (0 where padded)
-edit_type      ``[B, E]``      uint8  SNV=0 INS=1 DEL=2 MNV=3 INDEL=4 (0 where padded)
+edit_type      ``[B, E]``      uint8  int(EditType): SNV=0 INS=1 DEL=2 MNV=3 INDEL=4 (0 where padded)
 edit_mask      ``[B, E]``      bool   which edit slots hold an edit
 ref, alt       ``[B, E, 16]``  uint8  allele tokens, 0 where padded
 ref_mask, ...  ``[B, E, 16]``  bool   which allele positions hold a base
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data._utils.collate import default_collate_fn_map
 
-from .tokens import EDIT_TYPES, FlatEdits, Vocabulary, decode as decode_tokens, edit_arrays, encode
+from .tokens import FlatEdits, Vocabulary, decode as decode_tokens, edit_arrays, encode
+from .types import EditType
 
 class Batch(dict):
     """A batch a dataset yields whole: handing it to a DataLoader's own batching is an error that says so.
@@ -68,7 +69,7 @@ def collate(items: Sequence, max_edits: int | None = None, vocabulary: Vocabular
     tuples = [item.training_tuple for item in items]
     edits = [e for t in tuples for e in t.rel_edits]
     source = None if vocabulary is None else vocabulary.source_ids([s for t in tuples for s in t.edit_sources])
-    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
+    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type.name for e in edits],
                                   [e.ref for e in edits], [e.alt for e in edits], source)
     arrays = {
         "window": encode([item.source_window.sequence for item in items]),
@@ -96,7 +97,7 @@ def decode(batch: dict[str, torch.Tensor], vocabulary: Vocabulary | None = None)
                 continue
             ref = decode_tokens(batch["ref"][i, k][batch["ref_mask"][i, k]].numpy())
             alt = decode_tokens(batch["alt"][i, k][batch["alt_mask"][i, k]].numpy())
-            edit = (int(batch["edit_pos"][i, k]), ref, alt, EDIT_TYPES[int(batch["edit_type"][i, k])])
+            edit = (int(batch["edit_pos"][i, k]), ref, alt, EditType(int(batch["edit_type"][i, k])))
             if vocabulary is not None and "edit_source" in batch:
                 edit += (vocabulary.sources[int(batch["edit_source"][i, k])],)
             edits.append(edit)

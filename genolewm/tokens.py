@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import ContractError
-from .types import EDIT_TYPES, MAX_ALLELE_BP
+from .types import MAX_ALLELE_BP, EditType
 
 BASES = "ACGTN"
 # A byte translation table: bytes.translate runs several times faster than a numpy lookup.
 _TABLE = bytes(BASES.index(chr(c)) if chr(c) in BASES else 255 for c in range(256))
-TYPE_CODES = {name: code for code, name in enumerate(EDIT_TYPES)}
+TYPE_CODES = {kind.name: int(kind) for kind in EditType}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import InitVar, dataclass, field
+from enum import IntEnum
 from pathlib import Path
 from types import MappingProxyType
 from random import Random
@@ -36,7 +37,25 @@ if TYPE_CHECKING:
     from .tuples import TupleBlock  # made of the types here
 
 MAX_ALLELE_BP = 16
-EDIT_TYPES = ("SNV", "INS", "DEL", "MNV", "INDEL")
+
+
+class EditType(IntEnum):
+    """An edit's kind, numbered as the seed's trainer and the tensor batches number it (``int(kind)``).
+
+    SV is in the numbering for trainers written against the seed; alleles of
+    at most ``MAX_ALLELE_BP`` bases never make one.
+    """
+
+    SNV = 0
+    INS = 1
+    DEL = 2
+    MNV = 3
+    INDEL = 4
+    SV = 5
+
+
+# The kinds edits can have, by name, in code order: what files store and filters name.
+EDIT_TYPES = tuple(kind.name for kind in EditType if kind is not EditType.SV)
 
 
 def digest(value) -> str:
@@ -106,8 +125,18 @@ class RelEdit:
         return self.rel_pos + len(self.ref)
 
     @property
-    def edit_type(self) -> str:
-        return edit_type(self.ref, self.alt)
+    def edit_type(self) -> EditType:
+        return EditType[edit_type(self.ref, self.alt)]
+
+    @property
+    def ref_bases(self) -> str:
+        """The seed's name for ``ref``."""
+        return self.ref
+
+    @property
+    def alt_bases(self) -> str:
+        """The seed's name for ``alt``."""
+        return self.alt
 
 
 @dataclass(frozen=True, slots=True)

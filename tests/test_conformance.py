@@ -170,7 +170,7 @@ def test_targets_as_tokens(cases, flank_pad):
     if not cases:
         return
     edits = [e for _, _, _, es in cases for e in es]
-    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type for e in edits],
+    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type.name for e in edits],
                                   [e.ref for e in edits], [e.alt for e in edits])
     flanks = [(encode([left])[0], encode([right])[0]) if flank_pad else (np.zeros(0, np.uint8),) * 2
               for _, left, right, _ in cases]

@@ -11,6 +11,7 @@ import pytest
 
 from genolewm.errors import ConfigError, InputError
 from genolewm.providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from genolewm.types import EditType
 from genolewm.windows import WindowContext
 
 from conftest import random_seq, write_vcf
@@ -29,7 +30,7 @@ def test_synthetic_snv_contract():
     assert len(edits) == 500 == len(set(edits))
     for e in edits:
         assert 64 <= e.rel_pos < len(seq) - 64
-        assert e.ref == seq[e.rel_pos] != "N" and e.alt != e.ref and e.edit_type == "SNV"
+        assert e.ref == seq[e.rel_pos] != "N" and e.alt != e.ref and e.edit_type == EditType.SNV
     alts = collections.Counter((e.ref, e.alt) for e in SyntheticSnv()(w, Random(2), 1_500, edge_margin=64))
     assert len(alts) == 12  # every ref base reaches every other base
 
@@ -51,7 +52,7 @@ def test_synthetic_indel_contract_and_distribution():
     seq = SEQ[:1000] + "N" * 5 + SEQ[1005:]
     w = window(seq)
     edits = SyntheticIndel()(w, Random(3), 4_000, edge_margin=64)
-    kinds = collections.Counter(e.edit_type for e in edits)
+    kinds = collections.Counter(e.edit_type.name for e in edits)
     assert set(kinds) == {"INS", "DEL"}
     assert abs(kinds["INS"] / len(edits) - 0.5) < 0.05
     lengths = collections.Counter(abs(len(e.alt) - len(e.ref)) for e in edits)

@@ -1,8 +1,10 @@
 """Tensors from the live stream and from a finished build are the same, however the work is split."""
 
+import itertools
 from functools import partial
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -13,6 +15,7 @@ from genolewm.config import make_builder
 from genolewm.dataset import RunDataset
 from genolewm.partition import Consumer
 from genolewm.tensors import collate, encode
+from genolewm.types import EditType
 
 SHARD = 4
 
@@ -76,6 +79,31 @@ def test_shapes_and_codes(built):
     assert "".join("ACGTN"[i] for i in batch["alt"][0, 0][: len(first.alt)].tolist()) == first.alt
     assert not batch["ref"][~batch["ref_mask"]].any()
     assert np.array_equal(encode(["ACGTN"]), [[0, 1, 2, 3, 4]])
+
+
+def seed_trainer_action(edit) -> tuple[int, int, str, str]:
+    """How the seed's trainer encodes an action, by the seed's names only."""
+    return edit.rel_pos, int(edit.edit_type), edit.ref_bases, edit.alt_bases
+
+
+def test_seed_trainer_reads_the_stream_and_batches_share_its_codes(built):
+    runs, builder = built
+    assert [(k.name, int(k)) for k in EditType] == [("SNV", 0), ("INS", 1), ("DEL", 2), ("MNV", 3), ("INDEL", 4),
+                                                    ("SV", 5)]
+    items = list(itertools.islice(GenoLeWMDataset.from_builder(builder, windows_per_block=SHARD,
+                                                               with_windows=True), 64))
+    batch = collate(items)
+    kinds = set()
+    for i, item in enumerate(items):
+        for k, edit in enumerate(item.training_tuple.rel_edits):
+            pos, code, ref, alt = seed_trainer_action(edit)
+            assert (pos, ref, alt) == (edit.rel_pos, edit.ref, edit.alt)
+            assert int(batch["edit_type"][i, k]) == code and int(batch["edit_pos"][i, k]) == pos
+            kinds.add(edit.edit_type)
+    assert {EditType.SNV, EditType.INS, EditType.DEL} <= kinds
+    table = pq.read_table(sorted((runs["targets"] / "tuples").glob("*.parquet"))[0], columns=["edits"])
+    names = {e["edit_type"] for edits in table.column("edits").to_pylist() for e in edits}
+    assert names <= {"SNV", "INS", "DEL", "MNV", "INDEL"} and "SNV" in names
 
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")

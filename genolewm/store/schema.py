@@ -76,7 +76,7 @@ def _edit_columns(tuples: TupleBlock) -> list[list]:
         chrom = windows[row].chrom
         pos = None if chrom is None else windows[row].start_bp + 1
         for e, src, note in zip(edits, sources, notes or (None,) * len(edits)):
-            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type, src, chrom, None if pos is None else pos + e.rel_pos,
+            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type.name, src, chrom, None if pos is None else pos + e.rel_pos,
                          note.id if note else None, note.af if note else None,
                          note.clnsig if note and note.clnsig is not None else None))
     return [list(field) for field in zip(*rows)] if rows else [[] for _ in EDIT_TYPE]
