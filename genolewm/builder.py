@@ -293,6 +293,7 @@ class BlockResult:
     seen: int = 0
     skipped_n: int = 0
     excluded_by_holdout: int = 0
+    masked_bases: Counter = field(default_factory=Counter)  # IUPAC code -> bases read as N
     variants_skipped: Counter = field(default_factory=Counter)
     by_chrom: Counter = field(default_factory=Counter)  # ("<chrom> kept|excluded_by_holdout|skipped_n") -> windows
 
@@ -313,6 +314,7 @@ class BlockResult:
             "by_edit_source": Counter(self.tuples.column("edit_source")),
             "by_requested_source": Counter(self.tuples.requested),
             "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped, "by_chrom": self.by_chrom,
+            "masked_bases": self.masked_bases,
         }
 
     @property
@@ -386,7 +388,7 @@ class TupleBuilder:
 
     def _holdout_in_reference_names(self) -> Holdout:
         """Placed inputs must share contigs with the reference; holdouts take the reference's spelling."""
-        reference = self.windows.contigs
+        reference = self.windows.sequence_names
         others = []
         for name, provider in self.providers.items():
             contigs: ContigNames = provider.contigs
@@ -400,6 +402,15 @@ class TupleBuilder:
                     f"matches the reference ({reference.preview(5)}); rename contigs so both agree"
                 )
         return self.settings.holdouts.in_reference_names(reference, others, self.windows.records())
+
+    def sequences(self) -> dict:
+        """What the inputs hold outside the build: the reference sequences the windows leave out, by kind
+        (``windows``), and per VCF source its contigs the reference lacks, with their records."""
+        reference = self.windows.sequence_names
+        absent = {name: provider.contigs.absent_from(reference) for name, provider in sorted(self.providers.items())
+                  if provider.contigs and reference}
+        return {"windows": self.windows.sequences(),
+                "not_in_reference": {name: contigs for name, contigs in absent.items() if contigs}}
 
     def inputs(self) -> list[str]:
         """Every file the build reads: the windows', each provider's and the holdout's."""
@@ -471,8 +482,10 @@ class TupleBuilder:
         settings = self._tuple_settings
         block = BlockResult(TupleBlock(settings.pad, settings.preserve_length))
         placed = self.windows.placed
-        for index, window in self.windows.iter_plan(start, stop):
+        for index, window, codes in self.windows.iter_plan(start, stop):
             block.seen += 1
+            if codes:
+                block.masked_bases.update(codes)
             # Unplaced windows (corpus records) are counted together.
             where = (window.chrom if window is not None else self.windows.locate(index)[0]) if placed else "unplaced"
             if window is None:

@@ -135,8 +135,10 @@ class BuildConfig:
 
 
 SCHEMAS = {
-    "windows": {"reference": schema(ReferenceWindows), "corpus": schema(CorpusWindows),
-                "regions": schema(RegionWindows)},
+    # contigs: primary | all | a list of names, so the schema cannot type it further.
+    "windows": {"reference": schema(ReferenceWindows, contigs=(Any, ReferenceWindows.contigs)),
+                "corpus": schema(CorpusWindows),
+                "regions": schema(RegionWindows, contigs=(Any, RegionWindows.contigs))},
     "provider": {"vcf": schema(VariantProvider), "synthetic_snv": schema(SyntheticSnv),
                  "synthetic_indel": schema(SyntheticIndel)},
     "holdout": {"files": schema(HoldoutPolicy.from_files)},

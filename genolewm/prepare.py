@@ -80,6 +80,10 @@ class _RefCheck:
         actual = self.fasta.fetch(name, start, start + len(ref)).upper() if name else None
         if actual == ref:
             return None
+        if actual is None:
+            return "contig_not_in_reference"
+        if actual.strip("ACGT"):  # the reference leaves a base open: an IUPAC code or N
+            return "ref_ambiguous"
         if self.policy == "error":
             raise InputError(
                 f"{self.input_path}: record {chrom}:{start + 1}:{ref}:{alt} REF does not "

@@ -300,6 +300,8 @@ Excluded = Callable[[RelEdit], bool]
 
 
 NOTHING_SKIPPED: Mapping[str, int] = MappingProxyType({})
+# One planned window: its plan index, the window (None: mostly N) and the IUPAC codes read as N among its new bases.
+Planned = tuple[int, "WindowContext | None", Mapping[str, int]]
 NO_NOTES: Mapping = MappingProxyType({})
 
 
@@ -335,17 +337,20 @@ class Component(Protocol):
 class WindowSource(Component, Protocol):
     """A plan of windows, each addressed by its plan index.
 
-    ``placed`` sources have genome coordinates (``contigs`` names them);
-    unplaced ones have empty ``contigs``. ``iter_plan`` yields
-    ``(plan index, window)`` for plan indices in ``[start, stop)``, with
-    window None where the planned window is skipped as mostly N.
+    ``placed`` sources have genome coordinates (``sequence_names`` names the
+    input's sequences); unplaced ones have empty ``sequence_names``. ``iter_plan`` yields
+    :data:`Planned` ``(plan index, window, codes)`` for plan indices in
+    ``[start, stop)``, with window None where the planned window is skipped
+    as mostly N, and ``codes`` the IUPAC codes read as N among the bases no
+    earlier window of its sequence covers, by code. ``sequences`` says which
+    sequences of its input it tiles and which it leaves out, by kind.
     """
 
     window_bp: int
     margin_bp: int
     flank_bp: int | None  # None: each window carries its own flanks
     placed: bool
-    contigs: ContigNames
+    sequence_names: ContigNames
 
     def plan_size(self) -> int: ...
 
@@ -356,7 +361,11 @@ class WindowSource(Component, Protocol):
 
     def window_at(self, index: int) -> WindowContext | None: ...
 
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]: ...
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[Planned]: ...
+
+    def sequences(self) -> dict:
+        """``{"tiled": n, "left_out": {kind: n}}``: the input's sequences this source tiles, and those it
+        does not, counted by kind."""
 
 
 @runtime_checkable

@@ -7,20 +7,24 @@ by plan index, read block by block. Coordinates are 0-based half-open:
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, fields, replace
-from typing import Callable, ClassVar, Iterable, Iterator, Sequence
+from types import MappingProxyType
+from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import pysam
 
 from .bed import read_bed
-from .contigs import ContigNames
+from .contigs import ContigNames, count_kinds, sequence_kind
 from .errors import ConfigError, ContractError, InputError
-from .types import WindowContext, WindowSource, digest, first_non_acgtn
+from .types import Planned, WindowContext, WindowSource, digest, first_non_acgtn
 
 _NOT_ACGTN = re.compile(r"[^ACGTN]")
 NON_ACGTN_POLICIES = ("error", "mask")
+NO_CODES: Mapping[str, int] = MappingProxyType({})
 
 
 def tile_starts(length: int, window_bp: int, stride_bp: int, margin_bp: int) -> range:
@@ -45,12 +49,12 @@ class Tiling:
     stride_bp: int = 8_192
     margin_bp: int = 256
     max_n_fraction: float = 0.5
-    non_acgtn: str = "error"
+    non_acgtn: str = "mask"
     flank_bp: int = 64
     source: str = "reference"
 
     placed = True
-    contigs = ContigNames(())
+    sequence_names = ContigNames(())
     # The fields that name input files: inputs() returns them; identity() leaves them to the manifest's hashes.
     input_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -78,16 +82,19 @@ class Tiling:
     def inputs(self) -> tuple[str, ...]:
         return tuple(getattr(self, key) for key in self.input_fields)
 
-    def _canonical(self, bases: str, where: str) -> str:
+    def _canonical(self, bases: str, where: str) -> tuple[str, list[int], list[str]]:
+        """``bases`` upper-cased, and where it had IUPAC codes other than N (read as N with ``mask``):
+        their offsets and codes."""
         bases = bases.upper()
         bad = first_non_acgtn(bases)
-        if bad is not None:
-            if self.non_acgtn == "error":
-                raise InputError(
-                    f"{where}: base {bad!r} is not A/C/G/T/N; set windows.non_acgtn=mask to read such bases as N"
-                )
-            bases = _NOT_ACGTN.sub("N", bases)
-        return bases
+        if bad is None:
+            return bases, [], []
+        if self.non_acgtn == "error":
+            raise InputError(
+                f"{where}: base {bad!r} is not A/C/G/T/N; set windows.non_acgtn=mask to read such bases as N"
+            )
+        found = [(m.start(), m.group()) for m in _NOT_ACGTN.finditer(bases)]
+        return _NOT_ACGTN.sub("N", bases), [at for at, _ in found], [code for _, code in found]
 
     def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
         """``(name, length, plan index of its first window, window starts)`` per tiled sequence."""
@@ -107,7 +114,7 @@ class Tiling:
                 return name, starts[index - first]
         raise IndexError(f"window index {index} is past the end of the plan ({self.plan_size()} windows)")
 
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[Planned]:
         raise NotImplementedError
 
     def window_at(self, index: int) -> WindowContext | None:
@@ -116,34 +123,42 @@ class Tiling:
 
     def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
         """The windows (mostly-N ones left out) with plan index in ``[start, stop)``."""
-        return (window for _, window in self.iter_plan(start, stop) if window is not None)
+        return (window for _, window, _ in self.iter_plan(start, stop) if window is not None)
 
     def __iter__(self) -> Iterator[WindowContext]:
         return self.iter_windows()
 
     def _windows_of(
-        self, record_id: str, chrom: str | None, length: int, fetch: Callable[[int, int], str],
-        first_index: int, starts: range, source: str,
-    ) -> Iterator[tuple[int, WindowContext | None]]:
-        """``(plan index, window or None)`` at ``starts`` of one sequence; the first has plan index ``first_index``."""
+        self, record_id: str, chrom: str | None, length: int, reader: "_ChunkedReader",
+        first_index: int, starts: range, tile_start: int, source: str,
+    ) -> Iterator[Planned]:
+        """The planned windows at ``starts`` of one sequence; the first has plan index ``first_index``, and
+        the tile they belong to begins at ``tile_start``.
+
+        Each counts the IUPAC codes read as N among its new bases: those no
+        earlier window of its tile covers, so overlapping windows count each
+        base once, whichever block reads them.
+        """
         for k, start in enumerate(starts):
             lo = max(0, start - self.flank_bp)
             end = start + self.window_bp
             hi = min(length, end + self.flank_bp)
-            region = fetch(lo, hi)
+            region = reader(lo, hi)
+            new_from = start if start == tile_start else max(start, start - self.stride_bp + self.window_bp)
+            codes = reader.codes(new_from, end)
             seq = region[start - lo : end - lo]
             if seq.count("N") > self.max_n_fraction * self.window_bp:
-                yield first_index + k, None
+                yield first_index + k, None, codes
                 continue
             yield first_index + k, WindowContext(
                 record_id=record_id, source=source, sequence=seq, start_bp=start,
                 chrom=chrom, window_index=first_index + k,
                 left_flank=region[: start - lo], right_flank=region[end - lo :], bases_checked=True,
-            )
+            ), codes
 
 
 class _ChunkedReader:
-    """Serves regions of one sequence from large canonicalised chunks.
+    """Serves regions of one sequence from large canonicalised chunks, and the IUPAC codes read as N there.
 
     One read and one uppercase/alphabet pass per chunk instead of per
     (overlapping) window; memory is one chunk.
@@ -152,16 +167,27 @@ class _ChunkedReader:
     CHUNK_BP = 1 << 20
 
     def __init__(self, read: Callable[[int, int], str], length: int,
-                 canonical: Callable[[str, int, int], str], chunk_bp: int = CHUNK_BP) -> None:
+                 canonical: Callable[[str, int, int], tuple[str, list[int], list[str]]],
+                 chunk_bp: int = CHUNK_BP) -> None:
         self.read, self.length, self.canonical, self.chunk_bp = read, length, canonical, chunk_bp
         self.lo = self.hi = 0
         self.chunk = ""
+        self.masked_at: list[int] = []
+        self.masked_codes: list[str] = []
 
     def __call__(self, lo: int, hi: int) -> str:
         if lo < self.lo or hi > self.hi:
             self.lo, self.hi = lo, min(self.length, max(hi, lo + self.chunk_bp))
-            self.chunk = self.canonical(self.read(self.lo, self.hi), self.lo, self.hi)
+            self.chunk, at, self.masked_codes = self.canonical(self.read(self.lo, self.hi), self.lo, self.hi)
+            self.masked_at = [self.lo + offset for offset in at]
         return self.chunk[lo - self.lo : hi - self.lo]
+
+    def codes(self, lo: int, hi: int) -> Mapping[str, int]:
+        """The IUPAC codes read as N in ``[lo, hi)``, which the last region served covers, by code."""
+        if not self.masked_at:
+            return NO_CODES
+        a = bisect.bisect_left(self.masked_at, lo)
+        return Counter(self.masked_codes[a : bisect.bisect_left(self.masked_at, hi, a)])
 
 
 def _require_file(path: str, key: str) -> str:
@@ -173,15 +199,19 @@ def _require_file(path: str, key: str) -> str:
 
 @dataclass
 class ReferenceWindows(Tiling):
-    """Placed windows tiled along the chromosomes of an indexed FASTA.
+    """Placed windows tiled along the sequences of an indexed FASTA.
 
-    ``chromosomes`` None means every sequence in the FASTA, in file order;
-    names may use any convention (``1`` or ``chr1``). The FASTA's own names
-    are the ones every output uses.
+    ``contigs`` says which: ``primary`` (the default) the assembled
+    chromosomes (1-22, X, Y, in any naming: ``chr1``, ``1`` or RefSeq's
+    ``NC_000001.11``; no mitochondrion), ``all`` every sequence, or a list of
+    names in any convention. The others are counted by kind (alt, random,
+    unplaced, decoy, HLA, EBV, ...: :func:`~genolewm.contigs.sequence_kind`).
+    Sequences are tiled in file order; the FASTA's own names are the ones
+    every output uses.
     """
 
     fasta: str = ""
-    chromosomes: Sequence[str] | None = None
+    contigs: str | Sequence[str] = "primary"
 
     input_fields: ClassVar[tuple[str, ...]] = ("fasta",)
 
@@ -193,18 +223,31 @@ class ReferenceWindows(Tiling):
                 lengths = dict(zip(fa.references, fa.lengths))
         except (OSError, ValueError) as exc:
             raise InputError(f"paths.reference: cannot read FASTA {self.fasta}: {exc}") from exc
-        self.contigs = ContigNames(lengths)
-        if self.chromosomes is None:
+        self.sequence_names = ContigNames(lengths)
+        if self.contigs == "all":
             names = list(lengths)
+        elif self.contigs == "primary":
+            names = [name for name in lengths if sequence_kind(name) == "chromosome"]
+            if not names:
+                raise InputError(
+                    f"windows.contigs=primary: no sequence of {self.fasta} is named as an assembled chromosome "
+                    f"(1-22, X, Y, with or without chr; it has {self.sequence_names.preview(4)}); "
+                    "set windows.contigs=all or list the sequences to tile"
+                )
+        elif isinstance(self.contigs, str) or not isinstance(self.contigs, Sequence):
+            raise ConfigError(f"windows.contigs={self.contigs!r}: allowed values are primary, all or a list of names")
         else:
-            found = {str(c): self.contigs.find(str(c)) for c in self.chromosomes}
+            found = {str(c): self.sequence_names.find(str(c)) for c in self.contigs}
             missing = [c for c, name in found.items() if name is None]
             if missing:
-                raise InputError(
-                    f"windows.chromosomes: {', '.join(missing)} not in {self.fasta} (it has {self.contigs.preview(8)})"
-                )
-            names = list(found.values())
+                raise InputError(f"windows.contigs: {', '.join(missing)} not in {self.fasta} "
+                                 f"(it has {self.sequence_names.preview(8)})")
+            names = list(dict.fromkeys(found.values()))
         self.lengths = {c: lengths[c] for c in names}
+        self._left_out = count_kinds(name for name in lengths if name not in self.lengths)
+
+    def sequences(self) -> dict:
+        return {"tiled": len(self.lengths), "left_out": self._left_out}
 
     def audit_spec(self) -> dict:
         return {"kind": "reference", "fasta": self.fasta, "window_bp": self.window_bp, "flank_bp": self.flank_bp,
@@ -217,8 +260,8 @@ class ReferenceWindows(Tiling):
             yield name, length, first, starts
             first += len(starts)
 
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
-        """``(plan index, window or None if mostly N)`` for plan indices in ``[start, stop)``."""
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[Planned]:
+        """``(plan index, window or None if mostly N, codes read as N)`` for plan indices in ``[start, stop)``."""
         # Opened here, not in __init__, so the object pickles into worker processes.
         with pysam.FastaFile(self.fasta) as fa:
             readers: dict[str, _ChunkedReader] = {}
@@ -235,7 +278,8 @@ class ReferenceWindows(Tiling):
                         lambda bases, lo, hi, c=chrom: self._canonical(bases, f"{self.fasta} {c}:{lo}-{hi}"),
                         min(_ChunkedReader.CHUNK_BP, span),
                     )}
-                yield from self._windows_of(chrom, chrom, length, readers[chrom], first + a, starts[a:b], self.source)
+                yield from self._windows_of(chrom, chrom, length, readers[chrom], first + a, starts[a:b], starts.start,
+                                            self.source)
 
 
 @dataclass
@@ -258,12 +302,12 @@ class RegionWindows(ReferenceWindows):
         self.regions = _require_file(self.regions, "paths.regions")
         merged: dict[str, list[list[int]]] = {c: [] for c in self.lengths}
         for iv in sorted(read_bed(self.regions, "paths.regions"), key=lambda iv: (iv.start_bp, iv.end_bp)):
-            chrom, lo, hi = self.contigs.find(iv.chrom), iv.start_bp, iv.end_bp
+            chrom, lo, hi = self.sequence_names.find(iv.chrom), iv.start_bp, iv.end_bp
             if chrom is None:
                 raise InputError(f"{self.regions}: contig {iv.chrom!r} is not in the reference "
-                                 f"({self.contigs.preview()})")
+                                 f"({self.sequence_names.preview()})")
             if chrom not in merged:
-                continue  # a contig outside windows.chromosomes
+                continue  # a contig outside windows.contigs
             if hi > self.lengths[chrom]:
                 raise InputError(f"{self.regions}: interval {chrom}:{lo}-{hi} ends past {chrom} "
                                  f"({self.lengths[chrom]} bp); fix the BED or the reference")
@@ -309,6 +353,9 @@ class CorpusWindows(Tiling):
         self.path = _require_file(self.path, "paths.corpus")
         self._record_lengths: list[tuple[str, int]] | None = None
         self._scan_state: list | None = None
+
+    def sequences(self) -> dict:
+        return {"tiled": len(self.records()), "left_out": {}}
 
     def audit_spec(self) -> dict:
         return {"kind": "corpus", "path": self.path, "window_bp": self.window_bp, "flank_bp": self.flank_bp,
@@ -360,18 +407,20 @@ class CorpusWindows(Tiling):
                     return token[len(prefix):]
         return self.source
 
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
-        """``(plan index, window or None if mostly N)`` for plan indices in ``[start, stop)``."""
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[Planned]:
+        """``(plan index, window or None if mostly N, codes read as N)`` for plan indices in ``[start, stop)``."""
         for first, n, rec in self._scan(start):
             if stop is not None and first >= stop:
                 return
             length = len(rec.sequence or "")
             a = max(start - first, 0)
             b = n if stop is None else min(stop - first, n)
-            seq = self._canonical(rec.sequence or "", f"{self.path} {rec.name}")
+            reader = _ChunkedReader(lambda lo, hi, s=rec.sequence or "": s[lo:hi], length,
+                                    lambda bases, lo, hi, r=rec.name: self._canonical(bases, f"{self.path} {r}"),
+                                    max(length, 1))
             starts = tile_starts(length, self.window_bp, self.stride_bp, self.margin_bp)
             yield from self._windows_of(
-                rec.name, None, length, lambda lo, hi, s=seq: s[lo:hi], first + a, starts[a:b], self._label(rec.comment),
+                rec.name, None, length, reader, first + a, starts[a:b], starts.start, self._label(rec.comment),
             )
             if stop is not None and first + n >= stop:
                 return  # without reading the next record, so the next block resumes here
@@ -396,7 +445,7 @@ class WindowList:
         # Plan indices are positions in the list, so every window gets its own.
         self.windows = [w if w.window_index == i else replace(w, window_index=i) for i, w in enumerate(items)]
         self.placed = any(w.placed for w in self.windows)
-        self.contigs = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
+        self.sequence_names = ContigNames(dict.fromkeys(w.chrom for w in self.windows if w.chrom))
         lengths = {len(w.sequence) for w in self.windows}
         self.window_bp = max(lengths, default=0)
 
@@ -408,6 +457,9 @@ class WindowList:
 
     def audit_spec(self) -> dict:
         return {"kind": "in_memory"}
+
+    def sequences(self) -> dict:
+        return {"tiled": len(self.records()), "left_out": {}}
 
     def plan_size(self) -> int:
         return len(self.windows)
@@ -422,12 +474,12 @@ class WindowList:
     def window_at(self, index: int) -> WindowContext | None:
         return self.windows[index]
 
-    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, WindowContext | None]]:
+    def iter_plan(self, start: int = 0, stop: int | None = None) -> Iterator[Planned]:
         for index in range(start, len(self.windows) if stop is None else min(stop, len(self.windows))):
-            yield index, self.windows[index]
+            yield index, self.windows[index], NO_CODES
 
     def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[WindowContext]:
-        return (w for _, w in self.iter_plan(start, stop))
+        return (w for _, w, _ in self.iter_plan(start, stop))
 
 
 def as_window_source(windows) -> WindowSource:

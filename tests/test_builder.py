@@ -140,8 +140,8 @@ def test_builder_validation(small_genome, kwargs, message):
 
 def test_vcf_contigs_must_match_reference(small_genome, tmp_path):
     fasta, _ = small_genome
-    vcf = write_vcf(tmp_path / "refseq.vcf", {"NC_000001.11": 40_000}, ["NC_000001.11\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
-    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*refseq.vcf.gz \(NC_000001.11\) matches"):
+    vcf = write_vcf(tmp_path / "genbank.vcf", {"CM000663.2": 40_000}, ["CM000663.2\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
+    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*genbank.vcf.gz \(CM000663.2\) matches"):
         make(ReferenceWindows(fasta=fasta), provider_map=providers(vcf), mix=DEFAULT_EDIT_SOURCE_COUNTS)
 
 
@@ -165,7 +165,7 @@ def test_aliases_across_inputs(small_genome, tmp_path):
             for c in ("1", "2") for p in range(300, len(seqs["chr" + c]) - 100, 97)]
     vcf = write_vcf(tmp_path / "nochr.vcf", {"1": 40_000, "2": 30_000}, rows)
     builder = make(
-        ReferenceWindows(fasta=fasta, window_bp=2_000, stride_bp=2_000, margin_bp=0, chromosomes=["1", "2"]),
+        ReferenceWindows(fasta=fasta, window_bp=2_000, stride_bp=2_000, margin_bp=0, contigs=["1", "2"]),
         provider_map=providers(vcf), mix={"gnomad_common": 2}, fallback_sources={},
         holdouts=HoldoutPolicy(holdout_chroms=("2",), intervals=(HoldoutInterval("1", 0, 1_000),),
                                edit_keys=(f"1:{301}:{rows[0].split()[3]}:{rows[0].split()[4]}",)),

@@ -102,8 +102,8 @@ def bad_inputs(tmp_path):
     plain = write_vcf(tmp_path / "plain.vcf", {"chr1": 1000}, [], index=False)
     unindexed = tmp_path / "unindexed.vcf.gz"
     unindexed.write_bytes(Path(write_vcf(tmp_path / "u.vcf", {"chr1": 1000}, [])).read_bytes())
-    renamed = write_vcf(tmp_path / "refseq.vcf", {"NC_000001.11": 240_000},
-                        ["NC_000001.11\t5000\t.\tA\tC\t.\tPASS\tAF=0.5"])
+    renamed = write_vcf(tmp_path / "genbank.vcf", {"CM000663.2": 240_000},
+                        ["CM000663.2\t5000\t.\tA\tC\t.\tPASS\tAF=0.5"])
     mismatch, where = mismatching_gnomad(tmp_path)
     return {
         "missing_fasta": ([f"paths.reference={tmp_path}/none.fa"], "paths.reference: file not found"),
@@ -112,10 +112,10 @@ def bad_inputs(tmp_path):
         "contigs_match_nothing": ([f"paths.gnomad={renamed}"], "providers.gnomad_common: no contig of"),
         "ref_mismatch_error": ([f"paths.gnomad={mismatch}", "providers.gnomad_common.ref_mismatch=error"],
                                f"record {where}:"),
-        "unknown_chromosome": (["windows.chromosomes=[chr8,chr99]"], "windows.chromosomes: chr99 not in"),
+        "unknown_chromosome": (["windows.contigs=[chr8,chr99]"], "windows.contigs: chr99 not in"),
         "unknown_holdout_contig": (["holdout.chroms=[chr99]"], "holdout.chroms: contig 'chr99' is in none"),
         "bad_mix": (["mix.counts.synthetic_snv=-2"], "mix.counts.synthetic_snv=-2"),
-        "no_window_fits": (["windows.chromosomes=[chrUn_KI270742v1]"], "windows: no sequence is long enough"),
+        "no_window_fits": (["windows.contigs=[chrUn_KI270742v1]"], "windows: no sequence is long enough"),
     }
 
 

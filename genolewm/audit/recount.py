@@ -9,7 +9,9 @@ each allele it skips once, for the records that start inside the edge
 margins of a kept placed window, by the first reason that applies: FILTER,
 then the allele's shape, then the filter predicates in order; a usable
 allele lying wholly inside one such window whose REF differs from the
-reference is a ``ref_mismatch``. The audit's rules are its own.
+reference is a ``ref_mismatch``, or ``ref_ambiguous`` where the reference
+has anything but A/C/G/T there (N, or an IUPAC code). The audit's rules are
+its own.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ ACGT = frozenset("ACGT")
 
 
 def plan_accounting(windows, blocks: Iterable[tuple[int, int]], held: Callable[[dict], bool],
-                    split: str) -> tuple[list[int], Counter]:
-    """The plan indices a run over ``blocks`` keeps, and its window counts (seen, kept, held out, mostly N)."""
+                    split: str) -> tuple[list[int], Counter, Counter]:
+    """The plan indices a run over ``blocks`` keeps, its window counts (seen, kept, held out, mostly N) and
+    the IUPAC codes its windows read as N."""
     kept: list[int] = []
     counts: Counter = Counter()
+    masked: Counter = Counter()
     for start, stop in blocks:
-        for index, window in windows.iter_plan(start, stop):
+        for index, window, codes in windows.iter_plan(start, stop):
+            masked.update(codes)
             counts["seen"] += 1
             if window is None:
                 counts["skipped_n"] += 1
@@ -44,7 +49,7 @@ def plan_accounting(windows, blocks: Iterable[tuple[int, int]], held: Callable[[
                 continue
             counts["kept"] += 1
             kept.append(index)
-    return kept, counts
+    return kept, counts, masked
 
 
 def _reason(rec, index: int, ref: str, alt: str | None, spec: dict) -> str | None:
@@ -95,9 +100,10 @@ def skipped_alleles(vcf_path: str, spec: dict, windows: list[tuple[str, int, int
                             out["not_pass"] += 1
                             continue
                         reason = _reason(rec, index, ref, alt, spec)
-                        if reason is None and _inside_one(interiors, starts, rec.start, len(ref)) and \
-                                fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper() != ref:
-                            reason = "ref_mismatch"
+                        if reason is None and _inside_one(interiors, starts, rec.start, len(ref)):
+                            actual = fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper()
+                            if actual != ref:
+                                reason = "ref_mismatch" if set(actual) <= ACGT else "ref_ambiguous"
                         if reason is not None:
                             out[reason] += 1
     return out

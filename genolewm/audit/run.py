@@ -187,7 +187,8 @@ class _Audit:
         shard = self.manifest["shard"]
         blocks = [b for k, b in enumerate(self.builder.plan_blocks(self.writer.windows_per_shard))
                   if k % shard["count"] == shard["index"]]
-        planned, counts = plan_accounting(self.builder.windows, blocks, self.holdout.holds_window, self.split)
+        planned, counts, masked = plan_accounting(self.builder.windows, blocks, self.holdout.holds_window,
+                                                  self.split)
         found = [w["window_index"] for w in kept]
         if found != planned:
             missing = sorted(set(planned) - set(found))
@@ -198,6 +199,9 @@ class _Audit:
             if self.manifest["windows"][key] != counts[key]:
                 self.fail("manifest.json", f"windows.{key} is {self.manifest['windows'][key]}, the plan gives "
                           f"{counts[key]}")
+        if self.manifest["masked_bases"] != dict(sorted(masked.items())):
+            self.fail("manifest.json", f"masked_bases is {self.manifest['masked_bases']}, the reference gives "
+                      f"{dict(sorted(masked.items()))}")
 
     def check_skipped(self, kept: list[dict]) -> None:
         """``variants_skipped`` of every VCF source the mix draws from, counted again from the VCF."""

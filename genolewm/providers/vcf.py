@@ -42,6 +42,23 @@ def _is_bgzf(path: str) -> bool:
     return len(head) >= 14 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
 
 
+def index_records(path: str) -> dict[str, int]:
+    """Records per contig of an indexed VCF, from its index's statistics (``bcftools index -s``); empty
+    where the index keeps none."""
+    from pysam import bcftools  # pysam's bundled bcftools
+
+    try:
+        text = bcftools.index("-s", path)
+    except pysam.utils.SamtoolsError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        name, *_, records = line.split("\t")
+        if records.isdigit():
+            out[name] = int(records)
+    return out
+
+
 def open_indexed_vcf_check(path: str, key: str) -> list[str]:
     """Check that ``path`` is a bgzipped VCF with records and a tabix/CSI index that belongs to it;
     return its indexed contigs."""
@@ -87,7 +104,9 @@ class VariantProvider:
     describe (``af_field``/``min_af``, ``clnsig``, ``pass_only``,
     ``max_allele_len``, ``edit_types``). A REF that disagrees with the
     reference is counted and skipped (``ref_mismatch: skip``) or fatal
-    (``error``). Each :meth:`draw` returns the alleles it skipped, by
+    (``error``); one over a base the reference leaves open (N, or an IUPAC
+    code read as N) is ``ref_ambiguous``, skipped and counted whatever the
+    policy. Each :meth:`draw` returns the alleles it skipped, by
     reason, counted once for the records that start inside the window it
     served (and at or past ``count_floor``).
 
@@ -122,7 +141,7 @@ class VariantProvider:
             )
         except ConfigError as exc:
             raise ConfigError(f"{key}.{exc}") from exc
-        self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"))
+        self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"), index_records(self.path))
         with pysam.VariantFile(self.path) as vf:
             self.filter.check_header(vf.header, self.path, key)
             self._n_columns, self._info_lists = header_layout(vf.header, self.filter.info_fields())
@@ -259,11 +278,17 @@ class VariantProvider:
             if state == REF_UNCHECKED:
                 rel = start - offset
                 # The reference is the same in every window, so one check per allele suffices.
-                if seq[rel : rel + len(ref)] != ref:
+                actual = seq[rel : rel + len(ref)]
+                if actual != ref:
+                    if "N" in actual:  # the reference does not say which base is there (a gap, or an IUPAC code)
+                        if start + len(ref) > floor:
+                            skipped["ref_ambiguous"] += 1
+                        states[i] = REF_BAD
+                        continue
                     if self.ref_mismatch == "error":
                         raise InputError(
                             f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alts[i]} REF does not match the "
-                            f"reference ({seq[rel:rel + len(ref)]!r}); fix the VCF or set "
+                            f"reference ({actual!r}); fix the VCF or set "
                             f"providers.{self.name}.ref_mismatch=skip"
                         )
                     if start + len(ref) > floor:  # not checked by an earlier block
@@ -322,7 +347,8 @@ class InMemoryVariants:
     """Variants given as ``(chrom, 1-based pos, ref, alt)``, as the seed's ``variant_provider`` took them.
 
     Each allele is checked against the window it falls in; one whose REF
-    differs is skipped and counted (``ref_mismatch``) the first time. It
+    differs is skipped and counted the first time (``ref_ambiguous`` where
+    the window has N there, else ``ref_mismatch``). It
     reads no file, so the audit cannot check it: for tests and notebooks.
     """
 
@@ -379,10 +405,11 @@ class InMemoryVariants:
             if start + len(ref) > hi:
                 continue
             rel = start - window.start_bp
-            if window.sequence[rel : rel + len(ref)] != ref:
+            actual = window.sequence[rel : rel + len(ref)]
+            if actual != ref:
                 if (chrom, start, ref, alt) not in self._counted:
                     self._counted.add((chrom, start, ref, alt))
-                    skipped["ref_mismatch"] += 1
+                    skipped["ref_ambiguous" if "N" in actual else "ref_mismatch"] += 1
                 continue
             pool.append((rel, ref, alt))
         chosen = sample_pool(len(pool), lambda k: RelEdit(*pool[k]), rng, count, excluded)

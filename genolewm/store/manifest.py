@@ -60,6 +60,7 @@ class Totals:
         self.shards = 0
         self.shard_tuples: dict[int, int] = {}
         self.by_chrom: Counter = Counter()
+        self.masked_bases: Counter = Counter()
 
     def add(self, counts: dict) -> None:
         self.windows.update(counts["windows"])
@@ -70,6 +71,7 @@ class Totals:
         self.shards += 1
         self.shard_tuples[counts["shard"]] = sum(counts["by_requested_source"].values())
         self.by_chrom.update(counts["by_chrom"])
+        self.masked_bases.update(counts["masked_bases"])
 
     def _windows_by_chrom(self) -> dict:
         out: dict[str, dict[str, int]] = {}
@@ -91,6 +93,8 @@ class Totals:
             "shard_tuples": {str(k): n for k, n in sorted(self.shard_tuples.items())},
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "variants_skipped": dict(sorted(self.variants_skipped.items())),
+            # IUPAC codes other than N in the reference, read as N, each base once (windows.non_acgtn=mask).
+            "masked_bases": dict(sorted(self.masked_bases.items())),
         }
 
 

@@ -120,6 +120,7 @@ def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard:
         "data_sha256": digest(identity),
         "inputs": inputs,
         **section,
+        "sequences": builder.sequences(),
         "warnings": _warnings(builder, section),
         "elapsed_s": round(elapsed, 3),
         "tuples_per_s": round(total / elapsed, 1) if elapsed > 0 else None,
