@@ -91,3 +91,23 @@ def small_genome(tmp_path):
     seqs = {"chr1": random_seq(40_000, 1), "chr2": random_seq(30_000, 2)}
     return write_fasta(tmp_path / "ref.fa", seqs), seqs
 
+
+
+@pytest.fixture(scope="session")
+def releases_dir(tmp_path_factory):
+    """Release-shaped inputs (tests/releases.py), made once: the NCBI analysis set, gnomAD v4.1 joint,
+    genomes and exomes sites files, and ClinVar's weekly VCF; the reference and the records written."""
+    import releases
+
+    directory = tmp_path_factory.mktemp("releases")
+    reference = releases.grch38_fasta(directory, "ncbi")
+    sites = releases.gnomad_sites(reference)
+    files = {kind: releases.gnomad_vcf(directory, reference, kind, sites)[0] for kind in ("joint", "genomes", "exomes")}
+    files["clinvar"], records = releases.clinvar_vcf(directory, reference)
+    return {"reference": reference, "sites": sites, "clinvar_records": records, **files}
+
+
+def release_paths(files, gnomad: str = "joint") -> list[str]:
+    """The build overrides that point paths= at the release-shaped inputs."""
+    return ["paths=user", f"paths.reference={files['reference'].path}", f"paths.gnomad={files[gnomad]}",
+            f"paths.clinvar={files['clinvar']}", f"paths.output_root={files['reference'].path}.out"]

@@ -3,7 +3,7 @@ Ensembl, GATK bundle, RefSeq names), gnomAD v4.1 sites VCFs (genomes, exomes, jo
 weekly VCF.
 
 Shapes kept from the real files: names and header lines, FASTA header words after the name, soft-masking,
-N gaps, IUPAC codes other than N (NCBI and GATK only), 3,000+ contigs in the GATK bundle, gnomAD's
+N gaps, IUPAC codes other than N (NCBI and GATK; N in the others), 3,000+ contigs in the GATK bundle, gnomAD's
 ``chr`` names, one ALT per line, two lines at one POS with different REFs, FILTER
 ``AC0``/``AS_VQSR``/``InbreedingCoeff`` and their combinations, ``AF_joint`` and no ``AF`` in the joint
 files, kilobytes of INFO per record (``vep``), REF at an IUPAC base as the first base it stands for;
@@ -107,10 +107,9 @@ def grch38_fasta(directory: Path, style: str = "ncbi", *, decoys: int = 2_850, s
     kinds: dict[str, str] = {}
     for bare, name in chromosomes.items():
         seq = list(_sequence(rng, CHROM_BP, gaps=True))
-        if style in ("ncbi", "gatk"):
-            for chrom, at, code in IUPAC:
-                if chrom == bare:
-                    seq[at] = code
+        for chrom, at, code in IUPAC:  # UCSC, Ensembl and RefSeq have N where the analysis sets have a code
+            if chrom == bare:
+                seq[at] = code if style in ("ncbi", "gatk") else "N"
         sequences[name], kinds[name] = "".join(seq), "Chromosome"
     for name, length, kind in _others(style, decoys):
         sequences[name], kinds[name] = _sequence(rng, length, gaps=False), kind
@@ -172,15 +171,19 @@ def gnomad_sites(reference: Reference, *, per_chrom: int = 160, seed: int = 1) -
     for bare in CHROMOSOMES:
         seq = reference.upper(bare)
         name = f"chr{bare}"
-        codes = {at for chrom, at, _ in IUPAC if chrom == bare} if reference.style in ("ncbi", "gatk") else set()
+        codes = {at for chrom, at, _ in IUPAC if chrom == bare}
         positions = sorted(rng.sample(range(600, CHROM_BP - 600), per_chrom) + sorted(codes))
         for start in positions:
             base = seq[start]
             if base == "N" and start not in codes:
                 continue
+            if start in codes:  # REF is the first base the analysis set's code stands for
+                base = next(code.upper() for chrom, at, code in IUPAC if chrom == bare and at == start)
             ref = IUPAC_BASES[base][0] if base in IUPAC_BASES else base
             af = 10 ** rng.uniform(-5, -0.2)
             flt = rng.choice(filters)
+            if start in codes:  # common and PASS, so that the REF check is what decides
+                af, flt = 0.2, "PASS"
             shape = rng.random()
             if shape < 0.7 or start in codes:
                 sites.append(Site(name, start, ref, rng.choice([b for b in "ACGT" if b != ref]), af, flt))
@@ -323,7 +326,9 @@ def clinvar_records(reference: Reference, *, per_chrom: int = 60, seed: int = 3)
             elif k % 29 == 13:
                 alt = "."
             out.append(ClinvarRecord(bare, start, ref, alt, clnsig, onc))
-    extra = [("MT", 3_000, "A", "G", "Pathogenic"), ("NT_187361.1", 1_200, "C", "T", "Pathogenic"),
+    mt = next(seq for name, seq in reference.sequences.items() if name in ("chrM", "MT", "NC_012920.1")).upper()
+    mt_alt = "G" if mt[3_000] != "G" else "A"
+    extra = [("MT", 3_000, mt[3_000], mt_alt, "Pathogenic"), ("NT_187361.1", 1_200, "C", "T", "Pathogenic"),
              ("NT_187361.1", 1_400, "G", "A", "Likely_pathogenic"), ("NW_009646201.1", 50, "T", "C", "Pathogenic")]
     out += [ClinvarRecord(*e) for e in extra]
     for i, record in enumerate(out):

@@ -14,6 +14,8 @@ from genolewm.config import CONFIG_PATH, make_builder
 from genolewm.demo import DEMO_DIR
 from genolewm.errors import ConfigError
 
+from conftest import release_paths
+
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 COMBINATIONS = {
     "default": [],
@@ -59,8 +61,10 @@ def test_every_group_is_snapshotted_somewhere():
 
 
 @pytest.mark.parametrize("group, option", options())
-def test_every_option_composes_and_instantiates(compose_cfg, group, option):
+def test_every_option_composes_and_instantiates(compose_cfg, releases_dir, group, option):
     overrides = [f"{group}={option}"]
+    if group == "providers" and option.startswith("gnomad_v4_"):  # the release presets, on release-shaped files
+        overrides += release_paths(releases_dir, option.rsplit("_", 1)[1])
     if group == "paths" and option == "user":
         with pytest.raises(ConfigError, match=r"^paths.reference is required here but not set .*paths.reference=/path/to/file$"):
             make_builder(compose_cfg(overrides))

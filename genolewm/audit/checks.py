@@ -41,6 +41,21 @@ def edit_type_of(ref: str, alt: str) -> str:
     return "INDEL"
 
 
+def classifications(rec, key: str) -> set[str]:
+    """ClinVar classifications of INFO ``key``: pysam splits the value on every comma, but one before
+    ``_`` belongs to the term (``Pathogenic,_low_penetrance``); ``|`` separates secondary ones."""
+    raw = rec.info.get(key) if key in rec.header.info else None
+    items: list[str] = []
+    for value in raw if isinstance(raw, tuple) else (raw,):
+        if value is None or value == ".":
+            continue
+        if value.startswith("_") and items:
+            items[-1] += "," + value
+        else:
+            items.append(value)
+    return {term for item in items for term in item.split("|") if term}
+
+
 def why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> tuple[str, str] | None:
     """``(skip reason, detail)`` when one filter predicate rejects an allele, None when it passes.
 
@@ -59,11 +74,13 @@ def why_not_predicate(spec: dict, rec, index: int, ref: str, alt: str) -> tuple[
             return "af_missing", f"{spec['field']} is missing"
         return ("af_below_min", f"{spec['field']}={value} is below {spec['min']}") if value < spec["min"] else None
     if kind == "clnsig":
-        raw = rec.info.get("CLNSIG")
-        terms = {t for v in (raw if isinstance(raw, tuple) else (raw,)) if v for t in str(v).split("|")}
-        if terms & set(spec["terms"]):
+        terms, onc = classifications(rec, "CLNSIG"), classifications(rec, "ONC") if spec.get("onc") else set()
+        if terms & set(spec["terms"]) or onc & set(spec.get("onc", ())):
             return None
-        return "clnsig_not_selected", f"CLNSIG {sorted(terms)} has none of {spec['terms']}"
+        if not terms and not onc:
+            return "clnsig_missing", "record has no CLNSIG" + (" nor ONC" if spec.get("onc") else "")
+        return "clnsig_not_selected", f"CLNSIG {sorted(terms)} ONC {sorted(onc)} has none of {spec['terms']} " \
+                                      f"{spec.get('onc', [])}"
     if kind == "edit_types":
         found = edit_type_of(ref, alt)
         return None if found in spec["types"] else ("edit_type_not_selected", f"edit type {found} is not one of "
@@ -108,9 +125,7 @@ class VcfSource:
                 values = values if isinstance(values, tuple) else (values,)
                 expected["af"] = values[index] if index < len(values) else None
             elif predicate["kind"] == "clnsig":
-                raw = rec.info.get("CLNSIG")
-                raw = raw if isinstance(raw, tuple) else (raw,)
-                expected["clnsig"] = sorted({t for v in raw if v for t in str(v).split("|")})
+                expected["clnsig"] = sorted(classifications(rec, "CLNSIG"))
         for key, value in expected.items():
             if note[key] != value:
                 return f"{key} {note[key]!r} is not the record's {value!r}"

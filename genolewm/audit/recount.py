@@ -53,12 +53,16 @@ def plan_accounting(windows, blocks: Iterable[tuple[int, int]], held: Callable[[
 
 
 def _reason(rec, index: int, ref: str, alt: str | None, spec: dict) -> str | None:
-    if alt is None or alt.startswith("<") or "[" in alt or "]" in alt:
+    if alt is None:
+        return "no_alt"
+    if alt.startswith("<") or "[" in alt or "]" in alt:
         return "symbolic"
     if alt == "*":
         return "spanning_deletion"
     longest = spec["max_allele_len"]
-    for allele in (ref, alt.upper()):
+    for allele, is_alt in ((ref, False), (alt.upper(), True)):
+        if is_alt and allele == "N":
+            return "alt_n"
         if not allele or set(allele) - ACGT:
             return "non_acgt"
         if len(allele) > longest:

@@ -4,10 +4,12 @@ Every ALT allele of a record is checked in a fixed order and gets the first
 reason that rejects it (``None``: usable):
 
 1. record predicates that come first (``PassOnly``: ``not_pass``);
-2. the allele's shape: ``symbolic``, ``spanning_deletion``, ``non_acgt``,
-   ``too_long`` (over ``max_allele_len``), ``ref_equals_alt``;
+2. the allele's shape: ``no_alt`` (ALT ``.``), ``symbolic``,
+   ``spanning_deletion``, then REF's ``non_acgt`` and ``too_long`` (over
+   ``max_allele_len``), then ALT's ``alt_n`` (ALT ``N``), ``non_acgt`` and
+   ``too_long``, and ``ref_equals_alt``;
 3. the other predicates, in the order given (``MinAf``: ``af_missing`` /
-   ``af_below_min``; ``ClnsigIn``: ``clnsig_not_selected``; ``EditTypeIn``:
+   ``af_below_min``; ``ClnsigIn``: ``clnsig_missing`` / ``clnsig_not_selected``; ``EditTypeIn``:
    ``edit_type_not_selected``).
 
 A predicate is a frozen dataclass with ``kind`` (what the audit checks it
@@ -53,6 +55,14 @@ def _require_info(header: pysam.VariantHeader, name: str, path: str, key: str) -
         )
 
 
+def allele_frequency_keys(header: pysam.VariantHeader) -> list[str]:
+    """The declared INFO keys that look like allele frequencies (Float, one per ALT, ``AF`` in the name),
+    the shortest names first."""
+    keys = [name for name, info in header.info.items()
+            if info.type == "Float" and info.number == "A" and "AF" in name.upper()]
+    return sorted(keys, key=lambda name: (len(name), name))
+
+
 @dataclass(frozen=True)
 class PassOnly:
     """Records whose FILTER is PASS or unset (``.``)."""
@@ -83,7 +93,13 @@ class MinAf:
         return (self.field,)
 
     def check_header(self, header, path, key) -> None:
-        _require_info(header, self.field, path, f"{key}.af_field")
+        if self.field in header.info:
+            return
+        found = allele_frequency_keys(header)
+        shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        hint = " (gnomAD v4.1 joint files: providers=gnomad_v4_joint)" if "AF_joint" in found else ""
+        raise ConfigError(f"{key}.af_field={self.field!r}: INFO field not declared in {path}; its allele-frequency "
+                          f"fields are {shown or 'none'}; set {key}.af_field to one of them{hint}")
 
     def reasons(self, batch, rows):
         af = batch.info_float(self.field)[rows]
@@ -94,23 +110,38 @@ class MinAf:
 
 @dataclass(frozen=True)
 class ClnsigIn:
-    """Records with any ``|``-separated INFO ``CLNSIG`` term in ``terms``."""
+    """Records with a ClinVar classification in ``terms`` (INFO ``CLNSIG``) or in ``onc`` (INFO ``ONC``,
+    the oncogenicity classification), matched whole (:func:`~genolewm.providers.records.split_terms`).
+
+    A record with neither key (an ONC-only record when ``onc`` is empty, a
+    somatic SCI-only one) is ``clnsig_missing``; one whose classifications
+    are none of these is ``clnsig_not_selected``.
+    """
 
     terms: frozenset[str] = frozenset()
+    onc: frozenset[str] = frozenset()
     kind: ClassVar[str] = "clnsig"
     first: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "terms", frozenset(self.terms))
+        object.__setattr__(self, "onc", frozenset(self.onc))
 
     def info_fields(self) -> tuple[str, ...]:
-        return ("CLNSIG",)
+        return ("CLNSIG", "ONC") if self.onc else ("CLNSIG",)
 
     def check_header(self, header, path, key) -> None:
         _require_info(header, "CLNSIG", path, f"{key}.clnsig")
+        if self.onc:
+            _require_info(header, "ONC", path, f"{key}.onc")
 
     def reasons(self, batch, rows):
-        yield "clnsig_not_selected", ~batch.info_has_term("CLNSIG", self.terms)[rows]
+        present, hit = batch.info_term_hits("CLNSIG", self.terms)
+        if self.onc:
+            onc_present, onc_hit = batch.info_term_hits("ONC", self.onc)
+            present, hit = present | onc_present, hit | onc_hit
+        yield "clnsig_missing", ~present[rows]
+        yield "clnsig_not_selected", ~hit[rows]
 
 
 @dataclass(frozen=True)
@@ -197,14 +228,15 @@ class AlleleFilter:
     @classmethod
     def from_settings(
         cls, *, af_field: str = "AF", min_af: float | None = None, clnsig: Sequence[str] | None = None,
-        pass_only: bool = True, max_allele_len: int = MAX_ALLELE_BP, edit_types: Sequence[str] | None = None,
+        onc: Sequence[str] | None = None, pass_only: bool = True, max_allele_len: int = MAX_ALLELE_BP,
+        edit_types: Sequence[str] | None = None,
     ) -> "AlleleFilter":
         """The filter a provider's flat settings describe (the keys of ``providers.<name>``)."""
         predicates: list = [PassOnly()] if pass_only else []
         if min_af is not None:
             predicates.append(MinAf(af_field, min_af))
-        if clnsig is not None:
-            predicates.append(ClnsigIn(frozenset(clnsig)))
+        if clnsig is not None or onc is not None:
+            predicates.append(ClnsigIn(frozenset(clnsig or ()), frozenset(onc or ())))
         if edit_types is not None:
             predicates.append(EditTypeIn(frozenset(edit_types)))
         return cls(tuple(predicates), max_allele_len)
@@ -222,12 +254,14 @@ class AlleleFilter:
     def _shape(self, batch: RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
         """The allele-shape reasons, over every allele of ``batch``, in the order they apply."""
         ref, alt = batch.ref, batch.alt
-        yield "symbolic", is_one_of(alt, ".") | as_numpy(pc.starts_with(alt, pattern="<")) \
+        yield "no_alt", is_one_of(alt, ".")  # a reference-only record (ClinVar has them)
+        yield "symbolic", as_numpy(pc.starts_with(alt, pattern="<")) \
             | as_numpy(pc.match_substring(alt, pattern="[")) | as_numpy(pc.match_substring(alt, pattern="]"))
         yield "spanning_deletion", is_one_of(alt, "*")
         # REF is the record's: its reasons come before the ALT's own.
         yield "non_acgt", ~only_acgt(ref)
         yield "too_long", as_numpy(pc.binary_length(ref)) > self.max_allele_len
+        yield "alt_n", is_one_of(alt, "N")  # the submitted allele was ambiguous (ClinVar)
         yield "non_acgt", ~only_acgt(alt)
         yield "too_long", as_numpy(pc.binary_length(alt)) > self.max_allele_len
         yield "ref_equals_alt", as_numpy(pc.equal(ref, alt))

@@ -147,26 +147,41 @@ class RecordBatch:
         self._floats[key] = out
         return out
 
-    def info_has_term(self, key: str, terms: frozenset[str]) -> np.ndarray:
-        """Per allele: whether any ``|``-separated term of its record's INFO ``key`` is in ``terms``."""
+    def info_term_hits(self, key: str, terms: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per allele: whether its record has INFO ``key`` (not ``.``), and whether any of its terms (see
+        :func:`split_terms`) is in ``terms``."""
         values = self.info_raw(key)
+        present = as_numpy(pc.is_valid(values), False) & ~is_missing(values)
         parent = np.arange(len(values))
-        dot = is_missing(values)  # a whole value "." has no terms
+        # A comma before "_" is inside a term ("Pathogenic,_low_penetrance"): keep it through the splits.
+        values = pc.replace_substring(values, ",_", _KEPT_COMMA)
         for sep in ([","] if self.info_lists[key] else []) + ["|"]:
             lists = pc.split_pattern(values, sep)
             parent = parent[as_numpy(pc.list_parent_indices(lists))]
             values = pc.list_flatten(lists)
+        values = pc.replace_substring(values, _KEPT_COMMA, ",_")
         hit = np.zeros(len(self.records), dtype=bool)
         hit[parent[is_one_of(values, sorted(terms))]] = True
-        return (hit & ~dot)[self.rec]
+        return present[self.rec], (hit & present)[self.rec]
 
     def info_terms(self, key: str, row: int) -> frozenset[str]:
-        """The ``|``-separated terms of INFO ``key`` of the record of allele ``row``."""
+        """The terms (:func:`split_terms`) of INFO ``key`` of the record of allele ``row``."""
         raw = self.info_raw(key)[int(self.rec[row])].as_py()
         if raw is None or raw == ".":
             return frozenset()
-        items = raw.split(",") if self.info_lists[key] else (raw,)
-        return frozenset(t for item in items if item for t in item.split("|"))
+        return frozenset(split_terms(raw, self.info_lists[key]))
+
+
+_KEPT_COMMA = "\x1f_"
+
+
+def split_terms(value: str, is_list: bool = True) -> list[str]:
+    """The classifications of a ClinVar-style INFO value: ``|`` separates a secondary one, and so does
+    ``,`` in a list-valued key, except before ``_``, where it is part of a term
+    (``Pathogenic,_low_penetrance``); ``/`` stays inside one (``Pathogenic/Likely_pathogenic``)."""
+    value = value.replace(",_", _KEPT_COMMA)
+    items = value.split(",") if is_list else [value]
+    return [t.replace(_KEPT_COMMA, ",_") for item in items for t in item.split("|") if t]
 
 
 def line_blocks(read: Callable[[int], bytes], head: bytes = b"") -> Iterator[bytes]:

@@ -101,7 +101,7 @@ class VariantProvider:
     """Variants from a bgzipped, tabix-indexed VCF, decomposed per ALT allele.
 
     Alleles are selected by the :class:`AlleleFilter` the filter settings
-    describe (``af_field``/``min_af``, ``clnsig``, ``pass_only``,
+    describe (``af_field``/``min_af``, ``clnsig``/``onc``, ``pass_only``,
     ``max_allele_len``, ``edit_types``). A REF that disagrees with the
     reference is counted and skipped (``ref_mismatch: skip``) or fatal
     (``error``); one over a base the reference leaves open (N, or an IUPAC
@@ -120,6 +120,7 @@ class VariantProvider:
     af_field: str = "AF"
     min_af: float | None = None
     clnsig: Sequence[str] | None = None
+    onc: Sequence[str] | None = None
     pass_only: bool = True
     max_allele_len: int = MAX_ALLELE_BP
     edit_types: Sequence[str] | None = None
@@ -136,7 +137,7 @@ class VariantProvider:
             )
         try:
             self.filter = AlleleFilter.from_settings(
-                af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, pass_only=self.pass_only,
+                af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, onc=self.onc, pass_only=self.pass_only,
                 max_allele_len=self.max_allele_len, edit_types=self.edit_types,
             )
         except ConfigError as exc:
