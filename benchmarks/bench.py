@@ -5,6 +5,7 @@
     python benchmarks/bench.py dataset WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py report WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
+    python benchmarks/bench.py info WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py table WORKDIR [--baseline REF ...] [--repeat 3]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
@@ -28,6 +29,14 @@ its seconds and peak RSS (compare scales: memory stays flat, the shards are stre
 prepare: ``python -m genolewm.prepare source=gnomad`` on the workload's
 gnomAD VCF with its reference; prints alleles/s and peak RSS (compare
 scales: memory stays flat).
+
+info: the cost of heavy INFO. The workload's gnomAD records are written as
+gnomAD v4.1 joint files write them (``AF_joint`` and no ``AF``, ~3 KB of
+INFO per record, most of it ``vep``), and again with only ``AF_joint`` kept
+(what ``bcftools annotate -x '^INFO/AF_joint'`` leaves); prints the build's
+seconds on each (manifest ``elapsed_s``, rounds interleaved), the seconds
+to decompress the heavy file (htslib's BGZF through pysam, and ``bgzip -dc``
+where it is installed), and the extra build time over that decompression.
 
 table: every figure of the performance targets in one Markdown table, for
 this tree and, with ``--baseline REF`` (a git ref of this repository,
@@ -174,6 +183,105 @@ def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
         "alleles_per_s": round(report["alleles_read"] / report["elapsed_s"], 1),
         "process_s": round(wall, 2),
         "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+JOINT_POPS = ("afr", "amr", "asj", "eas", "fin", "mid", "nfe", "sas", "remaining")
+
+
+def _joint_info(af: str, k: int) -> str:
+    """~3 KB of gnomAD-v4.1-joint-shaped INFO around ``AF_joint``: counts per population and sex, group
+    maxima, and a ``vep`` of several transcripts."""
+    items = [f"AC_joint={k % 97}", "AN_joint=1613294", f"AF_joint={af}", f"nhomalt_joint={k % 5}"]
+    for pop in JOINT_POPS:
+        for sex in ("", "_XX", "_XY"):
+            items += [f"AC_joint_{pop}{sex}={k % 13}", f"AN_joint_{pop}{sex}=96000",
+                      f"AF_joint_{pop}{sex}={(k % 13) / 96000:.5e}"]
+    items += ["grpmax_joint=nfe", f"fafmax_faf95_max_joint={(k % 7) / 1e4:.5e}", "fafmax_faf95_max_gen_anc_joint=nfe"]
+    vep = ",".join(f"A|intron_variant|MODIFIER|GENE{t}|ENSG{k:011d}|Transcript|ENST{k + t:011d}|protein_coding||"
+                   f"{t + 2}/11|ENST{k + t:011d}.5:c.{k % 3000}+{t}A>G|||||||1||1||SNV|HGNC|HGNC:{k % 50000}|"
+                   f"{'YES' if t == 0 else ''}|||1|P1|CCDS{k}.1|ENSP{k + t:011d}||Ensembl|PANTHER:PTHR{k % 99999}|||||"
+                   "|||||" for t in range(6))
+    return ";".join(items) + f";vep={vep}"
+
+
+def heavy_info_files(data: Path) -> tuple[Path, Path]:
+    """The workload's gnomAD records as a joint-shaped file, and the same with only AF_joint (bgzipped,
+    indexed), made once."""
+    import gzip
+
+    import pysam
+
+    heavy, light = data / "gnomad.joint.vcf.gz", data / "gnomad.joint.af_only.vcf.gz"
+    if heavy.is_file() and light.is_file():
+        return heavy, light
+    declared = ['##INFO=<ID=AF_joint,Number=A,Type=Float,Description="Alternate allele frequency, joint">']
+    extra = [f'##INFO=<ID={key},Number={n},Type={t},Description="{key}">' for key, n, t in
+             [("AC_joint", "A", "Integer"), ("AN_joint", 1, "Integer"), ("nhomalt_joint", "A", "Integer")]
+             + [(f"{stat}_joint_{pop}{sex}", "A" if stat != "AN" else 1, "Float" if stat == "AF" else "Integer")
+                for pop in JOINT_POPS for sex in ("", "_XX", "_XY") for stat in ("AC", "AN", "AF")]
+             + [("grpmax_joint", "A", "String"), ("fafmax_faf95_max_joint", "A", "Float"),
+                ("fafmax_faf95_max_gen_anc_joint", "A", "String"), ("vep", ".", "String")]]
+    with gzip.open(data / "gnomad.vcf.gz", "rt") as src, open(heavy.with_suffix(""), "w") as h, \
+            open(light.with_suffix(""), "w") as l:
+        for k, line in enumerate(src):
+            if line.startswith("##INFO"):
+                continue
+            if line.startswith("#CHROM"):
+                h.write("\n".join(declared + extra) + "\n")
+                l.write("\n".join(declared) + "\n")
+            if line.startswith("#"):
+                h.write(line)
+                l.write(line)
+                continue
+            cols = line.rstrip("\n").split("\t")
+            af = next((item[3:] for item in cols[7].split(";") if item.startswith("AF=")), ".")
+            h.write("\t".join(cols[:7] + [_joint_info(af, k)]) + "\n")
+            l.write("\t".join(cols[:7] + [f"AF_joint={af}"]) + "\n")
+    for path in (heavy, light):
+        pysam.tabix_index(str(path.with_suffix("")), preset="vcf", force=True)
+    return heavy, light
+
+
+def bench_info(args: argparse.Namespace, data: Path) -> dict:
+    import pysam
+
+    heavy, light = heavy_info_files(data)
+    overrides = ["providers=gnomad_v4_joint", *args.overrides]
+
+    def decompress() -> tuple[float, int]:
+        started, size = time.perf_counter(), 0
+        with pysam.BGZFile(str(heavy), "rb") as f:
+            while chunk := f.read(1 << 20):
+                size += len(chunk)
+        return time.perf_counter() - started, size
+
+    builds: dict[str, list[float]] = {"heavy": [], "light": []}
+    unpack, unpack_tool = [], []
+    for i in range(args.repeat):
+        for name, path in (("heavy", heavy), ("light", light)):
+            run_dir = args.workdir / f"info-{name}-{args.scale:g}-{int(time.time())}-{i}"
+            timed(build_command(data, run_dir, [f"paths.gnomad={path}", *overrides]))
+            builds[name].append(json.loads((run_dir / "manifest.json").read_text())["elapsed_s"])
+            shutil.rmtree(run_dir)
+        seconds, text_bytes = decompress()
+        unpack.append(seconds)
+        if shutil.which("bgzip"):
+            started = time.perf_counter()
+            subprocess.run(["bgzip", "-dc", str(heavy)], stdout=subprocess.DEVNULL, check=True)
+            unpack_tool.append(time.perf_counter() - started)
+    heavy_s, light_s, unpack_s = (statistics.median(v) for v in (builds["heavy"], builds["light"], unpack))
+    lines = sum(1 for _ in pysam.TabixFile(str(light)).fetch())
+    return {
+        "scale": args.scale, "records": lines, "repeats": args.repeat,
+        "bytes_per_record": round(text_bytes / max(lines, 1)),
+        "heavy_mb_compressed": round(os.path.getsize(heavy) / 1e6, 1),
+        "build_s_heavy_info": heavy_s, "build_s_af_joint_only": light_s,
+        "decompress_s_htslib": round(unpack_s, 3),
+        "decompress_s_bgzip_dc": round(statistics.median(unpack_tool), 3) if unpack_tool else None,
+        "extra_s": round(heavy_s - light_s, 3),
+        "extra_over_decompress": round((heavy_s - light_s) / unpack_s, 2),
+        "heavy_over_light": round(heavy_s / light_s, 2),
     }
 
 
@@ -358,7 +466,7 @@ def render(results: dict[str, dict[str, list]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["build", "dataset", "report", "prepare", "table"])
+    parser.add_argument("what", choices=["build", "dataset", "report", "prepare", "info", "table"])
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -375,7 +483,7 @@ def main() -> None:
         return
     data = workload(args)
     result = {"build": bench_build, "dataset": bench_dataset, "report": bench_report,
-              "prepare": bench_prepare}[args.what](args, data)
+              "prepare": bench_prepare, "info": bench_info}[args.what](args, data)
     print(json.dumps(result, indent=2))
 
 

@@ -8,6 +8,8 @@ from collections import Counter
 import numpy as np
 import pysam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genolewm.errors import ConfigError, InputError
 from genolewm.providers import SyntheticIndel, SyntheticSnv, VariantProvider
@@ -355,3 +357,40 @@ def test_only_acgt_reads_alleles_through_their_buffers():
     for lo, hi in [(0, len(values)), (3, 7), (2, 3), (5, 5)]:
         expected = [v is not None and v != "" and not v.strip("ACGT") for v in values[lo:hi]]
         assert only_acgt(array.slice(lo, hi - lo)).tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.lists(st.sampled_from(["AF_joint=0.25", "AF=0.5,0.01", "XAF=0.9", "AF_joint_afr=0.7", "vep=A|b|c,T|d|e",
+                              "DB", "CLNSIG=Pathogenic,_low_penetrance|risk_factor", "ONC=Oncogenic", "AF=.",
+                              "CLNSIG=Benign", "nAF_joint=0.3", "v" * 300]), max_size=6),
+    st.booleans()), min_size=1, max_size=8))
+def test_cutting_long_info_reads_the_same_values(records):
+    """Records with long INFO are cut to the keys a filter reads before parsing: every value read, and
+    every column, is the same as from the whole text (keys inside longer keys, flags, '.', lists, FORMAT
+    and sample columns, the key first, last or absent)."""
+    from unittest import mock
+
+    from genolewm.providers import records as rec
+    from genolewm.providers.records import decode, keep_info
+
+    info_lists = {"AF_joint": True, "AF": True, "CLNSIG": True, "ONC": True}
+    lines = []
+    for k, (items, with_sample) in enumerate(records):
+        info = ";".join(items) or "."
+        lines.append(f"chr1\t{100 + k}\trs{k}\tA\tC,G\t.\tPASS\t{info}" + ("\tGT\t0|1" if with_sample else ""))
+    n_columns = 10 if any(s for _, s in records) else 8
+    lines = [line + ("\tGT\t0|1" if n_columns == 10 and line.count("\t") == 7 else "") for line in lines]
+    text = ("\n".join(lines) + "\n").encode()
+    with mock.patch.object(rec, "LONG_LINE_BYTES", len(text) + 1):  # parsed whole
+        whole = decode(text, n_columns, info_lists, "x")
+    cut_text = keep_info(text, info_lists, n_columns)
+    assert len(cut_text) <= len(text) + 4 * len(lines)
+    cut = decode(cut_text, n_columns, info_lists, "x")
+    for key in ("AF_joint", "AF"):
+        assert np.array_equal(whole.info_float(key), cut.info_float(key), equal_nan=True)
+    for key in info_lists:
+        assert whole.info_raw(key).to_pylist() == cut.info_raw(key).to_pylist()
+        assert [whole.info_terms(key, i) for i in range(len(whole))] == [cut.info_terms(key, i) for i in range(len(cut))]
+    for name in ("CHROM", "POS", "ID", "REF", "ALT", "FILTER"):
+        assert whole.column(name).to_pylist() == cut.column(name).to_pylist()

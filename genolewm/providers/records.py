@@ -190,14 +190,21 @@ def line_blocks(read: Callable[[int], bytes], head: bytes = b"") -> Iterator[byt
     rest, size = head, BATCH_BYTES // 8
     while True:
         chunk = read(size)
-        data = rest + chunk
-        cut = len(data) if not chunk else data.rfind(b"\n") + 1
-        if cut:
-            yield data[:cut]
-            size = min(BATCH_BYTES, max(1, MAX_BATCH_LINES * cut // max(data.count(b"\n", 0, cut), 1)))
         if not chunk:
+            if rest:
+                yield rest
             return
-        rest = data[cut:]
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            rest += chunk
+            continue
+        # One copy of the chunk per block: the partial line before it joined to its whole lines.
+        block = b"".join((rest, memoryview(chunk)[:cut]))
+        yield block
+        rest = chunk[cut:]
+        # Lines counted in a sample: counting a whole block of kilobyte lines costs as much as parsing it.
+        sample = min(len(block), 1 << 16)
+        size = min(BATCH_BYTES, max(1, MAX_BATCH_LINES * sample // max(block.count(b"\n", 0, sample), 1)))
 
 
 def record_batches(blocks: Iterable[bytes], n_columns: int, info_lists: dict[str, bool],
@@ -221,8 +228,75 @@ def _read_options(n_columns: int) -> tuple:
     )
 
 
+# Past this many bytes in a block's first line, INFO is cut down to the keys read before the lines are parsed.
+LONG_LINE_BYTES = 256
+
+
+def _item(text: bytes, needle: bytes, lo: int, hi: int) -> int:
+    """Where INFO item ``needle`` (``key=``) starts in ``text[lo:hi]`` (an INFO field, or a line holding
+    one): after ``;`` or a tab, not inside a longer key; -1 where there is none."""
+    at = text.find(needle, lo, hi)
+    while at > 0 and text[at - 1] not in (59, 9):  # ";" or tab
+        at = text.find(needle, at + 1, hi)
+    return at
+
+
+def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -> bytes:
+    """VCF body lines with each record's INFO cut down to its first item of each of ``keys``.
+
+    Release files carry kilobytes of INFO a record (gnomAD's ``vep``), of
+    which a filter reads a few bytes: finding those items is a few memchr
+    calls a line, where parsing every line whole into columns copies and
+    scans all of it. A line with fewer than eight columns is left as it is,
+    for the parser to name.
+    """
+    needles = [(key + "=").encode() for key in keys]
+    out: list[bytes] = []
+    append, find, rfind, count = out.append, text.find, text.rfind, text.count
+    pos, size = 0, len(text)
+    while pos < size:
+        end = find(b"\n", pos)
+        end = size if end < 0 else end
+        # INFO starts after the 7th tab. Behind a first key's item (where its line has one) a backward
+        # search finds that tab at once; otherwise the tabs are walked.
+        hits = [_item(text, needle, pos, end) for needle in needles]
+        first = max(hits, default=-1)
+        for at in hits:
+            if -1 < at < first:
+                first = at
+        tab = rfind(b"\t", pos, first) if first > pos else -1
+        if tab < 0 or count(b"\t", pos, tab) != 6:
+            tab = pos - 1
+            for _ in range(7):
+                tab = find(b"\t", tab + 1, end)
+                if tab < 0:
+                    break
+            if tab < 0:
+                append(text[pos : end + 1])
+                pos = end + 1
+                continue
+        info = tab + 1
+        stop = end
+        if n_columns > len(COLUMNS):
+            stop = find(b"\t", info, end)
+            stop = end if stop < 0 else stop
+        append(text[pos:info])
+        for needle, at in zip(needles, hits):
+            if not info <= at < stop:
+                at = _item(text, needle, info, stop)
+            if at >= 0:
+                item_end = find(b";", at, stop)
+                append(text[at : stop if item_end < 0 else item_end])
+                append(b";")
+        append(text[stop : end + 1])
+        pos = end + 1
+    return b"".join(out)
+
+
 def decode(text: bytes, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
     """Records (tab-separated VCF body lines) as a :class:`RecordBatch`."""
+    if text.find(b"\n", 0, LONG_LINE_BYTES) < 0 < len(text) - LONG_LINE_BYTES:
+        text = keep_info(text, info_lists, n_columns)
     read, parse, convert = _read_options(max(n_columns, len(COLUMNS)))
     try:
         records = pcsv.read_csv(io.BytesIO(text), read_options=read, parse_options=parse,
