@@ -282,6 +282,7 @@ def bench_info(args: argparse.Namespace, data: Path) -> dict:
         "extra_s": round(heavy_s - light_s, 3),
         "extra_over_decompress": round((heavy_s - light_s) / unpack_s, 2),
         "heavy_over_light": round(heavy_s / light_s, 2),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -24,8 +24,9 @@ from ..errors import InputError
 
 COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 # A batch is about MAX_BATCH_LINES lines, and at most about BATCH_BYTES of text: real release VCFs carry
-# kilobytes of INFO per line, the prepared ones a few dozen bytes.
-BATCH_BYTES = 2 << 20
+# kilobytes of INFO per line, the prepared ones a few dozen bytes. Long lines are cut (keep_info) before
+# they are parsed, so a batch of them costs BATCH_BYTES of memory briefly and a few hundred KB after.
+BATCH_BYTES = 16 << 20
 MAX_BATCH_LINES = 1 << 13
 
 
