@@ -40,6 +40,14 @@ def summary(run_dir: str, manifest: dict) -> str:
               for src in sorted(set(t["by_edit_source"]) | set(t["by_requested_source"]))]
     if "audit" in manifest:
         lines.append(f"  audit     ok ({manifest['audit']['tuples']} tuples checked)")
+    sequences = manifest["sequences"]
+    left_out = ", ".join(f"{kind} {n}" for kind, n in sequences["windows"]["left_out"].items())
+    lines.append(f"  sequences tiled {sequences['windows']['tiled']}" + (f"  left out: {left_out}" if left_out else ""))
+    if manifest["masked_bases"]:
+        lines.append("  IUPAC     read as N: " + ", ".join(f"{c} {n}" for c, n in manifest["masked_bases"].items()))
+    for source, contigs in sequences["not_in_reference"].items():
+        lines.append(f"  {source} records on contigs not in the reference: "
+                     + ", ".join(f"{c} {'?' if n is None else n}" for c, n in contigs.items()))
     lines += [f"  warning   {message}" for message in manifest["warnings"]]
     for label, counts in (("fallbacks", manifest["fallbacks"]), ("skipped", manifest["variants_skipped"])):
         items = [f"{k} {v}" for k, v in counts.items()]

@@ -114,8 +114,8 @@ def _overlaps(edit: RelEdit, others: list[RelEdit]) -> bool:
 
 @dataclass
 class _Slot:
-    """One mix slot of one window being filled: what it has drawn so far. ``skipped`` is the window's
-    count of the variants its draws skipped, shared by its slots."""
+    """One mix slot of one window being filled: what it has drawn so far. ``skipped`` and ``classified``
+    are the window's counts of the variants its draws skipped and classified, shared by its slots."""
 
     window: WindowContext
     requested: str
@@ -123,6 +123,7 @@ class _Slot:
     settings: TupleSettings
     count_floor: tuple[str, int] | None
     skipped: Counter
+    classified: Counter
     used: set = field(default_factory=set)
     rngs: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
@@ -150,6 +151,8 @@ class _Slot:
         )
         if got.skipped:
             self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
+        if got.classified:
+            self.classified.update({(serving, *key): n for key, n in got.classified.items()})
         taken: list[RelEdit] = []
         n, notes = len(window.sequence), got.notes
 
@@ -216,25 +219,27 @@ def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:
 def draw_window(
     window: WindowContext, providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
     into: TupleBlock, count_floor: tuple[str, int] | None = None,
-) -> Counter:
+) -> tuple[Counter, Counter]:
     """Draw one window's tuples (``count`` per mix slot, in mix order) into ``into``; return the variants
-    the draws skipped (``{"<provider>:<reason>": n}``). A held-out window adds nothing."""
-    if settings.holdouts.excludes_window(window):
-        return Counter()
-    row = into.add_window(window)
+    the draws skipped (``{"<provider>:<reason>": n}``) and classified (``{(provider, CLNSIG value,
+    "selected" | "rejected"): n}``). A held-out window adds nothing."""
     skipped: Counter = Counter()
+    classified: Counter = Counter()
+    if settings.holdouts.excludes_window(window):
+        return skipped, classified
+    row = into.add_window(window)
     index = 0
     for entry in settings.mix:
         if entry.count == 0:
             continue
-        slot = _Slot(window, entry.source, seed, settings, count_floor, skipped)
+        slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
         per_tuple = _fill_slot(slot, entry.count, providers)
         notes_of = slot.notes.get
         for sources, edits in per_tuple:
             notes = tuple(map(notes_of, edits)) if slot.notes else ()
             into.append(row, index, entry.source, sources, edits, notes if any(notes) else ())
             index += 1
-    return skipped
+    return skipped, classified
 
 
 def window_tuples(
@@ -244,7 +249,7 @@ def window_tuples(
     """One window's tuples (``count`` per mix slot, in mix order) and the variants its draws skipped
     (``{"<provider>:<reason>": n}``)."""
     block = TupleBlock(settings.pad, settings.preserve_length)
-    skipped = draw_window(window, providers, seed, settings, block, count_floor)
+    skipped, _ = draw_window(window, providers, seed, settings, block, count_floor)
     return tuple(block), skipped
 
 
@@ -295,6 +300,7 @@ class BlockResult:
     excluded_by_holdout: int = 0
     masked_bases: Counter = field(default_factory=Counter)  # IUPAC code -> bases read as N
     variants_skipped: Counter = field(default_factory=Counter)
+    classified: Counter = field(default_factory=Counter)  # (provider, CLNSIG value, selected|rejected) -> alleles
     by_chrom: Counter = field(default_factory=Counter)  # ("<chrom> kept|excluded_by_holdout|skipped_n") -> windows
 
     @property
@@ -314,7 +320,7 @@ class BlockResult:
             "by_edit_source": Counter(self.tuples.column("edit_source")),
             "by_requested_source": Counter(self.tuples.requested),
             "fallbacks": self.fallbacks, "variants_skipped": self.variants_skipped, "by_chrom": self.by_chrom,
-            "masked_bases": self.masked_bases,
+            "masked_bases": self.masked_bases, "classified": self.classified,
         }
 
     @property
@@ -496,8 +502,9 @@ class TupleBuilder:
                 block.by_chrom[(where, "excluded_by_holdout")] += 1
             else:
                 block.by_chrom[(where, "kept")] += 1
-                block.variants_skipped.update(draw_window(window, self.providers, self.seed, settings, block.tuples,
-                                                          floor))
+                skipped, classified = draw_window(window, self.providers, self.seed, settings, block.tuples, floor)
+                block.variants_skipped.update(skipped)
+                block.classified.update(classified)
         return block
 
     def iter_blocks(self, windows_per_block: int) -> Iterator[BlockResult]:

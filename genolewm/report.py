@@ -50,6 +50,9 @@ class RunStats:
     clnsig: dict = field(default_factory=dict)          # term: edits
     skipped: dict = field(default_factory=dict)         # "source:reason": alleles
     counts: dict = field(default_factory=dict)          # the manifest's windows and tuples
+    masked_bases: dict = field(default_factory=dict)    # IUPAC code: reference bases read as N
+    sequences: dict = field(default_factory=dict)       # the manifest's sequences: tiled, left out, not in reference
+    classified: dict = field(default_factory=dict)      # source: {CLNSIG value: {"selected": n, "rejected": n}}
 
     @property
     def fallback_rate(self) -> dict:
@@ -103,6 +106,7 @@ def run_stats(run_dir: str | Path) -> RunStats:
         windows_by_chrom=manifest["windows_by_chrom"], af={s: b.tolist() for s, b in sorted(af.items())},
         clnsig=dict(sorted(clnsig.items())), skipped=manifest["variants_skipped"],
         counts={"windows": manifest["windows"], "tuples": manifest["tuples"]},
+        masked_bases=manifest["masked_bases"], sequences=manifest["sequences"], classified=manifest["clnsig"],
     )
 
 
@@ -217,6 +221,16 @@ def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
         ("Tuples by chromosome", _table(stats.tuples_by_chrom, ("chromosome", "tuples"))),
         ("CLNSIG terms", _table(stats.clnsig, ("term", "edits"))),
         ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles"))),
+        ("Reference bases read as N (IUPAC codes)", _table(stats.masked_bases, ("code", "bases"))),
+        ("Reference sequences", _table({"tiled": stats.sequences["windows"]["tiled"],
+                                         **{f"left out: {k}": n for k, n in stats.sequences["windows"]["left_out"].items()}},
+                                        ("sequences", "count"))),
+        ("VCF contigs not in the reference", _table(
+            {f"{source}: {contig}": n for source, contigs in stats.sequences["not_in_reference"].items()
+             for contig, n in contigs.items()}, ("source: contig", "records"))),
+        *((f"CLNSIG classifications of {source}", _table(
+            {value: f"selected {c['selected']}, rejected {c['rejected']}" for value, c in values.items()},
+            ("CLNSIG", "alleles"))) for source, values in stats.classified.items()),
     ]
     images = "".join(f"<figure><img src='{html.escape(name)}' alt='{html.escape(title)}'>"
                      f"<figcaption>{html.escape(title)}</figcaption></figure>" for title, name in figures)

@@ -312,11 +312,15 @@ class Draw:
 
     ``skipped`` counts each skipped allele once per run: the call that first
     met it inside a window it served (and past ``count_floor``) counts it.
+    ``classified`` counts the same alleles, and the ones the filter kept, by
+    ``(CLNSIG value, "selected" | "rejected")`` for sources that filter on
+    ClinVar classifications.
     """
 
     edits: list[RelEdit]
     skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
     notes: Mapping[RelEdit, VariantNote] = field(default_factory=lambda: NO_NOTES)
+    classified: Mapping[tuple[str, str], int] = field(default_factory=lambda: NOTHING_SKIPPED)
 
 
 @runtime_checkable

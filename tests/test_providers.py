@@ -311,7 +311,7 @@ def test_window_pools_match_a_direct_scan():
         lo, hi = start + margin, start + length - margin
         want = list(dict.fromkeys((s - start, ref, alt) for s, ref, alt in alleles
                                   if lo <= s and s + len(ref) <= hi and chrom_seq[s : s + len(ref)] == ref))
-        rows, _ = provider._eligible(w, "chr1", margin, -1)
+        rows, _, _ = provider._eligible(w, "chr1", margin, -1)
         keys = [(provider._starts[r] - start, provider._refs[r], provider._alts[r]) for r in rows]
         assert keys == want, (start, length)
         checked += len(want)
@@ -336,7 +336,7 @@ def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
 
     def pool(start, end):
         w = WindowContext("chr1", "ref", chrom[start:end], start_bp=start, chrom="chr1")
-        rows, _ = provider._eligible(w, "chr1", 64, -1)
+        rows, _, _ = provider._eligible(w, "chr1", 64, -1)
         return [(provider._starts[r], provider._alts[r]) for r in rows]
 
     at_repeated = [(repeated, other[base]), (repeated, other[other[base]])]

@@ -53,6 +53,13 @@ def test_first_real_build_completes_counts_and_audits(releases_dir, joint_build)
         assert skipped[f"clinvar:{reason}"] > 0, reason
     served = manifest["tuples"]["by_edit_source"]
     assert served["gnomad_common"] > 0 and served["clinvar"] > 0
+    # What the CLNSIG filter took and left, by classification as written (the audit recounted it).
+    clnsig = manifest["clnsig"]["clinvar"]
+    assert clnsig["Pathogenic"]["selected"] > 0 and clnsig["Pathogenic|risk_factor"]["selected"] > 0
+    for value in ("Pathogenic,_low_penetrance", "Benign", "Conflicting_classifications_of_pathogenicity"):
+        assert clnsig[value]["selected"] == 0 < clnsig[value]["rejected"], value
+    assert clnsig["."] == {"selected": 0, "rejected": skipped["clinvar:clnsig_missing"]}
+    assert "gnomad_common" not in manifest["clnsig"]
 
 
 def test_clinvar_edits_carry_a_selected_classification(joint_build):
@@ -66,6 +73,15 @@ def test_clinvar_edits_carry_a_selected_classification(joint_build):
                     assert "_low_penetrance" not in "".join(e["clnsig"])
                     terms.update(e["clnsig"])
     assert terms["Pathogenic"] and not {t for t in terms if t.startswith("_")}
+
+
+def test_a_wrong_classification_count_fails_the_audit(joint_build, tmp_path):
+    run_dir = shutil.copytree(joint_build[0], tmp_path / "m")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["clnsig"]["clinvar"]["Pathogenic,_low_penetrance"]["selected"] += 1
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AuditError, match="manifest.json: clnsig of clinvar is"):
+        audit_run(run_dir)
 
 
 def test_tampered_release_build_fails_the_audit_naming_the_row(joint_build, tmp_path):
@@ -176,3 +192,21 @@ def test_prepare_with_a_reference_names_every_drop(releases_dir, tmp_path, compo
         assert all(rec.info["AF_joint"][0] >= 0.01 for rec in vcf)
     report = json.dumps(gnomad)
     assert "AF_joint" in report
+
+
+def test_the_report_shows_what_was_read_as_n_left_out_and_classified(joint_build):
+    from genolewm.build import summary
+    from genolewm.report import run_stats, write_report
+
+    path, manifest = joint_build
+    stats = run_stats(path)
+    assert stats.masked_bases == manifest["masked_bases"] and stats.classified == manifest["clnsig"]
+    html = write_report(path).read_text()
+    for text in ("Reference bases read as N (IUPAC codes)", "<td>M</td><td>1</td>", "left out: ebv",
+                 "clinvar: NT_187361.1</td><td>2</td>", "CLNSIG classifications of clinvar",
+                 "<td>Pathogenic,_low_penetrance</td><td>selected 0, rejected"):
+        assert text in html, text
+    lines = summary(str(path), manifest)
+    assert "left out: mitochondrion 1, random 1, unplaced 1, ebv 1" in lines
+    assert "read as N: B 1, K 1, M 1, R 2, S 1, W 1, Y 1" in lines
+    assert "clinvar records on contigs not in the reference: NT_187361.1 2, NW_009646201.1 1" in lines

@@ -77,13 +77,17 @@ def _reason(rec, index: int, ref: str, alt: str | None, spec: dict) -> str | Non
 
 
 def skipped_alleles(vcf_path: str, spec: dict, windows: list[tuple[str, int, int]], margin: int,
-                    fasta: pysam.FastaFile) -> Counter:
-    """The alleles one VCF source skipped over the kept placed ``windows`` (chrom, start, end), by reason."""
+                    fasta: pysam.FastaFile) -> tuple[Counter, dict]:
+    """The alleles one VCF source skipped over the kept placed ``windows`` (chrom, start, end), by reason;
+    and, when it filters on CLNSIG, every allele there by CLNSIG value as written and whether the filter
+    selected it (``{value: {"selected": n, "rejected": n}}``)."""
     by_chrom: dict[str, list[tuple[int, int]]] = {}
     for chrom, start, end in windows:
         by_chrom.setdefault(chrom, []).append((start + margin, end - margin))
     pass_only = any(p["kind"] == "pass_only" for p in spec["predicates"])
     out: Counter = Counter()
+    classes: dict[str, dict[str, int]] = {}
+    by_clnsig = any(p["kind"] == "clnsig" for p in spec["predicates"])
     with pysam.VariantFile(vcf_path) as vcf:
         contigs = ContigNames(vcf.header.contigs)
         for chrom, interiors in by_chrom.items():
@@ -99,18 +103,23 @@ def skipped_alleles(vcf_path: str, spec: dict, windows: list[tuple[str, int, int
                     ref = rec.ref.upper()
                     filters = list(rec.filter.keys())
                     alts = rec.alts or (None,)
+                    clnsig = rec.info.get("CLNSIG") if by_clnsig and "CLNSIG" in rec.header.info else None
+                    value = "." if clnsig is None else ",".join(clnsig) if isinstance(clnsig, tuple) else clnsig
                     for index, alt in enumerate(alts):
                         if pass_only and filters and filters != ["PASS"]:
-                            out["not_pass"] += 1
-                            continue
-                        reason = _reason(rec, index, ref, alt, spec)
+                            reason = "not_pass"
+                        else:
+                            reason = _reason(rec, index, ref, alt, spec)
+                        if by_clnsig:
+                            tally = classes.setdefault(value, {"selected": 0, "rejected": 0})
+                            tally["rejected" if reason else "selected"] += 1
                         if reason is None and _inside_one(interiors, starts, rec.start, len(ref)):
                             actual = fasta.fetch(chrom, rec.start, rec.start + len(ref)).upper()
                             if actual != ref:
                                 reason = "ref_mismatch" if set(actual) <= ACGT else "ref_ambiguous"
                         if reason is not None:
                             out[reason] += 1
-    return out
+    return out, dict(sorted(classes.items()))
 
 
 def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

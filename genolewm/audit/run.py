@@ -211,11 +211,15 @@ class _Audit:
             spec = provider.audit_spec()
             if spec["kind"] != "vcf" or not self.mix.get(name) or self.sequences.fasta is None:
                 continue
-            counted = skipped_alleles(spec["path"], spec["filter"], placed, self.edge_margin, self.sequences.fasta)
+            counted, classes = skipped_alleles(spec["path"], spec["filter"], placed, self.edge_margin,
+                                               self.sequences.fasta)
             mine = {k.split(":", 1)[1]: n for k, n in recorded.items() if k.split(":", 1)[0] == name}
             if mine != dict(counted):
                 self.fail("manifest.json", f"variants_skipped of {name} is {dict(sorted(mine.items()))}, "
                           f"the VCF gives {dict(sorted(counted.items()))}")
+            if self.manifest["clnsig"].get(name, {}) != classes:
+                self.fail("manifest.json", f"clnsig of {name} is {self.manifest['clnsig'].get(name, {})}, "
+                          f"the VCF gives {classes}")
 
     def check_identity(self) -> None:
         """The manifest's seed, split, mix and data identity are the config's."""

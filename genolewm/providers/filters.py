@@ -196,12 +196,18 @@ class Selected:
     clnsig: np.ndarray
     skipped_start: np.ndarray
     skipped_reason: np.ndarray
+    # Per kept and per skipped allele: its record's CLNSIG as written ("." where it has none), when the
+    # filter selects by classification; None otherwise.
+    classes: np.ndarray | None = None
+    skipped_classes: np.ndarray | None = None
 
     def since(self, start: int) -> "Selected":
         """The alleles (kept and skipped) whose record starts at or after ``start``."""
         k, s = np.searchsorted(self.start, start), np.searchsorted(self.skipped_start, start)
         return Selected(self.start[k:], self.ref[k:], self.alt[k:], self.id[k:], self.af[k:], self.clnsig[k:],
-                        self.skipped_start[s:], self.skipped_reason[s:])
+                        self.skipped_start[s:], self.skipped_reason[s:],
+                        None if self.classes is None else self.classes[k:],
+                        None if self.skipped_classes is None else self.skipped_classes[s:])
 
 
 def variant_note(id_: str | None, af: float, clnsig: frozenset[str] | None) -> VariantNote:
@@ -296,13 +302,17 @@ class AlleleFilter:
         min_af = next((p for p in self._rest if isinstance(p, MinAf)), None)
         af = np.full(len(kept), np.nan) if min_af is None else batch.info_float(min_af.field)[kept]
         clnsig = np.empty(len(kept), dtype=object)
+        classes = skipped_classes = None
         if any(isinstance(p, ClnsigIn) for p in self._rest):
             clnsig[:] = [batch.info_terms("CLNSIG", i) for i in kept]
+            values = np.array(["." if v is None else v for v in batch.info_raw("CLNSIG").to_pylist()],
+                              dtype=object)[batch.rec]
+            classes, skipped_classes = values[kept], values[skipped]
         ids = batch.column("ID").take(as_indices(batch.rec[kept])).to_pylist()
         return Selected(
             batch.start[kept], batch.ref.take(take).to_pylist(), batch.alt.take(take).to_pylist(),
             np.array([None if i == "." else i for i in ids], dtype=object), af, clnsig,
-            batch.start[skipped], reason[skipped],
+            batch.start[skipped], reason[skipped], classes, skipped_classes,
         )
 
 

@@ -166,7 +166,7 @@ class VariantProvider:
     # on. Records are decoded in bulk; plain lists then serve a window's few dozen alleles faster than
     # NumPy calls would. Rows before the heads are dropped only once they are half of the lists, so
     # sliding a window does not move the batch read ahead of it.
-    _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs")
+    _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs", "_classes")
 
     def _fresh(self, chrom: str | None, start: int) -> dict:
         """The reading state of a pass starting at ``start`` on ``chrom``: an empty cache. _batches
@@ -174,7 +174,7 @@ class VariantProvider:
         the start of the last record read."""
         return {"_chrom": chrom, "_from": start, "_to": start, "_batches": None, "_read_to": -1,
                 **{name: bytearray() if name == "_states" else [] for name in self._CACHE},
-                "_skip_starts": [], "_skip_reasons": [], "_head": 0, "_skip_head": 0,
+                "_skip_starts": [], "_skip_reasons": [], "_skip_classes": [], "_head": 0, "_skip_head": 0,
                 "_pool_key": None, "_pool": []}
 
     def _reset(self, chrom: str | None, start: int) -> None:
@@ -210,12 +210,14 @@ class VariantProvider:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
 
-    def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter) -> None:
+    def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter,
+               classified: Counter) -> None:
         """Make the cache hold every usable allele starting in ``[lo, hi)``.
 
         Skipped alleles are counted into ``skipped`` as their record enters,
         if it starts at or after ``count_from``: inside the window, and past
-        what an earlier block of the same run counted.
+        what an earlier block of the same run counted; with a ClinVar
+        classification filter, those and the kept ones into ``classified``.
         """
         if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
                 or self._tbx_pid != os.getpid():
@@ -238,10 +240,19 @@ class VariantProvider:
                 self._clnsigs += sel.clnsig.tolist()
                 starts += sel.skipped_start.tolist()
                 self._skip_reasons += sel.skipped_reason.tolist()
-            a = bisect.bisect_left(starts, max(self._to, count_from), self._skip_head)
+                if sel.classes is not None:
+                    self._classes += sel.classes.tolist()
+                    self._skip_classes += sel.skipped_classes.tolist()
+            since = max(self._to, count_from)
+            a = bisect.bisect_left(starts, since, self._skip_head)
             b = bisect.bisect_left(starts, hi, a)
             if b > a:
                 skipped.update(self._skip_reasons[a:b])
+            if self._classes or self._skip_classes:
+                classified.update((value, "rejected") for value in self._skip_classes[a:b])
+                a = bisect.bisect_left(self._starts, since, self._head)
+                classified.update((value, "selected") for value in
+                                  self._classes[a : bisect.bisect_left(self._starts, hi, a)])
             self._to = hi
         self._head = bisect.bisect_left(self._starts, lo, self._head)
         if self._head * 2 > len(self._starts):
@@ -250,21 +261,23 @@ class VariantProvider:
             self._head = 0
         self._skip_head = bisect.bisect_left(starts, lo, self._skip_head)
         if self._skip_head * 2 > len(starts):
-            del starts[: self._skip_head], self._skip_reasons[: self._skip_head]
+            del starts[: self._skip_head], self._skip_reasons[: self._skip_head], \
+                self._skip_classes[: self._skip_head]
             self._skip_head = 0
         self._from = lo
 
     def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int
-                  ) -> tuple[list[int], Counter | None]:
+                  ) -> tuple[list[int], Counter | None, Counter | None]:
         """The cache rows of the usable alleles wholly inside the window's edge margins whose REF matches
-        the window, each allele once, in file order, and the alleles skipped on the way (None when the
-        window's pool was already made)."""
+        the window, each allele once, in file order, and the alleles skipped and classified on the way
+        (None when the window's pool was already made)."""
         lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
         key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         if key == self._pool_key:
-            return self._pool, None
+            return self._pool, None, None
         skipped: Counter = Counter()
-        self._slide(file_chrom, lo, hi, max(lo, floor), skipped)
+        classified: Counter = Counter()
+        self._slide(file_chrom, lo, hi, max(lo, floor), skipped, classified)
         seq, offset, states = window.sequence, window.start_bp, self._states
         starts, refs, alts = self._starts, self._refs, self._alts
         head = self._head
@@ -303,7 +316,7 @@ class VariantProvider:
                 continue
             rows.append(i)
         self._pool_key, self._pool = key, rows
-        return rows, skipped
+        return rows, skipped, classified
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -311,7 +324,7 @@ class VariantProvider:
         if file_chrom is None:
             return Draw([])
         floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
-        rows, skipped = self._eligible(window, file_chrom, edge_margin, floor)
+        rows, skipped, classified = self._eligible(window, file_chrom, edge_margin, floor)
         starts, refs, alts, offset = self._starts, self._refs, self._alts, window.start_bp
         chosen = sample_pool(len(rows), lambda k: RelEdit(starts[rows[k]] - offset, refs[rows[k]], alts[rows[k]]),
                              rng, count, excluded)
@@ -319,7 +332,7 @@ class VariantProvider:
         for k, edit in chosen:
             i = rows[k]
             notes[edit] = variant_note(self._ids[i], self._afs[i], self._clnsigs[i])
-        return Draw([e for _, e in chosen], skipped or NOTHING_SKIPPED, notes)
+        return Draw([e for _, e in chosen], skipped or NOTHING_SKIPPED, notes, classified or NOTHING_SKIPPED)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:

@@ -61,6 +61,7 @@ class Totals:
         self.shard_tuples: dict[int, int] = {}
         self.by_chrom: Counter = Counter()
         self.masked_bases: Counter = Counter()
+        self.classified: Counter = Counter()
 
     def add(self, counts: dict) -> None:
         self.windows.update(counts["windows"])
@@ -72,6 +73,7 @@ class Totals:
         self.shard_tuples[counts["shard"]] = sum(counts["by_requested_source"].values())
         self.by_chrom.update(counts["by_chrom"])
         self.masked_bases.update(counts["masked_bases"])
+        self.classified.update(counts["classified"])
 
     def _windows_by_chrom(self) -> dict:
         out: dict[str, dict[str, int]] = {}
@@ -95,7 +97,16 @@ class Totals:
             "variants_skipped": dict(sorted(self.variants_skipped.items())),
             # IUPAC codes other than N in the reference, read as N, each base once (windows.non_acgtn=mask).
             "masked_bases": dict(sorted(self.masked_bases.items())),
+            "clnsig": self._clnsig(),
         }
+
+    def _clnsig(self) -> dict:
+        """Per source filtering on ClinVar classifications: alleles selected and rejected by CLNSIG value
+        as written (``.``: none), counted like ``variants_skipped``."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (source, value, outcome), n in sorted(self.classified.items()):
+            out.setdefault(source, {}).setdefault(value, {"selected": 0, "rejected": 0})[outcome] += n
+        return out
 
 
 def unreadable(path: Path, exc: Exception) -> InputError:
