@@ -290,10 +290,14 @@ class RegionWindows(ReferenceWindows):
     tiled like a chromosome of its own (``margin_bp`` clear of its ends,
     every window wholly inside it), in FASTA order and by start. An
     interval shorter than ``window_bp + 2 * margin_bp`` gives no window.
+    The BED's intervals are tiled on whatever sequence they name
+    (``contigs`` ``all``), unless a list of contigs narrows them.
     """
 
     regions: str = ""
     margin_bp: int = 0
+    # The BED says where to tile: every sequence it names, unless a list narrows them.
+    contigs: str | Sequence[str] = "all"
 
     input_fields: ClassVar[tuple[str, ...]] = ("fasta", "regions")
 
@@ -320,6 +324,9 @@ class RegionWindows(ReferenceWindows):
 
     def audit_spec(self) -> dict:
         return {**super().audit_spec(), "regions": self.regions}
+
+    def sequences(self) -> dict:
+        return {"tiled": sum(1 for spans in self.spans.values() if spans), "left_out": self._left_out}
 
     def _tiles(self) -> Iterator[tuple[str, int, int, range]]:
         first = 0

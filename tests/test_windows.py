@@ -172,3 +172,14 @@ def test_corpus_blocks_read_the_file_once(tmp_path, monkeypatch):
     blocks = [list(win.iter_windows(start=a, stop=min(a + 4, len(whole)))) for a in range(0, len(whole), 4)]
     assert [w for block in blocks for w in block] == whole
     assert len(opened) == 1
+
+
+def test_regions_are_tiled_on_whatever_sequence_the_bed_names(tmp_path):
+    from genolewm.windows import RegionWindows
+
+    ref = releases.grch38_fasta(tmp_path, "ncbi", decoys=0)
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chr1_KI270706v1_random\t1000\t9000\nchr2\t2000\t10000\n")
+    win = RegionWindows(fasta=ref.path, regions=str(bed), window_bp=4_000, stride_bp=4_000)
+    assert sorted({w.chrom for w in win}) == ["chr1_KI270706v1_random", "chr2"]
+    assert win.sequences() == {"tiled": 2, "left_out": {}}
