@@ -106,7 +106,10 @@ def run_stats(run_dir: str | Path) -> RunStats:
         windows_by_chrom=manifest["windows_by_chrom"], af={s: b.tolist() for s, b in sorted(af.items())},
         clnsig=dict(sorted(clnsig.items())), skipped=manifest["variants_skipped"],
         counts={"windows": manifest["windows"], "tuples": manifest["tuples"]},
-        masked_bases=manifest["masked_bases"], sequences=manifest["sequences"], classified=manifest["clnsig"],
+        # Runs built before these counts existed have none to show.
+        masked_bases=manifest.get("masked_bases", {}), classified=manifest.get("clnsig", {}),
+        sequences=manifest.get("sequences", {"windows": {"tiled": "not counted", "left_out": {}},
+                                             "not_in_reference": {}}),
     )
 
 
@@ -210,6 +213,7 @@ def _table(rows: dict, headers: tuple[str, str]) -> str:
 
 
 def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
+    windows = stats.sequences["windows"]
     tables = [
         ("Windows", _table(stats.counts["windows"], ("windows", "count"))),
         ("Tuples by requested source", _table(stats.counts["tuples"]["by_requested_source"], ("source", "tuples"))),
@@ -222,8 +226,8 @@ def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
         ("CLNSIG terms", _table(stats.clnsig, ("term", "edits"))),
         ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles"))),
         ("Reference bases read as N (IUPAC codes)", _table(stats.masked_bases, ("code", "bases"))),
-        ("Reference sequences", _table({"tiled": stats.sequences["windows"]["tiled"],
-                                         **{f"left out: {k}": n for k, n in stats.sequences["windows"]["left_out"].items()}},
+        ("Reference sequences", _table({"tiled": windows["tiled"],
+                                         **{f"left out: {k}": n for k, n in windows["left_out"].items()}},
                                         ("sequences", "count"))),
         ("VCF contigs not in the reference", _table(
             {f"{source}: {contig}": n for source, contigs in stats.sequences["not_in_reference"].items()

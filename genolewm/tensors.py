@@ -33,7 +33,7 @@ import torch
 from torch.utils.data._utils.collate import default_collate_fn_map
 
 from .tokens import FlatEdits, Vocabulary, decode as decode_tokens, edit_arrays, encode
-from .types import EditType
+from .types import EditType, edit_type
 
 class Batch(dict):
     """A batch a dataset yields whole: handing it to a DataLoader's own batching is an error that says so.
@@ -69,7 +69,7 @@ def collate(items: Sequence, max_edits: int | None = None, vocabulary: Vocabular
     tuples = [item.training_tuple for item in items]
     edits = [e for t in tuples for e in t.rel_edits]
     source = None if vocabulary is None else vocabulary.source_ids([s for t in tuples for s in t.edit_sources])
-    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type.name for e in edits],
+    flat = FlatEdits.from_strings([e.rel_pos for e in edits], [edit_type(e.ref, e.alt) for e in edits],
                                   [e.ref for e in edits], [e.alt for e in edits], source)
     arrays = {
         "window": encode([item.source_window.sequence for item in items]),

@@ -141,7 +141,8 @@ def test_builder_validation(small_genome, kwargs, message):
 def test_vcf_contigs_must_match_reference(small_genome, tmp_path):
     fasta, _ = small_genome
     vcf = write_vcf(tmp_path / "genbank.vcf", {"CM000663.2": 40_000}, ["CM000663.2\t500\t.\tA\tC\t.\tPASS\tAF=0.5"])
-    with pytest.raises(ConfigError, match=r"providers.gnomad_common: no contig of .*genbank.vcf.gz \(CM000663.2\) matches"):
+    with pytest.raises(ConfigError,
+                       match=r"providers.gnomad_common: no contig of .*genbank.vcf.gz \(CM000663.2\) matches"):
         make(ReferenceWindows(fasta=fasta), provider_map=providers(vcf), mix=DEFAULT_EDIT_SOURCE_COUNTS)
 
 

@@ -391,6 +391,7 @@ def test_cutting_long_info_reads_the_same_values(records):
         assert np.array_equal(whole.info_float(key), cut.info_float(key), equal_nan=True)
     for key in info_lists:
         assert whole.info_raw(key).to_pylist() == cut.info_raw(key).to_pylist()
-        assert [whole.info_terms(key, i) for i in range(len(whole))] == [cut.info_terms(key, i) for i in range(len(cut))]
+        assert [whole.info_terms(key, i) for i in range(len(whole))] == \
+            [cut.info_terms(key, i) for i in range(len(cut))]
     for name in ("CHROM", "POS", "ID", "REF", "ALT", "FILTER"):
         assert whole.column(name).to_pylist() == cut.column(name).to_pylist()

@@ -199,8 +199,8 @@ class _Audit:
             if self.manifest["windows"][key] != counts[key]:
                 self.fail("manifest.json", f"windows.{key} is {self.manifest['windows'][key]}, the plan gives "
                           f"{counts[key]}")
-        if self.manifest["masked_bases"] != dict(sorted(masked.items())):
-            self.fail("manifest.json", f"masked_bases is {self.manifest['masked_bases']}, the reference gives "
+        if self.manifest.get("masked_bases") != dict(sorted(masked.items())):
+            self.fail("manifest.json", f"masked_bases is {self.manifest.get('masked_bases')}, the reference gives "
                       f"{dict(sorted(masked.items()))}")
 
     def check_skipped(self, kept: list[dict]) -> None:
@@ -217,9 +217,9 @@ class _Audit:
             if mine != dict(counted):
                 self.fail("manifest.json", f"variants_skipped of {name} is {dict(sorted(mine.items()))}, "
                           f"the VCF gives {dict(sorted(counted.items()))}")
-            if self.manifest["clnsig"].get(name, {}) != classes:
-                self.fail("manifest.json", f"clnsig of {name} is {self.manifest['clnsig'].get(name, {})}, "
-                          f"the VCF gives {classes}")
+            recorded_classes = self.manifest.get("clnsig", {}).get(name, {})
+            if recorded_classes != classes:
+                self.fail("manifest.json", f"clnsig of {name} is {recorded_classes}, the VCF gives {classes}")
 
     def check_identity(self) -> None:
         """The manifest's seed, split, mix and data identity are the config's."""

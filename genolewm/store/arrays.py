@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..tokens import SIDE_CODES, FlatEdits, decode, encode, tokens
 from ..tuples import TupleBlock, edit_source
-from ..types import EDIT_TYPES, ShardRef, WindowContext
+from ..types import EDIT_TYPES, ShardRef, WindowContext, edit_type
 from .formats import OutputSettings
 from .manifest import unreadable
 from .schema import window_row
@@ -70,7 +70,7 @@ class ArraysFormat(OutputSettings):
         code = {s: i for i, s in enumerate(sources)}
         size = len(tuples)
         edits = [e for t in tuples.edits for e in t]
-        flat = FlatEdits.from_strings([e.rel_pos for e in edits], [e.edit_type.name for e in edits],
+        flat = FlatEdits.from_strings([e.rel_pos for e in edits], [edit_type(e.ref, e.alt) for e in edits],
                                       [e.ref for e in edits], [e.alt for e in edits])
         counts = np.fromiter((len(t) for t in tuples.edits), np.int64, size)
         arrays = {

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ..arrow import column
 from ..tuples import TupleBlock
-from ..types import WindowContext
+from ..types import WindowContext, edit_type
 
 EDIT_TYPE = pa.struct(
     [
@@ -76,7 +76,8 @@ def _edit_columns(tuples: TupleBlock) -> list[list]:
         chrom = windows[row].chrom
         pos = None if chrom is None else windows[row].start_bp + 1
         for e, src, note in zip(edits, sources, notes or (None,) * len(edits)):
-            rows.append((e.rel_pos, e.ref, e.alt, e.edit_type.name, src, chrom, None if pos is None else pos + e.rel_pos,
+            rows.append((e.rel_pos, e.ref, e.alt, edit_type(e.ref, e.alt), src, chrom,
+                         None if pos is None else pos + e.rel_pos,
                          note.id if note else None, note.af if note else None,
                          note.clnsig if note and note.clnsig is not None else None))
     return [list(field) for field in zip(*rows)] if rows else [[] for _ in EDIT_TYPE]
