@@ -252,22 +252,23 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -
     for the parser to name.
     """
     needles = [(key + "=").encode() for key in keys]
+    lead, rest = (needles[0], needles[1:]) if needles else (b"\n", [])  # "\n" is in no line: never found
+    samples = n_columns > len(COLUMNS)
     out: list[bytes] = []
     append, find, rfind, count = out.append, text.find, text.rfind, text.count
     pos, size = 0, len(text)
     while pos < size:
         end = find(b"\n", pos)
-        end = size if end < 0 else end
-        # INFO starts after the 7th tab. Behind a first key's item (where its line has one) a backward
+        if end < 0:
+            end = size
+        # INFO starts after the 7th tab: behind the first key's item, where the line has one, a backward
         # search finds that tab at once; otherwise the tabs are walked.
-        hits = [_item(text, needle, pos, end) for needle in needles]
-        first = max(hits, default=-1)
-        for at in hits:
-            if -1 < at < first:
-                first = at
-        tab = rfind(b"\t", pos, first) if first > pos else -1
+        at = find(lead, pos, end)
+        while at > 0 and text[at - 1] not in (59, 9):  # ";" or tab: the key, not the end of a longer one
+            at = find(lead, at + 1, end)
+        tab = rfind(b"\t", pos, at) if at > pos else -1
         if tab < 0 or count(b"\t", pos, tab) != 6:
-            tab = pos - 1
+            at, tab = -1, pos - 1
             for _ in range(7):
                 tab = find(b"\t", tab + 1, end)
                 if tab < 0:
@@ -276,19 +277,23 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -
                 append(text[pos : end + 1])
                 pos = end + 1
                 continue
-        info = tab + 1
-        stop = end
-        if n_columns > len(COLUMNS):
+        info, stop = tab + 1, end
+        if samples:
             stop = find(b"\t", info, end)
-            stop = end if stop < 0 else stop
+            if stop < 0:
+                stop = end
         append(text[pos:info])
-        for needle, at in zip(needles, hits):
-            if not info <= at < stop:
-                at = _item(text, needle, info, stop)
+        if at < 0 or at >= stop:
+            at = _item(text, lead, info, stop)
+        for needle in rest:
             if at >= 0:
                 item_end = find(b";", at, stop)
                 append(text[at : stop if item_end < 0 else item_end])
                 append(b";")
+            at = _item(text, needle, info, stop)
+        if at >= 0:
+            item_end = find(b";", at, stop)
+            append(text[at : stop if item_end < 0 else item_end])
         append(text[stop : end + 1])
         pos = end + 1
     return b"".join(out)
