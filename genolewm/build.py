@@ -45,9 +45,10 @@ def summary(run_dir: str, manifest: dict) -> str:
     lines.append(f"  sequences tiled {sequences['windows']['tiled']}" + (f"  left out: {left_out}" if left_out else ""))
     if manifest["masked_bases"]:
         lines.append("  IUPAC     read as N: " + ", ".join(f"{c} {n}" for c, n in manifest["masked_bases"].items()))
-    for source, contigs in sequences["not_in_reference"].items():
-        lines.append(f"  {source} records on contigs not in the reference: "
-                     + ", ".join(f"{c} {'?' if n is None else n}" for c, n in contigs.items()))
+    for key, where in (("not_in_reference", "not in the reference"), ("not_tiled", "the windows do not tile")):
+        for source, contigs in sequences.get(key, {}).items():
+            lines.append(f"  {source} records on contigs {where}: "
+                         + ", ".join(f"{c} {'?' if n is None else n}" for c, n in contigs.items()))
     lines += [f"  warning   {message}" for message in manifest["warnings"]]
     for label, counts in (("fallbacks", manifest["fallbacks"]), ("skipped", manifest["variants_skipped"])):
         items = [f"{k} {v}" for k, v in counts.items()]

@@ -411,12 +411,20 @@ class TupleBuilder:
 
     def sequences(self) -> dict:
         """What the inputs hold outside the build: the reference sequences the windows leave out, by kind
-        (``windows``), and per VCF source its contigs the reference lacks, with their records."""
-        reference = self.windows.sequence_names
-        absent = {name: provider.contigs.absent_from(reference) for name, provider in sorted(self.providers.items())
-                  if provider.contigs and reference}
+        (``windows``), and per VCF source its contigs the reference lacks (``not_in_reference``) and those
+        it has but the windows do not tile (``not_tiled``), with their records."""
+        reference, tiled = self.windows.sequence_names, ContigNames(self.windows.records())
+        absent: dict[str, dict] = {}
+        untiled: dict[str, dict] = {}
+        for name, provider in sorted(self.providers.items()):
+            if not (provider.contigs and reference):
+                continue
+            outside = provider.contigs.absent_from(tiled)
+            absent[name] = {c: n for c, n in outside.items() if c not in reference}
+            untiled[name] = {c: n for c, n in outside.items() if c in reference}
         return {"windows": self.windows.sequences(),
-                "not_in_reference": {name: contigs for name, contigs in absent.items() if contigs}}
+                "not_in_reference": {name: contigs for name, contigs in absent.items() if contigs},
+                "not_tiled": {name: contigs for name, contigs in untiled.items() if contigs}}
 
     def inputs(self) -> list[str]:
         """Every file the build reads: the windows', each provider's and the holdout's."""

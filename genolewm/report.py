@@ -229,9 +229,10 @@ def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
         ("Reference sequences", _table({"tiled": windows["tiled"],
                                          **{f"left out: {k}": n for k, n in windows["left_out"].items()}},
                                         ("sequences", "count"))),
-        ("VCF contigs not in the reference", _table(
-            {f"{source}: {contig}": n for source, contigs in stats.sequences["not_in_reference"].items()
-             for contig, n in contigs.items()}, ("source: contig", "records"))),
+        *((title, _table({f"{source}: {contig}": n for source, contigs in stats.sequences.get(key, {}).items()
+                          for contig, n in contigs.items()}, ("source: contig", "records")))
+          for key, title in (("not_in_reference", "VCF contigs not in the reference"),
+                             ("not_tiled", "VCF contigs the windows do not tile"))),
         *((f"CLNSIG classifications of {source}", _table(
             {value: f"selected {c['selected']}, rejected {c['rejected']}" for value, c in values.items()},
             ("CLNSIG", "alleles"))) for source, values in stats.classified.items()),

@@ -45,6 +45,8 @@ def test_first_real_build_completes_counts_and_audits(releases_dir, joint_build)
     assert set(manifest["windows_by_chrom"]) == {f"chr{c}" for c in releases.CHROMOSOMES}
     # ClinVar's NT_/NW_ contigs are counted, with their records; no error while others match.
     assert manifest["sequences"]["not_in_reference"] == {"clinvar": {"NT_187361.1": 2, "NW_009646201.1": 1}}
+    # ClinVar's MT records: chrM is in the reference but not tiled by default.
+    assert manifest["sequences"]["not_tiled"] == {"clinvar": {"MT": 1}}
     skipped = manifest["variants_skipped"]
     # gnomAD REFs at IUPAC bases are their own reason, never a REF mismatch.
     assert skipped["gnomad_common:ref_ambiguous"] >= 1 and "gnomad_common:ref_mismatch" not in skipped
@@ -210,3 +212,15 @@ def test_the_report_shows_what_was_read_as_n_left_out_and_classified(joint_build
     assert "left out: mitochondrion 1, random 1, unplaced 1, ebv 1" in lines
     assert "read as N: B 1, K 1, M 1, R 2, S 1, W 1, Y 1" in lines
     assert "clinvar records on contigs not in the reference: NT_187361.1 2, NW_009646201.1 1" in lines
+    assert "clinvar records on contigs the windows do not tile: MT 1" in lines
+    assert "clinvar: MT</td><td>1</td>" in html
+
+
+def test_a_build_that_also_takes_oncogenic_records_audits(releases_dir, tmp_path):
+    manifest = build(releases_dir, tmp_path, "providers.clinvar.onc=[Oncogenic,Likely_oncogenic]", "holdout=none")
+    assert manifest["audit"]["tuples"] == manifest["tuples"]["total"]
+    rejected_missing = manifest["variants_skipped"]["clinvar:clnsig_missing"]
+    plain = build(releases_dir, tmp_path / "plain", "holdout=none")
+    # ONC-only records are taken now, so fewer records lack a classification the filter reads.
+    assert rejected_missing < plain["variants_skipped"]["clinvar:clnsig_missing"]
+    assert manifest["clnsig"]["clinvar"]["."]["selected"] > 0 == plain["clnsig"]["clinvar"]["."]["selected"]
