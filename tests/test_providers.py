@@ -1,6 +1,8 @@
 import collections
 import gzip
+import os
 import shutil
+from pathlib import Path
 from random import Random
 
 from collections import Counter
@@ -395,3 +397,39 @@ def test_cutting_long_info_reads_the_same_values(records):
             [cut.info_terms(key, i) for i in range(len(cut))]
     for name in ("CHROM", "POS", "ID", "REF", "ALT", "FILTER"):
         assert whole.column(name).to_pylist() == cut.column(name).to_pylist()
+
+
+def test_release_records_are_cut_on_another_core_as_in_process(releases_dir):
+    """A release file's records from a virtual offset, inflated and cut by a child process, are the text an
+    in-process read gives cut the same way; closing early ends the child."""
+    from genolewm.providers.inflate import CutRecords
+    from genolewm.providers.records import keep_info
+
+    path, keys = releases_dir["joint"], ("AF_joint",)
+    with pysam.TabixFile(path) as tbx, pysam.BGZFile(path, "rb") as whole:
+        next(tbx.fetch("chr2"))
+        voffset = tbx.tell()
+        whole.seek(voffset)
+        expected = keep_info(whole.read(), keys)
+    cut = CutRecords(path, voffset, keys, 8)
+    got = b"".join(iter(lambda: cut.read(1 << 16), b""))
+    assert got == expected and got.count(b"\n") == expected.count(b"\n") > 100
+    assert cut.read(10) == b""
+    early = CutRecords(path, voffset, keys, 8)
+    assert early.read(100)
+    early.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(early.pid, 0)
+
+
+def test_a_damaged_release_file_is_one_error_naming_it(releases_dir, tmp_path):
+    from genolewm.errors import InputError
+    from genolewm.providers.inflate import CutRecords
+
+    damaged = tmp_path / "gnomad.joint.damaged.vcf.bgz"
+    data = Path(releases_dir["joint"]).read_bytes()
+    damaged.write_bytes(data[: len(data) // 2] + b"\0" * 5000)
+    cut = CutRecords(str(damaged), 0, ("AF_joint",), 8)
+    with pytest.raises(InputError, match=r"gnomad.joint.damaged.vcf.bgz: cannot decompress it .*bgzip -t"):
+        while cut.read(1 << 16):
+            pass

@@ -22,7 +22,8 @@ from ..errors import ConfigError, ContractError, InputError
 from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter, Selected, variant_note
-from .records import header_layout, line_blocks, record_batches
+from .inflate import CutRecords
+from .records import LONG_LINE_BYTES, header_layout, line_blocks, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
 REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
@@ -192,14 +193,20 @@ class VariantProvider:
             self._tbx, self._bgzf = pysam.TabixFile(self.path), pysam.BGZFile(self.path, "rb")
             self._tbx_pid = os.getpid()
         where = f"{self.path} ({file_chrom} from {start + 1})"
+        cut = None
         try:
             # The index finds the first record; the text from there is read in blocks, not line by line.
             first = next(self._tbx.fetch(file_chrom, start), None)
             if first is None:
                 return
-            self._bgzf.seek(self._tbx.tell())
+            read = self._bgzf.read
+            if len(first) > LONG_LINE_BYTES:  # a release file: inflating and cutting INFO, on another core
+                cut = CutRecords(self.path, self._tbx.tell(), tuple(self._info_lists), self._n_columns)
+                read = cut.read
+            else:
+                self._bgzf.seek(self._tbx.tell())
             prefix, more = f"{file_chrom}\t".encode(), True
-            for block in line_blocks(self._bgzf.read, first.encode() + b"\n"):
+            for block in line_blocks(read, first.encode() + b"\n"):
                 block, more = _this_contig(block, prefix)
                 for batch in record_batches([block], self._n_columns, self._info_lists, where):
                     # Records overlapping ``start`` but beginning before it belong to an earlier window.
@@ -209,6 +216,9 @@ class VariantProvider:
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: cannot read records of {file_chrom} from {start + 1} ({exc}); "
                              f"was it rewritten after indexing? Run `tabix -f -p vcf {self.path}`") from exc
+        finally:
+            if cut is not None:
+                cut.close()
 
     def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter,
                classified: Counter) -> None:
