@@ -185,10 +185,10 @@ def split_terms(value: str, is_list: bool = True) -> list[str]:
     return [t.replace(_KEPT_COMMA, ",_") for item in items for t in item.split("|") if t]
 
 
-def line_blocks(read: Callable[[int], bytes], head: bytes = b"") -> Iterator[bytes]:
+def line_blocks(read: Callable[[int], bytes], head: bytes = b"", most: int = BATCH_BYTES) -> Iterator[bytes]:
     """A text as blocks of whole lines (``head``, then what ``read(size)`` returns until it returns
-    nothing), sized to about MAX_BATCH_LINES lines and at most about BATCH_BYTES."""
-    rest, size = head, BATCH_BYTES // 8
+    nothing), sized to about MAX_BATCH_LINES lines and at most about ``most`` bytes."""
+    rest, size = head, most // 8
     while True:
         chunk = read(size)
         if not chunk:
@@ -205,7 +205,7 @@ def line_blocks(read: Callable[[int], bytes], head: bytes = b"") -> Iterator[byt
         rest = chunk[cut:]
         # Lines counted in a sample: counting a whole block of kilobyte lines costs as much as parsing it.
         sample = min(len(block), 1 << 16)
-        size = min(BATCH_BYTES, max(1, MAX_BATCH_LINES * sample // max(block.count(b"\n", 0, sample), 1)))
+        size = min(most, max(1, MAX_BATCH_LINES * sample // max(block.count(b"\n", 0, sample), 1)))
 
 
 def record_batches(blocks: Iterable[bytes], n_columns: int, info_lists: dict[str, bool],
