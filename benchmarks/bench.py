@@ -281,6 +281,7 @@ def bench_info(args: argparse.Namespace, data: Path) -> dict:
         "decompress_s_bgzip_dc": round(statistics.median(unpack_tool), 3) if unpack_tool else None,
         "extra_s": round(heavy_s - light_s, 3),
         "extra_over_decompress": round((heavy_s - light_s) / unpack_s, 2),
+        "extra_over_bgzip_dc": round((heavy_s - light_s) / statistics.median(unpack_tool), 2) if unpack_tool else None,
         "heavy_over_light": round(heavy_s / light_s, 2),
         "peak_rss_mb": peak_rss_mb(),
     }
