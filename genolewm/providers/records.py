@@ -263,9 +263,7 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -
             end = size
         # INFO starts after the 7th tab: behind the first key's item, where the line has one, a backward
         # search finds that tab at once; otherwise the tabs are walked.
-        at = find(lead, pos, end)
-        while at > 0 and text[at - 1] not in (59, 9):  # ";" or tab: the key, not the end of a longer one
-            at = find(lead, at + 1, end)
+        at = _item(text, lead, pos, end)
         tab = rfind(b"\t", pos, at) if at > pos else -1
         if tab < 0 or count(b"\t", pos, tab) != 6:
             at, tab = -1, pos - 1
