@@ -107,6 +107,10 @@ class Tiling:
     def records(self) -> list[str]:
         return list(dict.fromkeys(name for name, *_ in self._tiles()))
 
+    def sequences(self) -> dict:
+        """Every sequence of the input is tiled, unless a subclass says otherwise."""
+        return {"tiled": len(self.records()), "left_out": {}}
+
     def locate(self, index: int) -> tuple[str, int]:
         """``(sequence name, start_bp)`` of the window with plan index ``index``."""
         for name, _, first, starts in self._tiles():
@@ -360,9 +364,6 @@ class CorpusWindows(Tiling):
         self.path = _require_file(self.path, "paths.corpus")
         self._record_lengths: list[tuple[str, int]] | None = None
         self._scan_state: list | None = None
-
-    def sequences(self) -> dict:
-        return {"tiled": len(self.records()), "left_out": {}}
 
     def audit_spec(self) -> dict:
         return {"kind": "corpus", "path": self.path, "window_bp": self.window_bp, "flank_bp": self.flank_bp,
