@@ -154,10 +154,12 @@ def prepare_vcf(
     *,
     reference: str | None = None,
     ref_mismatch: str = "skip",
+    key: str = "providers",
 ) -> dict:
     """Write the usable alleles of ``input_path`` to ``output_path`` (+ ``.tbi``); return the report.
 
-    Files are written under temporary names and renamed when complete.
+    Files are written under temporary names and renamed when complete. ``key`` is the config key of the
+    filter's settings, for messages.
     """
     if not os.path.isfile(input_path):
         raise InputError(f"input: file not found: {input_path}")
@@ -174,7 +176,7 @@ def prepare_vcf(
                 header = src.header.copy()
         except (OSError, ValueError) as exc:
             raise InputError(f"input: cannot read VCF {input_path}: {exc}") from exc
-        filt.check_header(header, input_path, "providers")
+        filt.check_header(header, input_path, key)
         with pysam.BGZFile(tmp, "wb") as out:
             out.write(str(_output_header(header, filt)).encode())
             records, alleles, kept, dropped = _copy_alleles(input_path, header, out, filt, check)
@@ -217,7 +219,8 @@ def run(cfg: DictConfig, run_dir: str) -> dict:
         ref_mismatch = cfg.ref_mismatch
     except OmegaConfBaseException as exc:
         raise ConfigError(str(exc).splitlines()[0]) from exc
-    report = prepare_vcf(input_path, os.path.abspath(output), filt, reference=reference, ref_mismatch=ref_mismatch)
+    report = prepare_vcf(input_path, os.path.abspath(output), filt, reference=reference, ref_mismatch=ref_mismatch,
+                         key=f"providers.{source}")
     report["source"] = source
     report_path = Path(output[: -len(".vcf.gz")] + ".report.json")
     tmp = report_path.with_suffix(".json.tmp")

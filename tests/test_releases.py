@@ -224,3 +224,22 @@ def test_a_build_that_also_takes_oncogenic_records_audits(releases_dir, tmp_path
     # ONC-only records are taken now, so fewer records lack a classification the filter reads.
     assert rejected_missing < plain["variants_skipped"]["clinvar:clnsig_missing"]
     assert manifest["clnsig"]["clinvar"]["."]["selected"] > 0 == plain["clnsig"]["clinvar"]["."]["selected"]
+
+
+@pytest.mark.slow
+def test_prepare_without_the_joint_preset_names_the_key_to_set(releases_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "genolewm.prepare", "source=gnomad", f"input={releases_dir['joint']}",
+                          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("genolewm.prepare: error: providers.gnomad_common.af_field='AF': INFO field not declared")
+    assert "set providers.gnomad_common.af_field to one of them" in line and "providers=gnomad_v4_joint" in line
+    ok = subprocess.run([sys.executable, "-m", "genolewm.prepare", "source=gnomad", "providers=gnomad_v4_joint",
+                         f"input={releases_dir['joint']}", f"reference={releases_dir['reference'].path}",
+                         f"hydra.run.dir={tmp_path / 'ok'}"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads((tmp_path / "ok" / "gnomad.prepared.report.json").read_text())
+    assert report["dropped"]["ref_ambiguous"] >= 1 and report["filter"]["predicates"][1]["field"] == "AF_joint"
