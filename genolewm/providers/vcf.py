@@ -138,8 +138,8 @@ class VariantProvider:
             )
         try:
             self.filter = AlleleFilter.from_settings(
-                af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, onc=self.onc, pass_only=self.pass_only,
-                max_allele_len=self.max_allele_len, edit_types=self.edit_types,
+                af_field=self.af_field, min_af=self.min_af, clnsig=self.clnsig, onc=self.onc,
+                pass_only=self.pass_only, max_allele_len=self.max_allele_len, edit_types=self.edit_types,
             )
         except ConfigError as exc:
             raise ConfigError(f"{key}.{exc}") from exc
@@ -304,19 +304,16 @@ class VariantProvider:
                 # The reference is the same in every window, so one check per allele suffices.
                 actual = seq[rel : rel + len(ref)]
                 if actual != ref:
-                    if "N" in actual:  # the reference does not say which base is there (a gap, or an IUPAC code)
-                        if start + len(ref) > floor:
-                            skipped["ref_ambiguous"] += 1
-                        states[i] = REF_BAD
-                        continue
-                    if self.ref_mismatch == "error":
+                    # An N there (a gap, or an IUPAC code) leaves the base open: not a mismatch.
+                    reason = "ref_ambiguous" if "N" in actual else "ref_mismatch"
+                    if reason == "ref_mismatch" and self.ref_mismatch == "error":
                         raise InputError(
                             f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alts[i]} REF does not match the "
                             f"reference ({actual!r}); fix the VCF or set "
                             f"providers.{self.name}.ref_mismatch=skip"
                         )
                     if start + len(ref) > floor:  # not checked by an earlier block
-                        skipped["ref_mismatch"] += 1
+                        skipped[reason] += 1
                     states[i] = REF_BAD
                     continue
                 states[i] = REF_OK
