@@ -8,7 +8,10 @@ and warnings on the console and keeps everything in ``<run dir>/build.log``.
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 LOG_ONLY = {"log_only": True}  # extra= for a record the console already shows another way (stderr)
 
@@ -20,13 +23,19 @@ class ConsoleFilter(logging.Filter):
         return not getattr(record, "log_only", False)
 
 
-class Progress:
-    """Logs ``done of total`` every ``every_s`` seconds: progress for runs with no terminal (a bar shows otherwise)."""
+PROGRESS_EVERY_S = 10.0  # a progress line this often when no terminal shows a bar
 
-    def __init__(self, log: logging.Logger, what: str, total: int, every_s: float = 10.0) -> None:
+
+class Progress:
+    """Logs ``done of total`` with the rate and the time left every ``every_s`` seconds: progress for runs
+    with no terminal (a bar shows otherwise). ``scale`` and ``unit`` say how counts are shown."""
+
+    def __init__(self, log: logging.Logger, what: str, total: int, every_s: float = PROGRESS_EVERY_S,
+                 scale: float = 1.0, unit: str = "") -> None:
         self.log, self.what, self.total, self.every_s = log, what, total, every_s
+        self.scale, self.unit = scale, unit
         self.done = 0
-        self.last = time.monotonic()
+        self.started = self.last = time.monotonic()
 
     def update(self, n: int, detail: str = "") -> None:
         self.done += n
@@ -34,4 +43,35 @@ class Progress:
         if now - self.last >= self.every_s:
             self.last = now
             share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-            self.log.info("%s: %d of %d%s%s", self.what, self.done, self.total, share, detail)
+            rate = self.done / max(now - self.started, 1e-9)
+            left = f", {(self.total - self.done) / rate:.0f} s left" if rate > 0 and self.total else ""
+            unit = " " + _PREFIXES.get(self.scale, "") + self.unit if self.unit else ""
+            self.log.info("%s: %s of %s%s%s, %s%s/s%s", self.what, self._show(self.done), self._show(self.total),
+                          unit, share, self._show(rate), unit, left + detail)
+
+    def _show(self, n: float) -> str:
+        return f"{n / self.scale:.0f}" if self.scale == 1 else f"{n / self.scale:.1f}"
+
+
+_PREFIXES = {1e3: "k", 1e6: "M", 1e9: "G"}
+
+
+@contextmanager
+def progress(log: logging.Logger, enabled: bool, what: str, total: int, unit: str = "",
+             scale: float = 1.0) -> Iterator[Callable[[int, str], None]]:
+    """``update(n, detail)`` adds ``n`` done: a bar with rate and ETA on a terminal; without one, a log
+    line every :data:`PROGRESS_EVERY_S` seconds."""
+    if not enabled:
+        yield lambda n, detail="": None
+    elif sys.stderr.isatty():
+        from tqdm import tqdm  # imported only when a terminal shows the bar
+
+        with tqdm(total=total, unit=unit or "it", unit_scale=scale != 1, desc=what) as bar:
+            def update(n: int, detail: str = "") -> None:
+                bar.update(n)
+                if detail:
+                    bar.set_postfix_str(detail.lstrip(", "), refresh=False)
+
+            yield update
+    else:
+        yield Progress(log, what, total, PROGRESS_EVERY_S, scale, unit).update

@@ -5,15 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 from ..builder import TupleBuilder
 from ..errors import ConfigError
-from ..logs import Progress
+from ..logs import progress as progress_bar
 from ..provenance import provenance, utc_now
 from ..partition import Consumer
 from ..types import RunWriter, digest
@@ -23,7 +21,6 @@ from .pool import build_shards
 from .staging import Staging, write_error
 
 log = logging.getLogger(__name__)
-PROGRESS_EVERY_S = 10.0  # a progress line this often when no terminal shows a bar
 
 
 def write_run(
@@ -62,7 +59,7 @@ def write_run(
     shards = build_shards(builder, writer, staging.staging, plan, workers)
     try:
         planned = sum(b - a for _, a, b in plan)
-        with _progress(progress, planned) as update:
+        with progress_bar(log, progress, "build: windows", planned, "window") as update:
             for counts in shards:
                 totals.add(counts)
                 update(counts["windows"]["seen"], f", {sum(totals.by_edit.values())} tuples")
@@ -79,20 +76,6 @@ def write_run(
         staging.abort()
         raise
     return manifest
-
-
-@contextmanager
-def _progress(progress: bool, planned: int) -> Iterator[Callable[[int, str], None]]:
-    """``update(windows, detail)``: a bar on a terminal; without one, a log line every ~10 s."""
-    if not progress:
-        yield lambda n, detail: None
-    elif sys.stderr.isatty():
-        from tqdm import tqdm  # imported only when a terminal shows the bar
-
-        with tqdm(total=planned, unit="window", desc="build") as bar:
-            yield lambda n, detail: bar.update(n)
-    else:
-        yield Progress(log, "build: windows", planned, PROGRESS_EVERY_S).update
 
 
 def _manifest(builder: TupleBuilder, writer: RunWriter, config_yaml: str, shard: Consumer, totals: Totals,

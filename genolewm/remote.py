@@ -1,0 +1,196 @@
+"""Inputs behind a URL: what identifies them, and reading their bytes through htslib with retries.
+
+htslib (through pysam) opens ``https://``, ``s3://`` and ``gs://`` inputs
+itself (its libcurl, S3 and GCS handlers; ``HTS_S3_HOST`` and the other
+htslib variables apply), and so do pysam's FASTA, VCF and tabix readers.
+A remote file is never downloaded to be hashed: it is known by its URL,
+size, ``ETag`` and ``Last-Modified`` from one HEAD request, and by the
+sha256 of its index, which is small and read whole.
+
+:class:`RangeReader` reads a byte range through an htslib handle. htslib
+reconnects a dropped transfer a few times by itself; when it gives up, the
+range is reopened at the byte it stopped at, after a pause, and after
+:data:`RETRY_DELAYS_S` the read fails with one line naming the URL and the
+byte offset. A transfer that ends early is a failure, never a short read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from pysam.libchtslib import HFile
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+URL_SCHEMES = ("http", "https", "ftp", "s3", "s3+http", "s3+https", "gs", "gs+http", "gs+https")
+RETRY_DELAYS_S = (0.5, 2.0, 8.0)
+INDEX_SUFFIXES = (".tbi", ".csi", ".fai", ".gzi")
+
+
+def is_url(path: str) -> bool:
+    return "://" in path and path.split("://", 1)[0].lower() in URL_SCHEMES
+
+
+def where(path: str) -> str:
+    """A local path made absolute; a URL as it is."""
+    return path if is_url(path) else os.path.abspath(path)
+
+
+def exists(path: str) -> bool:
+    """A local file exists, or a URL answers (a URL is checked when it is read)."""
+    return is_url(path) or os.path.isfile(path)
+
+
+def http_address(url: str) -> str:
+    """The HTTP(S) address of an object-store URL, where a HEAD request describes it (the htslib
+    variables ``HTS_S3_HOST`` and ``HTS_S3_ADDRESS_STYLE`` apply to ``s3://`` as they do in htslib)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme.startswith("s3"):
+        secure = "http" if scheme == "s3+http" else "https"
+        host = os.environ.get("HTS_S3_HOST")
+        if host:
+            if os.environ.get("HTS_S3_ADDRESS_STYLE", "auto") == "virtual":
+                return f"{secure}://{parts.netloc}.{host}{parts.path}"
+            return f"{secure}://{host}/{parts.netloc}{parts.path}"
+        return f"{secure}://{parts.netloc}.s3.amazonaws.com{parts.path}"
+    if scheme.startswith("gs"):
+        secure = "http" if scheme == "gs+http" else "https"
+        return f"{secure}://storage.googleapis.com/{parts.netloc}{parts.path}"
+    return url
+
+
+def describe(url: str) -> dict:
+    """``url``, ``size``, ``etag`` and ``last_modified`` of a remote file from one HEAD request. A store
+    that refuses anonymous HEAD requests (a private bucket) leaves all but the URL unknown."""
+    address = http_address(url)
+    request = urllib.request.Request(address, method="HEAD")
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                headers = response.headers
+                size = headers.get("Content-Length")
+                return {"url": url, "size": int(size) if size is not None else None,
+                        "etag": headers.get("ETag"), "last_modified": headers.get("Last-Modified")}
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise InputError(f"{url}: not found (HTTP 404 from {address}); check the URL") from exc
+            if exc.code in (401, 403):
+                log.warning("%s: HEAD refused (HTTP %d); its size, ETag and Last-Modified are not recorded",
+                            url, exc.code)
+                return {"url": url, "size": None, "etag": None, "last_modified": None}
+            error: Exception = exc
+        except (urllib.error.URLError, OSError) as exc:
+            error = exc
+        if delay is None:
+            raise InputError(f"{url}: cannot reach it ({error}) after {len(RETRY_DELAYS_S)} retries; "
+                             "check the URL and the network")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class RangeReader:
+    """Bytes ``[start, end)`` of ``path`` (a local path or a URL) through an htslib handle; ``end`` None
+    reads to the end of the file. :meth:`read` returns exactly what it is asked for, short only at
+    ``end`` or, with ``end`` None, at the end of the file."""
+
+    def __init__(self, path: str, start: int = 0, end: int | None = None) -> None:
+        self.path, self.pos, self.end = path, start, end
+        self.handle: HFile | None = None
+
+    def _open(self) -> HFile:
+        if self.handle is None:
+            handle = HFile(self.path, "r")
+            try:
+                if self.pos:
+                    handle.seek(self.pos)
+            except BaseException:
+                handle.close()
+                raise
+            self.handle = handle
+        return self.handle
+
+    def _drop(self) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError:
+                pass
+            self.handle = None
+
+    def read(self, n: int) -> bytes:
+        if self.end is not None:
+            n = min(n, self.end - self.pos)
+        parts, got, tries = [], 0, 0
+        while got < n:
+            try:
+                data = self._open().read(n - got)
+                error = None
+            except OSError as exc:
+                data, error = b"", exc
+            if data:
+                parts.append(data)
+                got += len(data)
+                self.pos += len(data)
+                tries = 0
+                continue
+            self._drop()
+            if error is None and self.end is None:
+                break  # the end of the file
+            if tries == len(RETRY_DELAYS_S):
+                reason = error.strerror or error if error else "the transfer ended early"
+                raise InputError(f"{self.path}: reading failed at byte {self.pos} ({reason}) after "
+                                 f"{tries} retries; rerun the same command to resume")
+            log.warning("%s: reading stopped at byte %d; retrying in %.1f s", self.path, self.pos,
+                        RETRY_DELAYS_S[tries])
+            time.sleep(RETRY_DELAYS_S[tries])
+            tries += 1
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._drop()
+
+    def __enter__(self) -> "RangeReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_whole(path: str) -> bytes:
+    """A small file's bytes (an index), local or remote."""
+    with RangeReader(path) as reader:
+        return reader.read(1 << 62)
+
+
+def find_index(path: str, suffixes: tuple[str, ...] = (".tbi", ".csi")) -> tuple[str, bytes] | None:
+    """``(path, bytes)`` of the first index beside ``path`` among ``suffixes`` that exists, or None."""
+    for suffix in suffixes:
+        candidate = path + suffix
+        if not is_url(path):
+            if os.path.isfile(candidate):
+                with open(candidate, "rb") as f:
+                    return candidate, f.read()
+            continue
+        try:
+            describe(candidate)  # a missing index is a quick 404, not a read retried
+        except InputError:
+            continue
+        return candidate, read_whole(candidate)
+    return None
+
+
+def stamp(path: str) -> dict:
+    """What tells one version of a file from another without reading it: a URL's HEAD description, a
+    local file's path, size and modification time."""
+    if is_url(path):
+        return describe(path)
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
