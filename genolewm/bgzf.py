@@ -36,16 +36,18 @@ class Reader(Protocol):
 
 
 @dataclass(frozen=True)
-class RecordStarts:
-    """The record starts a tabix index knows, in file order, and the end of the last record."""
+class TabixIndex:
+    """What a tabix index knows: its contigs, the record starts in file order, the end of the last record,
+    and the records per contig (its statistics, what ``bcftools index -s`` prints)."""
 
     contigs: tuple[str, ...]
     starts: tuple[int, ...]
     end: int
+    records: dict[str, int]
 
 
-def record_starts(tbi: bytes, name: str) -> RecordStarts:
-    """The record starts of the tabix index ``tbi`` (the ``.tbi`` file's bytes; ``name`` for messages)."""
+def read_tbi(tbi: bytes, name: str) -> TabixIndex:
+    """The tabix index ``tbi`` (the ``.tbi`` file's bytes; ``name`` for messages)."""
     try:
         data = igzip.decompress(tbi)
         if data[:4] != b"TBI\x01":
@@ -55,7 +57,8 @@ def record_starts(tbi: bytes, name: str) -> RecordStarts:
         pos = 36 + l_nm
         starts: set[int] = set()
         end = 0
-        for _ in range(n_ref):
+        records: dict[str, int] = {}
+        for contig in names:
             (n_bin,) = struct.unpack_from("<i", data, pos)
             pos += 4
             for _ in range(n_bin):
@@ -63,9 +66,10 @@ def record_starts(tbi: bytes, name: str) -> RecordStarts:
                 pos += 8
                 chunks = struct.unpack_from(f"<{2 * n_chunk}Q", data, pos)
                 pos += 16 * n_chunk
-                if bin_ == PSEUDO_BIN:
+                if bin_ == PSEUDO_BIN:  # (first, last) offsets, then (records, unplaced records)
                     starts.add(chunks[0])
                     end = max(end, chunks[1])
+                    records[contig.decode()] = chunks[2]
                 else:
                     starts.update(chunks[::2])
             (n_intv,) = struct.unpack_from("<i", data, pos)
@@ -74,10 +78,10 @@ def record_starts(tbi: bytes, name: str) -> RecordStarts:
             pos += 8 * n_intv
     except (OSError, ValueError, struct.error, EOFError) as exc:
         raise InputError(f"{name}: not a tabix index ({exc}); rebuild it with `tabix -f -p vcf` on the VCF") from exc
-    return RecordStarts(tuple(n.decode() for n in names), tuple(sorted(s for s in starts if s < end)), end)
+    return TabixIndex(tuple(n.decode() for n in names), tuple(sorted(s for s in starts if s < end)), end, records)
 
 
-def cut(starts: RecordStarts, part_bytes: int) -> list[tuple[int, int]]:
+def cut(starts: TabixIndex, part_bytes: int) -> list[tuple[int, int]]:
     """``(begin, end)`` virtual offsets of parts of about ``part_bytes`` compressed bytes each, in file
     order, covering every record once."""
     if not starts.starts:

@@ -38,6 +38,7 @@ from .holdout import HoldoutPolicy
 from .mix import Fallbacks, Mix, MultiEdit
 from .partition import Consumer
 from .providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from .remote import where
 from .store import ArraysFormat, ParquetFormat
 from .types import EditProvider, Holdout, RunWriter, WindowSource
 from .windows import CorpusWindows, ReferenceWindows, RegionWindows
@@ -206,10 +207,10 @@ def build_node(cfg: DictConfig, key: str, role: type | None = None):
 
 
 def absolute_paths(cfg: DictConfig) -> None:
-    """Resolve relative input paths against the launch directory, once."""
+    """Resolve relative input paths against the launch directory, once; URLs stay as they are."""
     for key in INPUT_PATH_KEYS:
         if key in cfg.paths and not OmegaConf.is_missing(cfg.paths, key) and cfg.paths[key] is not None:
-            cfg.paths[key] = os.path.abspath(os.path.expanduser(str(cfg.paths[key])))
+            cfg.paths[key] = where(os.path.expanduser(str(cfg.paths[key])))
 
 
 def make_builder(cfg: DictConfig) -> tuple[TupleBuilder, RunWriter]:

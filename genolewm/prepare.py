@@ -40,7 +40,7 @@ from isal import igzip
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from .bgzf import EOF_BLOCK, BgzfText, cut, record_starts
+from .bgzf import EOF_BLOCK, BgzfText, cut, read_tbi
 from .config import PREPARE_CONFIG_PATH, hydra_command
 from .contigs import ContigNames
 from .errors import Abort, ConfigError, GenolewmError, InputError
@@ -299,7 +299,7 @@ def _plan(input_path: str, index: tuple[str, bytes] | None, part_bytes: int) -> 
             raise InputError(f"input: {input_path} has no tabix index beside it ({input_path}.tbi); "
                              "a remote VCF is read through its index: publish one or download the file")
         return [Part(0)]
-    starts = record_starts(index[1], index[0])
+    starts = read_tbi(index[1], index[0])
     return [Part(k, begin, end) for k, (begin, end) in enumerate(cut(starts, part_bytes))]
 
 

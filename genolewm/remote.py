@@ -16,11 +16,15 @@ byte offset. A transfer that ends early is a failure, never a short read.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
 import logging
 import os
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pysam.libchtslib import HFile
@@ -96,12 +100,15 @@ def describe(url: str) -> dict:
     raise AssertionError("unreachable")
 
 
-class RangeReader:
+class RangeReader(io.RawIOBase):
     """Bytes ``[start, end)`` of ``path`` (a local path or a URL) through an htslib handle; ``end`` None
     reads to the end of the file. :meth:`read` returns exactly what it is asked for, short only at
-    ``end`` or, with ``end`` None, at the end of the file."""
+    ``end`` or the end of the file."""
 
     def __init__(self, path: str, start: int = 0, end: int | None = None) -> None:
+        super().__init__()
+        if end is None:  # htslib's URL handles fail rather than end at the end: stop at the size
+            end = describe(path)["size"] if is_url(path) else os.path.getsize(path)
         self.path, self.pos, self.end = path, start, end
         self.handle: HFile | None = None
 
@@ -125,7 +132,17 @@ class RangeReader:
                 pass
             self.handle = None
 
-    def read(self, n: int) -> bytes:
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 62
         if self.end is not None:
             n = min(n, self.end - self.pos)
         parts, got, tries = [], 0, 0
@@ -156,12 +173,7 @@ class RangeReader:
 
     def close(self) -> None:
         self._drop()
-
-    def __enter__(self) -> "RangeReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().close()
 
 
 def read_whole(path: str) -> bytes:
@@ -185,6 +197,42 @@ def find_index(path: str, suffixes: tuple[str, ...] = (".tbi", ".csi")) -> tuple
             continue
         return candidate, read_whole(candidate)
     return None
+
+
+def cache_dir() -> Path:
+    """Where indexes of remote files are kept: ``$GENOLEWM_CACHE``, else ``$XDG_CACHE_HOME/genolewm``, else
+    ``~/.cache/genolewm``."""
+    root = os.environ.get("GENOLEWM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "genolewm")
+    return Path(root)
+
+
+@functools.lru_cache(maxsize=None)
+def local_index(path: str, suffixes: tuple[str, ...] = (".tbi", ".csi")) -> str | None:
+    """A local copy of the index of ``path`` (the file beside a local path; for a URL, the remote index
+    kept in :func:`cache_dir` under its sha256), or None without one. Handing htslib this copy keeps it
+    from downloading the index into the working directory."""
+    if not is_url(path):
+        return next((path + s for s in suffixes if os.path.isfile(path + s)), None)
+    found = find_index(path, suffixes)
+    if found is None:
+        return None
+    name, data = found
+    sha = hashlib.sha256(data).hexdigest()
+    target = cache_dir() / "indexes" / sha / os.path.basename(urlsplit(name).path)
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return str(target)
+
+
+def with_index(path: str) -> str:
+    """``path`` as htslib takes it with its index named (``URL##idx##local copy``) for a URL with an
+    index; ``path`` itself otherwise."""
+    index = local_index(path) if is_url(path) else None
+    return f"{path}##idx##{index}" if index else path
 
 
 def stamp(path: str) -> dict:

@@ -20,6 +20,7 @@ import pysam
 from .bed import read_bed
 from .contigs import ContigNames, count_kinds, sequence_kind
 from .errors import ConfigError, ContractError, InputError
+from .remote import exists
 from .types import Planned, WindowContext, WindowSource, digest, first_non_acgtn
 
 _NOT_ACGTN = re.compile(r"[^ACGTN]")
@@ -194,9 +195,9 @@ class _ChunkedReader:
         return Counter(self.masked_codes[a : bisect.bisect_left(self.masked_at, hi, a)])
 
 
-def _require_file(path: str, key: str) -> str:
+def _require_file(path: str, key: str, url_ok: bool = False) -> str:
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not (exists(path) if url_ok else os.path.isfile(path)):
         raise InputError(f"{key}: file not found: {path}")
     return path
 
@@ -221,7 +222,7 @@ class ReferenceWindows(Tiling):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.fasta = _require_file(self.fasta, "paths.reference")
+        self.fasta = _require_file(self.fasta, "paths.reference", url_ok=True)
         try:
             with pysam.FastaFile(self.fasta) as fa:
                 lengths = dict(zip(fa.references, fa.lengths))

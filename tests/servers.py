@@ -8,6 +8,7 @@ after ``drop_after`` bytes of body with the full ``Content-Length`` announced
 
 It runs in a forked process: htslib holds the interpreter lock while it
 opens a URL, so a server thread in the reading process would never answer.
+:class:`S3Server` is an S3 endpoint for the same purpose.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import os
 import re
 import multiprocessing
 import socket
+import subprocess
+import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -135,3 +139,46 @@ def publish(server: RangeServer, *paths: str) -> list[str]:
                     os.link(candidate, target)
         urls.append(f"{server.url}/{os.path.basename(path)}")
     return urls
+
+
+class S3Server:
+    """An S3 endpoint on the loopback address (moto's server, in its own process) holding one public
+    bucket, reached by htslib through ``HTS_S3_HOST``; use as a context manager."""
+
+    def __init__(self, bucket: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.bucket, self.endpoint = bucket, f"http://127.0.0.1:{self.port}"
+        self.env = {"HTS_S3_HOST": f"127.0.0.1:{self.port}", "HTS_S3_ADDRESS_STYLE": "path",
+                    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def __enter__(self) -> "S3Server":
+        import boto3
+
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                                   aws_secret_access_key="testing", region_name="us-east-1")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+                return self
+            except Exception:  # noqa: BLE001 - the server is still starting
+                if time.monotonic() > deadline:
+                    self.process.kill()
+                    raise
+                time.sleep(0.1)
+
+    def put(self, path: str, key: str) -> str:
+        """Upload ``path`` and the index beside it, readable by anyone, as the public buckets are; its URL."""
+        for suffix in ("", ".tbi"):
+            if os.path.exists(path + suffix):
+                self.client.upload_file(path + suffix, self.bucket, key + suffix, ExtraArgs={"ACL": "public-read"})
+        return f"s3+http://{self.bucket}/{key}"
+
+    def __exit__(self, *exc) -> None:
+        self.process.kill()
+        self.process.wait()

@@ -15,7 +15,7 @@ import pytest
 import genolewm.logs
 import genolewm.prepare
 import genolewm.remote
-from genolewm.bgzf import BgzfText, cut, record_starts
+from genolewm.bgzf import BgzfText, cut, read_tbi
 from genolewm.errors import InputError
 from genolewm.prepare import allele_filter, prepare_vcf
 from genolewm.remote import RangeReader
@@ -43,7 +43,7 @@ def without_timing(report: dict) -> dict:
 def test_parts_cover_every_record_once_whatever_the_cut(releases_dir):
     path = releases_dir["joint"]
     with open(path + ".tbi", "rb") as f:
-        starts = record_starts(f.read(), path + ".tbi")
+        starts = read_tbi(f.read(), path + ".tbi")
     whole = body(path)
     assert len(starts.starts) >= 12
     for part_bytes in (1, 20_000, 100_000, 1 << 30):
@@ -185,3 +185,28 @@ def test_prepare_cli_rejects_bad_workers(releases_dir, tmp_path):
                              "providers=gnomad_v4_joint", f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)
     assert result.returncode != 0 and "workers=0: must be a whole number >= 1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_s3_url_is_read_from_an_s3_endpoint(releases_dir, one_worker, tmp_path, monkeypatch):
+    from servers import S3Server
+
+    with S3Server("gnomad-public-us-east-1") as s3:
+        for key, value in s3.env.items():
+            monkeypatch.setenv(key, value)
+        url = s3.put(releases_dir["joint"], "release/4.1/vcf/joint/gnomad.joint.v4.1.sites.vcf.bgz")
+        report = prepare_vcf(url, str(tmp_path / "s3.vcf.gz"), allele_filter(JOINT), part_mb=PART_MB, workers=2)
+    assert (tmp_path / "s3.vcf.gz").read_bytes() == open(one_worker[0], "rb").read()
+    assert report["input"]["url"] == url and report["input"]["size"] == os.path.getsize(releases_dir["joint"])
+    assert report["input"]["etag"] and report["input"]["index"]["path"] == url + ".tbi"
+
+
+@pytest.mark.parametrize("url, address", [
+    ("gs://gcp-public-data--gnomad/release/4.1/vcf/joint/x.vcf.bgz",
+     "https://storage.googleapis.com/gcp-public-data--gnomad/release/4.1/vcf/joint/x.vcf.bgz"),
+    ("s3://gnomad-public-us-east-1/release/4.1/x.vcf.bgz",
+     "https://gnomad-public-us-east-1.s3.amazonaws.com/release/4.1/x.vcf.bgz"),
+    ("https://example.org/x.vcf.bgz", "https://example.org/x.vcf.bgz"),
+])
+def test_object_store_urls_are_described_at_their_https_address(url, address, monkeypatch):
+    monkeypatch.delenv("HTS_S3_HOST", raising=False)
+    assert genolewm.remote.is_url(url) and genolewm.remote.http_address(url) == address

@@ -12,6 +12,7 @@ import pysam
 
 from ..contigs import ContigNames, canonical
 from ..errors import AuditError
+from ..remote import local_index
 
 
 def expected_target(left: str, seq: str, right: str, edits: list[dict], preserve: bool) -> tuple[str, str | None]:
@@ -95,8 +96,8 @@ class VcfSource:
         self.name = name
         self.path = spec["path"]
         self.filter = spec["filter"]
-        self.vcf = pysam.VariantFile(self.path)
-        self.contigs = ContigNames(pysam.TabixFile(self.path).contigs)
+        self.vcf = pysam.VariantFile(self.path, index_filename=local_index(self.path))
+        self.contigs = ContigNames(pysam.TabixFile(self.path, index=local_index(self.path)).contigs)
 
     def why_not(self, chrom: str, pos0: int, ref: str, alt: str, note: dict | None = None) -> str | None:
         """Why the allele is not a usable record of this source (None: it is); with ``note`` (the edit's

@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 import pysam
 
 from ..contigs import ContigNames
+from ..remote import local_index
 from .checks import why_not_predicate
 
 ACGT = frozenset("ACGT")
@@ -88,7 +89,7 @@ def skipped_alleles(vcf_path: str, spec: dict, windows: list[tuple[str, int, int
     out: Counter = Counter()
     classes: dict[str, dict[str, int]] = {}
     by_clnsig = any(p["kind"] == "clnsig" for p in spec["predicates"])
-    with pysam.VariantFile(vcf_path) as vcf:
+    with pysam.VariantFile(vcf_path, index_filename=local_index(vcf_path)) as vcf:
         contigs = ContigNames(vcf.header.contigs)
         for chrom, interiors in by_chrom.items():
             file_chrom = contigs.find(chrom)

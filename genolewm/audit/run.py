@@ -11,7 +11,8 @@ from typing import Iterator
 from omegaconf import OmegaConf
 
 from ..config import make_builder
-from ..errors import AuditError
+from ..errors import AuditError, InputError
+from ..remote import describe, is_url, read_whole
 from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
 from ..store.manifest import data_identity
@@ -55,12 +56,31 @@ class _Audit:
     def check_inputs(self) -> None:
         for item in self.manifest["inputs"]:
             path = item["path"]
+            if is_url(path):
+                self.check_remote_input(item)
+                continue
             if not os.path.isfile(path):
                 self.fail("inputs", f"{path} is gone")
             if os.path.getsize(path) != item["size"]:
                 self.fail("inputs", f"{path} changed size since the build")
             if item["sha256"] and file_sha256(path) != item["sha256"]:
                 self.fail("inputs", f"{path} changed content since the build")
+
+    def check_remote_input(self, item: dict) -> None:
+        """A remote input is what the build read: the same size and ETag (or Last-Modified), or, for an
+        index, the same sha256."""
+        url = item["path"]
+        try:
+            if item["sha256"]:
+                if hashlib.sha256(read_whole(url)).hexdigest() != item["sha256"]:
+                    self.fail("inputs", f"{url} changed content since the build")
+                return
+            now = describe(url)
+        except InputError as exc:
+            self.fail("inputs", f"{url} cannot be read now ({exc})")
+        for key in ("size", "etag", "last_modified"):
+            if item.get(key) is not None and now[key] != item[key]:
+                self.fail("inputs", f"{url} changed since the build ({key} {item[key]} is now {now[key]})")
 
     def check_window(self, where: str, row: dict) -> None:
         seq = row["sequence"]

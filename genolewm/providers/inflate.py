@@ -23,6 +23,7 @@ import signal
 from isal import igzip
 
 from ..errors import InputError
+from ..remote import RangeReader
 from .records import keep_info, line_blocks
 
 PIPE_BYTES = 1 << 20
@@ -89,8 +90,7 @@ def _child(path: str, voffset: int, keys: tuple[str, ...], n_columns: int, fd: i
     reading."""
     status = 1
     try:
-        with open(path, "rb") as raw:
-            raw.seek(voffset >> 16)
+        with RangeReader(path, voffset >> 16) as raw:
             with igzip.open(raw, "rb") as source:
                 source.read(voffset & 0xFFFF)
                 for block in line_blocks(source.read, most=CUT_BYTES):

@@ -17,8 +17,10 @@ from typing import Iterable, Iterator, Sequence
 
 import pysam
 
+from ..bgzf import read_tbi
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
+from ..remote import RangeReader, exists, is_url, local_index
 from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
 from .base import never, sample_pool
 from .filters import AlleleFilter, Selected, variant_note
@@ -31,22 +33,31 @@ REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
 READ_THROUGH_BP = 1_000_000
 
 
+def _head(path: str) -> bytes:
+    with RangeReader(path, 0, 16) as reader:
+        return reader.read(16)
+
+
 def is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    return _head(path)[:2] == b"\x1f\x8b"
 
 
 def _is_bgzf(path: str) -> bool:
-    with open(path, "rb") as handle:
-        head = handle.read(16)
+    head = _head(path)
     # gzip magic, FEXTRA flag and the BGZF "BC" subfield mark a blocked gzip.
     return len(head) >= 14 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
 
 
 def index_records(path: str) -> dict[str, int]:
-    """Records per contig of an indexed VCF, from its index's statistics (``bcftools index -s``); empty
-    where the index keeps none."""
-    from pysam import bcftools  # pysam's bundled bcftools
+    """Records per contig of an indexed VCF, from its index's statistics (what ``bcftools index -s``
+    prints); empty where the index keeps none."""
+    index = local_index(path)
+    if index is not None and index.endswith(".tbi"):
+        with open(index, "rb") as f:
+            return {k: v for k, v in read_tbi(f.read(), index).records.items() if v}
+    if index is None or is_url(path):
+        return {}
+    from pysam import bcftools  # pysam's bundled bcftools, for CSI indexes
 
     try:
         text = bcftools.index("-s", path)
@@ -63,7 +74,7 @@ def index_records(path: str) -> dict[str, int]:
 def open_indexed_vcf_check(path: str, key: str) -> list[str]:
     """Check that ``path`` is a bgzipped VCF with records and a tabix/CSI index that belongs to it;
     return its indexed contigs."""
-    if not os.path.isfile(path):
+    if not exists(path):
         raise InputError(f"{key}: file not found: {path}")
     if not _is_bgzf(path):
         if is_gzip(path):  # plain gzip: bgzip would compress it a second time
@@ -73,16 +84,16 @@ def open_indexed_vcf_check(path: str, key: str) -> list[str]:
                 f"{stem}.bgz` and `tabix -p vcf {stem}.bgz` (or pysam.tabix_index)"
             )
         raise InputError(f"{key}: {path} is not bgzip-compressed; run `bgzip {path}` and `tabix -p vcf {path}.gz`")
-    index = next((path + ext for ext in (".tbi", ".csi") if os.path.isfile(path + ext)), None)
+    index = local_index(path)
     if index is None:
         raise InputError(f"{key}: {path} has no .tbi or .csi index; run `tabix -p vcf {path}`")
     mismatch = f"{key}: the index {index} does not belong to {path}"
     reindex = f"run `tabix -f -p vcf {path}`"
     # A second of slack: copies and checkouts write a file and its index in either order.
-    if os.path.getmtime(index) < os.path.getmtime(path) - 1:
+    if not is_url(path) and os.path.getmtime(index) < os.path.getmtime(path) - 1:
         raise InputError(f"{key}: the index {index} is older than {path}; {reindex}")
     try:
-        with pysam.TabixFile(path) as tbx:
+        with pysam.TabixFile(path, index=index) as tbx:
             contigs = list(tbx.contigs)
             # Each contig's first indexed line must be a record of that contig: an index of another
             # file points into the wrong places.
@@ -144,7 +155,7 @@ class VariantProvider:
         except ConfigError as exc:
             raise ConfigError(f"{key}.{exc}") from exc
         self.contigs = ContigNames(open_indexed_vcf_check(self.path, f"{key}.path"), index_records(self.path))
-        with pysam.VariantFile(self.path) as vf:
+        with pysam.VariantFile(self.path, index_filename=local_index(self.path)) as vf:
             self.filter.check_header(vf.header, self.path, key)
             self._n_columns, self._info_lists = header_layout(vf.header, self.filter.info_fields())
         self._tbx: pysam.TabixFile | None = None
@@ -190,7 +201,8 @@ class VariantProvider:
         with the start of the batch's last record."""
         if self._tbx is None or self._tbx_pid != os.getpid():
             # A handle inherited through fork shares its file offset with the parent: reopen.
-            self._tbx, self._bgzf = pysam.TabixFile(self.path), pysam.BGZFile(self.path, "rb")
+            self._tbx = pysam.TabixFile(self.path, index=local_index(self.path))
+            self._bgzf = pysam.BGZFile(self.path, "rb")
             self._tbx_pid = os.getpid()
         where = f"{self.path} ({file_chrom} from {start + 1})"
         cut = None

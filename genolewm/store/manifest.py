@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from ..remote import INDEX_SUFFIXES, describe, is_url, read_whole, where
 from ..types import RunReader
 
 SCHEMA_VERSION = 3
@@ -24,10 +25,39 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _describe_url(url: str) -> list[dict]:
+    """A remote input by its URL, size, ETag and Last-Modified (never downloaded to be hashed), and the
+    index files beside it by their sha256."""
+    out = [{**describe(url), "path": url, "sha256": None}]
+    del out[0]["url"]
+    for suffix in INDEX_SUFFIXES:
+        try:
+            describe(url + suffix)
+        except InputError:
+            continue
+        data = read_whole(url + suffix)
+        out.append({"path": url + suffix, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    return out
+
+
+def content_key(item: dict) -> str:
+    """What stands for an input's content in the data identity: its sha256; a remote file's ETag (or
+    Last-Modified) and size; a local file's size when files are not hashed."""
+    if item["sha256"]:
+        return item["sha256"]
+    if is_url(item["path"]):
+        return f"remote:{item.get('etag') or item.get('last_modified')}:size:{item['size']}"
+    return f"size:{item['size']}"
+
+
 def describe_inputs(paths: Iterable[str], hash_files: bool = True) -> list[dict]:
-    """Path, size and sha256 of each input file and of the index files beside it."""
-    out = []
+    """Path, size and sha256 of each input file and of the index files beside it (for a URL,
+    :func:`_describe_url`)."""
+    out: list[dict] = []
     for path in paths:
+        if is_url(path):
+            out += [item for item in _describe_url(path) if all(d["path"] != item["path"] for d in out)]
+            continue
         for candidate in (path, path + ".fai", path + ".gzi", path + ".tbi", path + ".csi"):
             if os.path.isfile(candidate) and all(d["path"] != os.path.abspath(candidate) for d in out):
                 out.append(
@@ -45,9 +75,8 @@ def data_identity(builder, inputs: list[dict]) -> dict:
     (their sha256, or size when unhashed, from ``inputs`` as :func:`describe_inputs` gives them), in
     component order; their paths do not count."""
     by_path = {item["path"]: item for item in inputs}
-    files = [by_path[os.path.abspath(p)] for p in builder.inputs()]
-    return {"schema_version": SCHEMA_VERSION, **builder.identity(),
-            "inputs": [f["sha256"] or f"size:{f['size']}" for f in files]}
+    files = [by_path[where(p)] for p in builder.inputs()]
+    return {"schema_version": SCHEMA_VERSION, **builder.identity(), "inputs": [content_key(f) for f in files]}
 
 
 class Totals:
