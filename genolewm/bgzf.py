@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from isal import igzip, isal_zlib
 
@@ -26,6 +26,10 @@ EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000
 HEADER_BYTES = 18
 PSEUDO_BIN = 37450  # the bin holding a contig's first and last offsets
 INFLATE_BYTES = 1 << 18  # compressed bytes inflated at a time: a few MB of text
+
+
+def _span(text: bytes, lo: int, hi: int) -> bytes:
+    return text[lo:hi]
 
 
 class Reader(Protocol):
@@ -142,8 +146,10 @@ class BgzfText:
                 raw += self.reader.read(pos - len(raw))
         return bytes(raw)
 
-    def lines(self) -> Iterator[bytes]:
-        """The text as runs of whole lines, a few MB each (the text must end with a line end)."""
+    def lines(self, keep: Callable[[bytes, int, int], bytes] = _span) -> Iterator[bytes]:
+        """The text as runs of whole lines, a few MB each, each line passed through ``keep(text, lo, hi)``
+        (the whole lines of ``text[lo:hi]`` as they are to be read: by default as they are). Lines are
+        handed over where they lie in a block's text, so the text is never copied whole."""
         carry = b""
         while self.block_bytes > 0 or self.tail:
             if self.block_bytes > 0:
@@ -161,13 +167,23 @@ class BgzfText:
             self.consumed += len(raw)
             if self.skip:
                 texts[0], self.skip = texts[0][self.skip:], 0
-            # Only the last block is cut at its last line end, so the run is copied once, by the join.
-            last = texts[-1]
-            cut = last.rfind(b"\n") + 1
-            texts[-1] = last[:cut]
-            run = b"".join([carry, *texts])
-            carry = last[cut:]
+            kept = []
+            for text in texts:
+                first = text.find(b"\n") + 1
+                if not first:  # a line longer than the block
+                    carry += text
+                    continue
+                last = text.rfind(b"\n") + 1
+                start = 0
+                if carry:  # the line that crosses into this block
+                    joined = carry + text[:first]
+                    kept.append(keep(joined, 0, len(joined)))
+                    start = first
+                if last > start:
+                    kept.append(keep(text, start, last))
+                carry = text[last:]
+            run = b"".join(kept)
             if run:
                 yield run
         if carry:
-            yield carry
+            yield keep(carry, 0, len(carry))

@@ -34,12 +34,16 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import hydra
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pysam
 from hydra.core.hydra_config import HydraConfig
 from isal import igzip
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from .arrow import as_numpy
 from .bgzf import EOF_BLOCK, BgzfText, cut, read_tbi
 from .config import PREPARE_CONFIG_PATH, hydra_command
 from .contigs import ContigNames
@@ -47,7 +51,7 @@ from .errors import Abort, ConfigError, GenolewmError, InputError
 from .logs import LOG_ONLY, progress
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
-from .providers.records import header_layout, line_blocks, record_batches
+from .providers.records import header_layout, line_blocks, record_batches, slim
 from .remote import RangeReader, describe, exists, find_index, is_url, stamp, where
 from .store import file_sha256
 from .types import digest
@@ -150,6 +154,41 @@ class Job:
     work: Path
 
 
+def _allele_values(values: pa.Array, index: np.ndarray, where_: str, name: str) -> pa.Array:
+    """Each allele's own item of a per-allele (Number=A) INFO value: item ``index`` of its record's
+    comma-separated list (null where the record has none)."""
+    lists = pc.split_pattern(values, ",")
+    valid = as_numpy(lists.is_valid(), False)
+    if not valid.any():
+        return pa.nulls(len(values), pa.string())
+    if np.any(valid & (index >= as_numpy(pc.list_value_length(lists)))):
+        raise InputError(f"{where_}: an INFO {name} value has fewer items than its record has ALT alleles, "
+                         "though the header declares it Number=A")
+    at = np.where(valid, as_numpy(lists.offsets)[:-1] + index, 0)
+    return pc.if_else(lists.is_valid(), pc.list_flatten(lists).take(pa.array(at)), pa.nulls(len(values), pa.string()))
+
+
+def _lines(batch, rows: np.ndarray, info_fields: tuple[str, ...], per_allele: dict[str, bool], where_: str) -> bytes:
+    """The output lines of alleles ``rows`` of ``batch``: one ALT each, INFO cut to ``info_fields``."""
+    if not len(rows):
+        return b""
+    take, recs = pa.array(rows), pa.array(batch.rec[rows])
+    items = []
+    for name in info_fields:
+        values = batch.info_raw(name).take(recs)
+        if per_allele[name]:
+            values = _allele_values(values, batch.index[rows], where_, name)
+        items.append(pc.binary_join_element_wise(f"{name}=", values, ""))
+    info = pc.binary_join_element_wise(*items, ";", null_handling="skip") if items else pa.nulls(len(rows), pa.string())
+    info = pc.if_else(pc.fill_null(pc.equal(info, ""), True), ".", info)
+    columns = [batch.column("CHROM").take(recs), pc.cast(batch.column("POS").take(recs), pa.string()),
+               batch.column("ID").take(recs), batch.ref.take(take), batch.alt.take(take),
+               pa.repeat(".", len(rows)),
+               batch.column("FILTER").take(recs), info]
+    lines = pc.binary_join_element_wise(*columns, "\t")
+    return ("\n".join(lines.to_pylist()) + "\n").encode()
+
+
 def _copy_alleles(blocks: Iterator[bytes], header: pysam.VariantHeader, out, filt: AlleleFilter,
                   check: _RefCheck, where_: str, tick: Callable[[int], None]) -> tuple[int, int, Counter, Counter]:
     """Write each usable allele of the records in ``blocks`` as its own record; return (records, alleles,
@@ -161,33 +200,21 @@ def _copy_alleles(blocks: Iterator[bytes], header: pysam.VariantHeader, out, fil
     # One ALT per output line: per-allele (Number=A) values keep this allele's.
     per_allele = {name: header.info[name].number == "A" for name in info_fields}
     n_columns, info_lists = header_layout(header, info_fields)
-    ref_reason = check.reason if check.fasta is not None else None
     for batch in record_batches(blocks, n_columns, info_lists, where_):
         records += len(batch.records)
         alleles += len(batch)
         reasons = filt.reasons(batch)
-        cols = {c: batch.column(c).to_pylist() for c in ("CHROM", "POS", "ID", "FILTER")}
-        info = {name: batch.info_raw(name).to_pylist() for name in info_fields}
-        refs, alts = batch.ref.to_pylist(), batch.alt.to_pylist()
-        lines = []
-        for row, reason in enumerate(reasons.tolist()):
-            rec, ref, alt = int(batch.rec[row]), refs[row], alts[row]
-            chrom = cols["CHROM"][rec]
-            if reason is None and ref_reason is not None:
-                reason = ref_reason(chrom, int(batch.start[row]), ref, alt)
-            if reason is not None:
-                dropped[reason] += 1
-                continue
-            values = []
-            for name in info_fields:
-                value = info[name][rec]
-                if value is not None:
-                    value = value.split(",")[int(batch.index[row])] if per_allele[name] else value
-                    values.append(f"{name}={value}")
-            lines.append(f"{chrom}\t{cols['POS'][rec]}\t{cols['ID'][rec]}\t{ref}\t{alt}\t.\t"
-                         f"{cols['FILTER'][rec]}\t{';'.join(values) or '.'}\n")
-            kept[chrom] += 1
-        out.write("".join(lines).encode())
+        if check.fasta is not None:
+            chroms, refs, alts = batch.column("CHROM"), batch.ref, batch.alt
+            for row in np.flatnonzero(reasons == None).tolist():  # noqa: E711 - elementwise
+                rec = int(batch.rec[row])
+                reasons[row] = check.reason(chroms[rec].as_py(), int(batch.start[row]), refs[row].as_py(),
+                                            alts[row].as_py())
+        rejected = reasons != None  # noqa: E711 - elementwise
+        dropped.update(reasons[rejected].tolist())
+        rows = np.flatnonzero(~rejected)
+        kept.update(batch.column("CHROM").take(pa.array(batch.rec[rows])).to_pylist())
+        out.write(_lines(batch, rows, info_fields, per_allele, where_))
         tick(len(batch.records))
     return records, alleles, kept, dropped
 
@@ -213,7 +240,10 @@ def _prepare_part(job: Job, part: Part, report: Callable[[int, int], None]) -> N
         else:
             raw = RangeReader(job.input_path, part.begin >> 16)
             text = BgzfText(raw, part.begin, part.end, job.input_path)
-            blocks, consumed = text.lines(), lambda: text.consumed
+            # INFO is cut where the lines lie in each block's text, so a part's text is never copied whole.
+            n_columns, keys = header_layout(job.header, job.filt.info_fields())
+            blocks = text.lines(lambda t, lo, hi: slim(t, keys, n_columns, lo, hi))
+            consumed = lambda: text.consumed  # noqa: E731
         seen = 0
 
         def tick(records: int) -> None:

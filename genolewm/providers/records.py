@@ -242,8 +242,10 @@ def _item(text: bytes, needle: bytes, lo: int, hi: int) -> int:
     return at
 
 
-def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -> bytes:
-    """VCF body lines with each record's INFO cut down to its first item of each of ``keys``.
+def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS), lo: int = 0,
+              hi: int | None = None) -> bytes:
+    """VCF body lines (``text[lo:hi]``, whole lines) with each record's INFO cut down to its first item of
+    each of ``keys``.
 
     Release files carry kilobytes of INFO a record (gnomAD's ``vep``), of
     which a filter reads a few bytes: finding those items is a few memchr
@@ -256,7 +258,7 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -
     samples = n_columns > len(COLUMNS)
     out: list[bytes] = []
     append, find, rfind, count = out.append, text.find, text.rfind, text.count
-    pos, size = 0, len(text)
+    pos, size = lo, len(text) if hi is None else hi
     while pos < size:
         end = find(b"\n", pos)
         if end < 0:
@@ -297,10 +299,19 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS)) -
     return b"".join(out)
 
 
+def slim(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS), lo: int = 0,
+         hi: int | None = None) -> bytes:
+    """``text[lo:hi]`` (whole VCF body lines), with INFO cut to ``keys`` (:func:`keep_info`) if its first
+    line is long: release files' lines, where the cut costs less than parsing what it removes."""
+    hi = len(text) if hi is None else hi
+    if text.find(b"\n", lo, min(hi, lo + LONG_LINE_BYTES)) < 0 < hi - lo - LONG_LINE_BYTES:
+        return keep_info(text, keys, n_columns, lo, hi)
+    return text[lo:hi] if lo or hi < len(text) else text
+
+
 def decode(text: bytes, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
     """Records (tab-separated VCF body lines) as a :class:`RecordBatch`."""
-    if text.find(b"\n", 0, LONG_LINE_BYTES) < 0 < len(text) - LONG_LINE_BYTES:
-        text = keep_info(text, info_lists, n_columns)
+    text = slim(text, info_lists, n_columns)
     read, parse, convert = _read_options(max(n_columns, len(COLUMNS)))
     try:
         records = pcsv.read_csv(io.BytesIO(text), read_options=read, parse_options=parse,
