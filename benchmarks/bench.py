@@ -26,9 +26,15 @@ process, and prints tuples/s for that one reader (a DataLoader worker's share).
 report: builds the workload once (workers=2), then ``genolewm-report`` on it in a child process; prints
 its seconds and peak RSS (compare scales: memory stays flat, the shards are streamed).
 
-prepare: ``python -m genolewm.prepare source=gnomad`` on the workload's
-gnomAD VCF with its reference; prints alleles/s and peak RSS (compare
-scales: memory stays flat).
+prepare: the workload's gnomAD records written as gnomAD v4.1 joint files
+write them (see info), then side by side, rounds interleaved:
+``genolewm-prepare`` with one and two workers, ``bcftools view`` keeping
+the same alleles (``-f PASS -i 'INFO/AF_joint>=0.01 && ...'``, compressed
+output and uncompressed BCF to /dev/null) and ``bgzip -dc`` (the floor);
+prints a Markdown table of seconds, records/s, compressed MB/s, peak RSS
+per process and the projected time for chr1 of the joint release, whole
+commands (start-up included). bcftools and bgzip come from Debian's
+``bcftools`` and ``tabix`` packages, installed when missing (as root).
 
 info: the cost of heavy INFO. The workload's gnomAD records are written as
 gnomAD v4.1 joint files write them (``AF_joint`` and no ``AF``, ~3 KB of
@@ -171,18 +177,106 @@ def bench_report(args: argparse.Namespace, data: Path) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
+def ensure_tools() -> None:
+    """bcftools and bgzip (Debian's ``bcftools`` and ``tabix`` packages) for the side-by-side figures:
+    installed when missing, where this runs as root with apt-get."""
+    missing = [package for tool, package in (("bcftools", "bcftools"), ("bgzip", "tabix")) if not shutil.which(tool)]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        if subprocess.run(["apt-get", "install", "-y", "-qq", *missing], **quiet).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, **quiet)
+
+
+def _process_rss_kb(pid: int) -> list[int]:
+    """Resident memory of ``pid`` and of each of its descendants, one figure per process, in KiB."""
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(_tree_rss_kb(p, recurse=False))
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def timed_each(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
+    """Run ``cmd``; return its wall time and the peak RSS of its largest process (sampled every 50 ms, so
+    that sampling takes little of the two cores measured), KiB."""
+    started, peak = time.perf_counter(), 0
+    proc = subprocess.Popen(cmd, stdout=stdout)
+    while proc.poll() is None:
+        peak = max(peak, *_process_rss_kb(proc.pid))
+        time.sleep(0.05)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return time.perf_counter() - started, peak
+
+
+CHR1_JOINT_BYTES = 67e9  # gnomAD v4.1 joint, chr1, compressed
+JOINT_RELEASE_BYTES = 817e9
+
+
 def bench_prepare(args: argparse.Namespace, data: Path) -> dict:
-    out = args.workdir / f"prepare-{args.scale:g}-{int(time.time())}"
-    wall = timed([sys.executable, "-m", "genolewm.prepare", "source=gnomad", f"input={data / 'gnomad.vcf.gz'}",
-                  f"reference={data / 'ref.fa'}", f"hydra.run.dir={out}", *args.overrides])
-    report = json.loads((out / "gnomad.prepared.report.json").read_text())
+    """genolewm-prepare with one and two workers, bcftools view and bgzip -dc on the joint-shaped file."""
+    import gzip
+
+    from genolewm.bgzf import read_tbi
+
+    ensure_tools()
+    heavy, _ = heavy_info_files(data)
+    records = sum(read_tbi((heavy.parent / (heavy.name + ".tbi")).read_bytes(), str(heavy)).records.values())
+    size = os.path.getsize(heavy)
+    out = args.workdir / f"prepare-{args.scale:g}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    keep = "INFO/AF_joint>=0.01 && strlen(REF)<=16 && strlen(ALT)<=16"
+
+    def ours(workers: int) -> list[str]:
+        return [sys.executable, "-m", "genolewm.prepare", "source=gnomad", "providers=gnomad_v4_joint",
+                f"input={heavy}", f"output={out / f'w{workers}.vcf.gz'}", f"workers={workers}",
+                f"work_dir={out / 'work'}", f"hydra.run.dir={out / f'run{workers}'}", *args.overrides]
+
+    rows = {
+        "genolewm-prepare, workers=1": (ours(1), subprocess.DEVNULL),
+        "genolewm-prepare, workers=2": (ours(2), subprocess.DEVNULL),
+        f"bcftools view -f PASS -i '{keep}' -Oz": (
+            ["bcftools", "view", "-f", "PASS", "-i", keep, "-Oz", "-o", str(out / "bcftools.vcf.gz"), str(heavy)],
+            subprocess.DEVNULL),
+        f"bcftools view -f PASS -i '{keep}' -Ou > /dev/null": (
+            ["bcftools", "view", "-f", "PASS", "-i", keep, "-Ou", str(heavy)], subprocess.DEVNULL),
+        "bgzip -dc > /dev/null": (["bgzip", "-dc", str(heavy)], subprocess.DEVNULL),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in rows}
+    rss: dict[str, int] = dict.fromkeys(rows, 0)
+    for _ in range(args.repeat):
+        for name, (cmd, stdout) in rows.items():
+            wall, peak = timed_each(cmd, stdout)
+            seconds[name].append(wall)
+            rss[name] = max(rss[name], peak)
+    same = (out / "w1.vcf.gz").read_bytes() == (out / "w2.vcf.gz").read_bytes()
+    report = json.loads((out / "w1.report.json").read_text())
+    with gzip.open(out / "bcftools.vcf.gz", "rb") as kept:
+        kept_bcftools = sum(1 for line in kept if not line.startswith(b"#"))
+    median = {name: statistics.median(v) for name, v in seconds.items()}
+    lines = ["| command | seconds | records/s | compressed MB/s | peak RSS per process (MB) | chr1 of the joint "
+             "release (67 GB), projected |", "|---|---:|---:|---:|---:|---:|"]
+    for name, wall in median.items():
+        rate = size / wall
+        lines.append(f"| `{name}` | {wall:.2f} | {records / wall:,.0f} | {rate / 1e6:.1f} | {rss[name] / 1024:.0f} | "
+                     f"{CHR1_JOINT_BYTES / rate / 60:.0f} min |")
+    w1, w2 = median["genolewm-prepare, workers=1"], median["genolewm-prepare, workers=2"]
+    bcf = median[f"bcftools view -f PASS -i '{keep}' -Ou > /dev/null"]
     return {
-        "scale": args.scale,
-        "records_read": report["records_read"],
-        "alleles_kept": report["alleles_kept"],
-        "alleles_per_s": round(report["alleles_read"] / report["elapsed_s"], 1),
-        "process_s": round(wall, 2),
-        "peak_rss_mb": peak_rss_mb(),
+        "scale": args.scale, "repeats": args.repeat, "records": records, "compressed_mb": round(size / 1e6, 1),
+        "compressed_bytes_per_record": round(size / records),
+        "alleles_kept": report["alleles_kept"], "records_kept_by_bcftools": kept_bcftools,
+        "parts": report["parts"], "workers_1_2_identical": same,
+        "speedup_workers_2": round(w1 / w2, 2), "workers_1_over_bcftools_u": round(bcf / w1, 2),
+        "release_hours_workers_2": round(JOINT_RELEASE_BYTES / (size / w2) / 3600, 1),
+        "table": "\n".join(lines),
     }
 
 

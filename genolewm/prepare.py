@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from .providers.filters import FILTER_SETTINGS
 from .providers.records import header_layout, line_blocks, record_batches, slim
 from .remote import RangeReader, describe, exists, find_index, is_url, stamp, where
 from .store import file_sha256
+from .store.pool import die_with_parent
 from .types import digest
 
 log = logging.getLogger("genolewm.prepare")  # not __main__ when run with python -m
@@ -63,6 +65,7 @@ SOURCE_ALIASES = {"gnomad": "gnomad_common"}
 # What a part's output depends on besides the settings: bump when the output's bytes change.
 PART_FORMAT = 1
 FORK = multiprocessing.get_context("fork")
+MIN_PARTS = 16
 
 
 def allele_filter(settings) -> AlleleFilter:
@@ -272,8 +275,10 @@ def _prepare_part(job: Job, part: Part, report: Callable[[int, int], None]) -> N
 _WORKER: tuple = ()  # (job, bytes done, records done) in a worker process
 
 
-def _start_worker(job: Job, done_bytes, done_records) -> None:
+def _start_worker(parent: int, job: Job, done_bytes, done_records) -> None:
     global _WORKER
+    die_with_parent(parent)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ended by the pool: quietly
     _WORKER = (job, done_bytes, done_records)
 
 
@@ -304,7 +309,7 @@ def _run_parts(job: Job, parts: list[Part], workers: int, report: Callable[[int,
         report(now[0] - seen[0], now[1] - seen[1])
         seen[:] = now
 
-    with FORK.Pool(workers, initializer=_start_worker, initargs=(job, done_bytes, done_records)) as pool:
+    with FORK.Pool(workers, initializer=_start_worker, initargs=(os.getpid(), job, done_bytes, done_records)) as pool:
         finished = pool.imap_unordered(_worker_part, parts)
         while True:
             try:
@@ -314,6 +319,8 @@ def _run_parts(job: Job, parts: list[Part], workers: int, report: Callable[[int,
             except StopIteration:
                 break
             poll()
+        pool.close()
+        pool.join()
     poll()
 
 
@@ -330,6 +337,9 @@ def _plan(input_path: str, index: tuple[str, bytes] | None, part_bytes: int) -> 
                              "a remote VCF is read through its index: publish one or download the file")
         return [Part(0)]
     starts = read_tbi(index[1], index[0])
+    # At least ~MIN_PARTS parts, so that a file smaller than a few parts still spreads over the workers; the
+    # cut depends on the file alone, never on the number of workers.
+    part_bytes = min(part_bytes, max((starts.end >> 16) // MIN_PARTS, 1 << 20))
     return [Part(k, begin, end) for k, (begin, end) in enumerate(cut(starts, part_bytes))]
 
 

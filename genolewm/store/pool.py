@@ -52,8 +52,8 @@ class ShardJob:
 PR_SET_PDEATHSIG = 1
 
 
-def _child_of_the_build(parent: int) -> None:
-    """In each worker and the queue manager: die with the build, and leave Ctrl-C to it.
+def die_with_parent(parent: int) -> None:
+    """In each worker and the queue manager: die with the build (or prepare), and leave Ctrl-C to it.
 
     Linux sends SIGKILL to the child when the build process ends, however it
     ends (SIGKILL included); the build itself handles SIGINT and SIGTERM and
@@ -93,12 +93,12 @@ def _in_workers(builder: TupleBuilder, writer: RunWriter, directory: Path, plan:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     manager = SyncManager(ctx=context)
-    manager.start(_child_of_the_build, (os.getpid(),))
+    manager.start(die_with_parent, (os.getpid(),))
     with manager:
         jobs, results, stop = manager.Queue(), manager.Queue(), manager.Event()
         for job in [*plan, *[None] * workers]:
             jobs.put(job)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_child_of_the_build,
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
                                    initargs=(os.getpid(),))
         try:
             job = ShardJob(builder, writer, directory, jobs, results, stop)
