@@ -46,18 +46,20 @@ def sample_pool(size: int, edit_at: Callable[[int], RelEdit], rng: Random, count
     """A uniform sample without replacement of up to ``count`` non-excluded edits of a pool of ``size``,
     as ``(pool index, edit)``.
 
-    A lazy Fisher-Yates shuffle: ``edit_at`` builds edits only for the pool entries it looks at.
+    A lazy Fisher-Yates shuffle: ``edit_at`` builds edits only for the pool entries it looks at, and only
+    the entries moved are kept (a window draws a few edits from a pool of hundreds).
     """
-    order = list(range(size))
+    moved: dict[int, int] = {}
     out: list[tuple[int, RelEdit]] = []
     for i in range(size):
         if len(out) == count:
             break
         j = rng.randrange(i, size)
-        order[i], order[j] = order[j], order[i]
-        edit = edit_at(order[i])
+        pick = moved.get(j, j)
+        moved[j] = moved.get(i, i)  # position i is never looked at again
+        edit = edit_at(pick)
         if not excluded(edit):
-            out.append((order[i], edit))
+            out.append((pick, edit))
     return out
 
 
