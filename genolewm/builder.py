@@ -1,13 +1,16 @@
 """Training tuples: a window, the edits of one mix slot, and the edited target.
 
-Randomness: with ``seed`` every draw for a window comes from its own generator,
-``random.Random(stream_seed(seed, window, requested, serving))`` where the
-stream seed is the first 8 bytes (big-endian) of
+Randomness: with ``seed`` every draw for a window comes from its own
+counter-based stream (:mod:`genolewm.streams`), keyed by
+``stream_seed(seed, window, requested, serving)``: the first 8 bytes
+(big-endian) of
 ``sha256("{seed}/{requested}/{serving}/{record_id}/{start_bp}/{window_id}")``.
 ``requested`` is the mix slot and ``serving`` the source drawing for it (they
 differ when a fallback serves); the number of edits per tuple comes from the
-stream with ``serving`` = ``edits-per-tuple``. No draw depends on which
-process, worker or shard handles the window, or on the windows before it.
+stream with ``serving`` = ``edits-per-tuple``. A slot of single-edit tuples
+asks its source for all of its edits at once, and the fallback for what is
+missing. No draw depends on which process, worker or shard handles the
+window, or on the windows before it.
 
 With the seed's ``rng`` instead, the window's seed is ``rng.getrandbits(64)``:
 reproducible for the same generator state and window order, but not across
@@ -29,6 +32,7 @@ from .errors import ConfigError, ContractError, EditError, ShortfallError
 from .holdout import HoldoutPolicy
 from .mix import DEFAULT_EDIT_SOURCE_COUNTS, DEFAULT_SOURCE_FALLBACKS, Fallbacks, Mix, as_fallbacks, as_mix
 from .providers import FunctionProvider
+from .streams import Stream
 from .tokens import Vocabulary
 from .tuples import TupleBlock
 from .types import (
@@ -131,13 +135,15 @@ class _Slot:
     def __post_init__(self) -> None:
         self.held_out: Callable[[RelEdit], bool] = partial(self.settings.holdouts.excludes_edit, self.window)
 
-    def rng(self, serving: str) -> Random:
+    def rng(self, serving: str) -> Stream:
         if serving not in self.rngs:
-            self.rngs[serving] = Random(stream_seed(self.seed, self.window, self.requested, serving))
+            self.rngs[serving] = Stream(stream_seed(self.seed, self.window, self.requested, serving))
         return self.rngs[serving]
 
-    def take(self, provider: EditProvider, serving: str, edits: list[RelEdit], want: int) -> list[RelEdit]:
-        """New edits from ``provider`` for the tuple holding ``edits``: distinct in the slot, no overlap."""
+    def take(self, provider: EditProvider, serving: str, edits: list[RelEdit], want: int,
+             one_tuple: bool = True) -> list[RelEdit]:
+        """New edits from ``provider`` for the tuple holding ``edits`` (``one_tuple``: no two overlap), or
+        for ``want`` tuples of one edit each: distinct in the slot."""
         window, margin = self.window, self.settings.edge_margin
         if not (window.placed or not provider.placed):
             return []
@@ -166,7 +172,7 @@ class _Slot:
             check_ref(window.sequence, edit, where)
             if held_out(edit):
                 raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
-            if len(taken) == want or edit in used or _overlaps(edit, edits) or _overlaps(edit, taken):
+            if len(taken) == want or edit in used or _overlaps(edit, edits) or (one_tuple and _overlaps(edit, taken)):
                 continue
             taken.append(edit)
             used.add(edit)
@@ -183,6 +189,8 @@ def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
     """
     mix, fallbacks = slot.settings.mix, slot.settings.fallback_sources
     sizes = mix.multi_edit.sizes(slot.rng("edits-per-tuple"), count) if mix.multi_edit.fraction else [1] * count
+    if all(size == 1 for size in sizes):
+        return _fill_single(slot, count, providers)
     out: list[tuple[tuple[str, ...], tuple[RelEdit, ...]]] = []
     for size in sizes:
         sources: list[str] = []
@@ -205,6 +213,25 @@ def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
             sources, edits = [sources[k] for k in order], [edits[k] for k in order]
         out.append((tuple(sources), tuple(edits)))
     return out
+
+
+def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
+                 ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...]]]:
+    """:func:`_fill_slot` for ``count`` tuples of one edit each: every edit the slot's source can give in
+    one draw, then its fallback's for the rest, and so on down the chain."""
+    fallbacks = slot.settings.fallback_sources
+    out: list[tuple[tuple[str, ...], tuple[RelEdit, ...]]] = []
+    chain = [slot.requested]
+    while True:
+        serving = chain[-1]
+        taken = slot.take(providers[serving], serving, [], count - len(out), one_tuple=False)
+        out += [((serving,), (edit,)) for edit in taken]
+        if len(out) == count:
+            return out
+        nxt = fallbacks.get(serving)
+        if nxt is None:
+            raise ShortfallError(_shortfall(slot, chain, len(out), count))
+        chain.append(nxt)
 
 
 def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:

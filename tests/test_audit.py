@@ -79,8 +79,21 @@ def new_ref(edit):
     ("synthetic_snv", new_ref, r"edit .* REF differs from the window"),
 ])
 def test_tampered_edit(built, tmp_path, source, change, message):
+    import pysam
+
+    from genolewm.demo import DEMO_DIR
+
+    with pysam.VariantFile(str(DEMO_DIR / "gnomad.vcf.gz")) as vcf:
+        alleles = {(r.chrom, r.pos, r.ref, alt) for r in vcf for alt in r.alts or ()}
+
+    def tampered_is_new(edit):  # the changed allele must not be another record at the same site
+        edit = dict(edit)
+        change(edit)
+        return (edit["chrom"], edit["pos"], edit["ref"], edit["alt"]) not in alleles
+
     run_dir = copy_run(built["rfc_multi"][0], tmp_path / "r")
-    i = first_row(run_dir, lambda r: r["edits"][0]["source"] == source and r["edits"][0]["edit_type"] == "SNV")
+    i = first_row(run_dir, lambda r: r["edits"][0]["source"] == source and r["edits"][0]["edit_type"] == "SNV"
+                  and tampered_is_new(r["edits"][0]))
 
     def tamper(edits):
         change(edits[0])

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..contigs import ContigNames
 from ..errors import ContractError
+from ..streams import below
 from ..types import Draw, Excluded, RelEdit, WindowContext, digest
 
 
@@ -46,15 +47,16 @@ def sample_pool(size: int, edit_at: Callable[[int], RelEdit], rng: Random, count
     """A uniform sample without replacement of up to ``count`` non-excluded edits of a pool of ``size``,
     as ``(pool index, edit)``.
 
-    A lazy Fisher-Yates shuffle: ``edit_at`` builds edits only for the pool entries it looks at, and only
-    the entries moved are kept (a window draws a few edits from a pool of hundreds).
+    A lazy Fisher-Yates shuffle, one number of ``rng`` a step (position ``i + below(rng, size - i)``):
+    ``edit_at`` builds edits only for the pool entries it looks at, and only the entries moved are kept
+    (a window draws a few edits from a pool of hundreds).
     """
     moved: dict[int, int] = {}
     out: list[tuple[int, RelEdit]] = []
     for i in range(size):
         if len(out) == count:
             break
-        j = rng.randrange(i, size)
+        j = i + below(rng, size - i)
         pick = moved.get(j, j)
         moved[j] = moved.get(i, i)  # position i is never looked at again
         edit = edit_at(pick)

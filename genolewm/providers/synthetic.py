@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from random import Random
 
 from ..errors import ConfigError
+from ..streams import below
 from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext
 from .base import SyntheticProvider, draw_unique, never
 
@@ -26,12 +28,12 @@ class SyntheticSnv(SyntheticProvider):
         if hi <= lo:
             return Draw([])
 
-        def draw() -> RelEdit | None:
-            pos = rng.randrange(lo, hi)
+        def draw() -> RelEdit | None:  # two numbers an attempt: the position, the other base
+            pos, other = lo + below(rng, hi - lo), below(rng, 3)
             base = seq[pos]
             if base == "N":
                 return None
-            return RelEdit(pos, base, rng.choice(_OTHER_BASES[base]))
+            return RelEdit(pos, base, _OTHER_BASES[base][other])
 
         return Draw(draw_unique(draw, count, excluded, lambda: seq.count("N", lo, hi) == hi - lo))
 
@@ -67,15 +69,15 @@ class SyntheticIndel(SyntheticProvider):
     def settings(self) -> dict:
         return asdict(self)
 
-    def event_length(self, rng: Random) -> int:
-        while True:
-            k = 1
-            while rng.random() >= self.p:
-                k += 1
-                if k > self.max_event_bp:
-                    break
-            if k <= self.max_event_bp:
-                return k
+    def event_length(self, u: int) -> int:
+        """The event length for the 64-bit number ``u``: the truncated geometric distribution by inversion,
+        ``ceil(log(1 - v * (1 - q**m)) / log(q))`` with ``v`` in (0, 1], ``q = 1 - p``, ``m = max_event_bp``."""
+        q = 1.0 - self.p
+        if q <= 0.0:
+            return 1
+        v = ((u >> 11) + 1) * (1.0 / (1 << 53))
+        k = math.ceil(math.log1p(-v * (1.0 - q ** self.max_event_bp)) / math.log(q))
+        return min(max(k, 1), self.max_event_bp)
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor=None) -> Draw:
@@ -85,14 +87,18 @@ class SyntheticIndel(SyntheticProvider):
             return Draw([])
 
         def draw() -> RelEdit | None:
-            k = self.event_length(rng)
-            if rng.random() < self.insertion_fraction:
-                pos = rng.randrange(lo, hi)
+            # Four numbers an attempt: the length, insertion or deletion, the position, the inserted bases
+            # (two bits each).
+            k = self.event_length(rng.getrandbits(64))
+            insertion = (rng.getrandbits(64) >> 11) * (1.0 / (1 << 53)) < self.insertion_fraction
+            u_pos, u_bases = rng.getrandbits(64), rng.getrandbits(64)
+            if insertion:
+                pos = lo + ((u_pos * (hi - lo)) >> 64)
                 anchor = seq[pos]
                 if anchor == "N":
                     return None
-                return RelEdit(pos, anchor, anchor + "".join(rng.choice(BASES) for _ in range(k)))
-            pos = rng.randrange(lo, hi - k)
+                return RelEdit(pos, anchor, anchor + "".join(BASES[(u_bases >> (2 * i)) & 3] for i in range(k)))
+            pos = lo + ((u_pos * (hi - k - lo)) >> 64)
             ref = seq[pos : pos + k + 1]
             if "N" in ref:
                 return None
