@@ -53,7 +53,7 @@ from .logs import LOG_ONLY, progress
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
 from .providers.records import header_layout, line_blocks, record_batches, slim
-from .remote import RangeReader, describe, exists, find_index, is_url, stamp, where
+from .remote import RangeReader, describe, exists, find_index, is_url, read_whole, stamp, where
 from .store import file_sha256
 from .store.pool import die_with_parent
 from .types import digest
@@ -382,6 +382,7 @@ def prepare_vcf(
     part_mb: float = 64.0,
     work_root: str | None = None,
     show_progress: bool = False,
+    index: str | None = None,
 ) -> dict:
     """Write the usable alleles of ``input_path`` (a path or a URL) to ``output_path`` (+ ``.tbi``);
     return the report.
@@ -389,7 +390,8 @@ def prepare_vcf(
     Parts are prepared by ``workers`` processes into a work directory under ``work_root`` (default:
     beside the output) named by everything the output depends on, so that rerunning a killed prepare
     resumes it; the output is written under a temporary name and renamed when complete, and the work
-    directory removed. ``key`` is the config key of the filter's settings, for messages.
+    directory removed. ``index`` names the input's tabix index (a path or a URL) where it is not beside
+    the input. ``key`` is the config key of the filter's settings, for messages.
     """
     if not exists(input_path):
         raise InputError(f"input: file not found: {input_path}")
@@ -403,19 +405,24 @@ def prepare_vcf(
         raise ConfigError(f"part_mb={part_mb!r}: must be > 0")
     started = time.perf_counter()
     identity = _input_identity(input_path)
-    index = find_index(input_path)
     if index is not None:
-        identity["index"] = {"path": where(index[0]), "sha256": hashlib.sha256(index[1]).hexdigest()}
-    parts = _plan(input_path, index, int(part_mb * (1 << 20)))
+        if not exists(index):
+            raise InputError(f"index: file not found: {index}")
+        found: tuple[str, bytes] | None = (index, read_whole(index))
+    else:
+        found = find_index(input_path)
+    if found is not None:
+        identity["index"] = {"path": where(found[0]), "sha256": hashlib.sha256(found[1]).hexdigest()}
+    parts = _plan(input_path, found, int(part_mb * (1 << 20)))
     depends = {"format": PART_FORMAT, "input": identity, "filter": filt.spec(), "ref_mismatch": ref_mismatch,
                "part_bytes": int(part_mb * (1 << 20)),
                "stamp": stamp(input_path), "reference": stamp(reference) if reference else None}
     work = Path(work_root or os.path.dirname(output_path)) / f"prepare-{digest(depends)[7:23]}"
     work.mkdir(parents=True, exist_ok=True)
     local_index = None
-    if index is not None:  # handed to htslib, which would otherwise download a remote one to the working directory
-        local_index = work / f"input{os.path.splitext(index[0])[1]}"
-        local_index.write_bytes(index[1])
+    if found is not None:  # handed to htslib, which would otherwise download a remote one to the working directory
+        local_index = work / f"input{os.path.splitext(found[0])[1]}"
+        local_index.write_bytes(found[1])
     try:
         with pysam.VariantFile(input_path, index_filename=str(local_index) if local_index else None) as src:
             header = src.header.copy()
@@ -486,11 +493,12 @@ def run(cfg: DictConfig, run_dir: str, show_progress: bool = True) -> dict:
         reference = where(str(cfg.reference)) if cfg.reference else None
         ref_mismatch = cfg.ref_mismatch
         workers, part_mb, work_dir = cfg.workers, cfg.part_mb, str(cfg.work_dir)
+        index = where(str(cfg.index)) if cfg.index else None
     except OmegaConfBaseException as exc:
         raise ConfigError(str(exc).splitlines()[0]) from exc
     report = prepare_vcf(input_path, os.path.abspath(output), filt, reference=reference, ref_mismatch=ref_mismatch,
                          key=f"providers.{source}", workers=workers, part_mb=part_mb,
-                         work_root=os.path.abspath(work_dir), show_progress=show_progress)
+                         work_root=os.path.abspath(work_dir), show_progress=show_progress, index=index)
     report["source"] = source
     report_path = Path(output[: -len(".vcf.gz")] + ".report.json")
     tmp = report_path.with_suffix(".json.tmp")

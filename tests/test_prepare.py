@@ -105,5 +105,5 @@ def test_prepare_has_its_own_config(tmp_path):
     assert (tmp_path / "clinvar.prepared.vcf.gz").is_file() and (tmp_path / "clinvar.prepared.report.json").is_file()
     assert "genolewm prepare -> " in out.stdout and "genolewm prepare -> " in (tmp_path / "run" / "prepare.log").read_text()
     helped = subprocess.run([sys.executable, "-m", "genolewm.prepare", "--help"], capture_output=True, text=True)
-    assert helped.returncode == 0 and "source  input  output  reference" in helped.stdout
+    assert helped.returncode == 0 and "source  input  index  output  reference" in helped.stdout
     assert "windows:" not in helped.stdout and "mix:" not in helped.stdout and "holdout:" not in helped.stdout

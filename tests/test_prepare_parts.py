@@ -211,3 +211,14 @@ def test_an_s3_url_is_read_from_an_s3_endpoint(releases_dir, one_worker, tmp_pat
 def test_object_store_urls_are_described_at_their_https_address(url, address, monkeypatch):
     monkeypatch.delenv("HTS_S3_HOST", raising=False)
     assert genolewm.remote.is_url(url) and genolewm.remote.http_address(url) == address
+
+
+def test_an_index_kept_elsewhere_is_named_with_index(releases_dir, one_worker, tmp_path):
+    (tmp_path / "served").mkdir()
+    os.link(releases_dir["joint"], tmp_path / "served" / "joint.vcf.bgz")  # no .tbi beside it
+    with RangeServer(tmp_path / "served") as server:
+        url = f"{server.url}/joint.vcf.bgz"
+        report = prepare_vcf(url, str(tmp_path / "o.vcf.gz"), allele_filter(JOINT), part_mb=PART_MB,
+                             index=releases_dir["joint"] + ".tbi")
+    assert report["parts"] > 10 and report["input"]["index"]["path"] == releases_dir["joint"] + ".tbi"
+    assert (tmp_path / "o.vcf.gz").read_bytes() == open(one_worker[0], "rb").read()
