@@ -333,8 +333,8 @@ def _input_identity(input_path: str) -> dict:
 def _plan(input_path: str, index: tuple[str, bytes] | None, part_bytes: int) -> list[Part]:
     if index is None or not index[0].endswith(".tbi"):
         if is_url(input_path):
-            raise InputError(f"input: {input_path} has no tabix index beside it ({input_path}.tbi); "
-                             "a remote VCF is read through its index: publish one or download the file")
+            raise InputError(f"input: {input_path} has no tabix index beside it ({input_path}.tbi); a remote VCF "
+                             "is read through its .tbi: name one with index=, or download the file")
         return [Part(0)]
     starts = read_tbi(index[1], index[0])
     # At least ~MIN_PARTS parts, so that a file smaller than a few parts still spreads over the workers; the
