@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 URL_SCHEMES = ("http", "https", "ftp", "s3", "s3+http", "s3+https", "gs", "gs+http", "gs+https")
 RETRY_DELAYS_S = (0.5, 2.0, 8.0)
 INDEX_SUFFIXES = (".tbi", ".csi", ".fai", ".gzi")
+_REFUSED: set[str] = set()
 
 
 def is_url(path: str) -> bool:
@@ -71,9 +72,10 @@ def http_address(url: str) -> str:
     return url
 
 
-def describe(url: str) -> dict:
+def describe(url: str, warn: bool = True) -> dict:
     """``url``, ``size``, ``etag`` and ``last_modified`` of a remote file from one HEAD request. A store
-    that refuses anonymous HEAD requests (a private bucket) leaves all but the URL unknown."""
+    that refuses anonymous HEAD requests (a private bucket) leaves all but the URL unknown, which
+    ``warn`` says once."""
     address = http_address(url)
     request = urllib.request.Request(address, method="HEAD")
     for delay in (*RETRY_DELAYS_S, None):
@@ -87,8 +89,10 @@ def describe(url: str) -> dict:
             if exc.code == 404:
                 raise InputError(f"{url}: not found (HTTP 404 from {address}); check the URL") from exc
             if exc.code in (401, 403):
-                log.warning("%s: HEAD refused (HTTP %d); its size, ETag and Last-Modified are not recorded",
-                            url, exc.code)
+                if warn and url not in _REFUSED:  # said once a process: a private bucket refuses every HEAD
+                    _REFUSED.add(url)
+                    log.warning("%s: HEAD refused (HTTP %d); its size, ETag and Last-Modified are not recorded, "
+                                "its index's sha256 stands for its content", url, exc.code)
                 return {"url": url, "size": None, "etag": None, "last_modified": None}
             error: Exception = exc
         except (urllib.error.URLError, OSError) as exc:
@@ -108,7 +112,7 @@ class RangeReader(io.RawIOBase):
     def __init__(self, path: str, start: int = 0, end: int | None = None) -> None:
         super().__init__()
         if end is None:  # htslib's URL handles fail rather than end at the end: stop at the size
-            end = describe(path)["size"] if is_url(path) else os.path.getsize(path)
+            end = describe(path, warn=False)["size"] if is_url(path) else os.path.getsize(path)
         self.path, self.pos, self.end = path, start, end
         self.handle: HFile | None = None
 
@@ -192,7 +196,7 @@ def find_index(path: str, suffixes: tuple[str, ...] = (".tbi", ".csi")) -> tuple
                     return candidate, f.read()
             continue
         try:
-            describe(candidate)  # a missing index is a quick 404, not a read retried
+            describe(candidate, warn=False)  # a missing index is a quick 404, not a read retried
         except InputError:
             continue
         return candidate, read_whole(candidate)

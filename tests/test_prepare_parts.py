@@ -222,3 +222,22 @@ def test_an_index_kept_elsewhere_is_named_with_index(releases_dir, one_worker, t
                              index=releases_dir["joint"] + ".tbi")
     assert report["parts"] > 10 and report["input"]["index"]["path"] == releases_dir["joint"] + ".tbi"
     assert (tmp_path / "o.vcf.gz").read_bytes() == open(one_worker[0], "rb").read()
+
+
+def test_a_private_bucket_is_read_with_credentials_and_known_by_its_index(releases_dir, one_worker, tmp_path,
+                                                                          monkeypatch, caplog):
+    from servers import S3Server
+
+    with S3Server("private-bucket") as s3:
+        for key, value in s3.env.items():
+            monkeypatch.setenv(key, value)
+        for suffix in ("", ".tbi"):  # no public-read: only signed requests (htslib's) get through
+            s3.client.upload_file(releases_dir["joint"] + suffix, "private-bucket", "joint.vcf.bgz" + suffix)
+        with caplog.at_level(logging.WARNING, logger="genolewm.remote"):
+            report = prepare_vcf("s3+http://private-bucket/joint.vcf.bgz", str(tmp_path / "o.vcf.gz"),
+                                 allele_filter(JOINT), part_mb=PART_MB)
+    assert (tmp_path / "o.vcf.gz").read_bytes() == open(one_worker[0], "rb").read()
+    assert report["input"]["size"] is None and len(report["input"]["index"]["sha256"]) == 64
+    assert [m for m in caplog.messages if "HEAD refused" in m] == \
+        ["s3+http://private-bucket/joint.vcf.bgz: HEAD refused (HTTP 403); its size, ETag and Last-Modified are not "
+         "recorded, its index's sha256 stands for its content"]

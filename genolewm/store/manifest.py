@@ -12,7 +12,7 @@ from typing import Iterable
 
 from ..errors import InputError
 from ..remote import INDEX_SUFFIXES, describe, is_url, read_whole, where
-from ..types import RunReader
+from ..types import RunReader, digest
 
 SCHEMA_VERSION = 4
 
@@ -32,21 +32,24 @@ def _describe_url(url: str) -> list[dict]:
     del out[0]["url"]
     for suffix in INDEX_SUFFIXES:
         try:
-            describe(url + suffix)
+            describe(url + suffix, warn=False)
         except InputError:
             continue
         data = read_whole(url + suffix)
         out.append({"path": url + suffix, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    out[0]["index_sha256"] = [item["sha256"] for item in out[1:]]
     return out
 
 
 def content_key(item: dict) -> str:
     """What stands for an input's content in the data identity: its sha256; a remote file's ETag (or
-    Last-Modified) and size; a local file's size when files are not hashed."""
+    Last-Modified), size and index files' sha256 (all a private bucket tells may be its index); a local
+    file's size when files are not hashed."""
     if item["sha256"]:
         return item["sha256"]
     if is_url(item["path"]):
-        return f"remote:{item.get('etag') or item.get('last_modified')}:size:{item['size']}"
+        return digest({"etag": item.get("etag") or item.get("last_modified"), "size": item["size"],
+                       "indexes": item.get("index_sha256", [])})
     return f"size:{item['size']}"
 
 
