@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("http", "https", "ftp", "s3", "s3+http", "s3+https", "gs", "gs+http", "gs+https")
 RETRY_DELAYS_S = (0.5, 2.0, 8.0)
+READ_BYTES = 1 << 22  # the most asked of htslib at once
 INDEX_SUFFIXES = (".tbi", ".csi", ".fai", ".gzi")
 _REFUSED: set[str] = set()
 
@@ -152,7 +153,7 @@ class RangeReader(io.RawIOBase):
         parts, got, tries = [], 0, 0
         while got < n:
             try:
-                data = self._open().read(n - got)
+                data = self._open().read(min(n - got, READ_BYTES))
                 error = None
             except OSError as exc:
                 data, error = b"", exc
