@@ -2,7 +2,6 @@
 resumable, from a URL served on the loopback address."""
 
 import gzip
-import json
 import logging
 import os
 import signal
