@@ -241,7 +241,9 @@ def _prepare_part(job: Job, part: Part, report: Callable[[int, int], None]) -> N
             handle = igzip.open(raw, "rb") if raw.peek(2)[:2] == b"\x1f\x8b" else raw
             blocks, consumed = _body(handle), raw.tell
         else:
-            raw = RangeReader(job.input_path, part.begin >> 16)
+            # A part ends inside the block where the next begins, and a block holds at most 64 KiB: with
+            # that bound the reader needs no HEAD request for the file's size.
+            raw = RangeReader(job.input_path, part.begin >> 16, (part.end >> 16) + (1 << 16))
             text = BgzfText(raw, part.begin, part.end, job.input_path)
             # INFO is cut where the lines lie in each block's text, so a part's text is never copied whole.
             n_columns, keys = header_layout(job.header, job.filt.info_fields())
@@ -327,7 +329,7 @@ def _run_parts(job: Job, parts: list[Part], workers: int, report: Callable[[int,
 def _input_identity(input_path: str) -> dict:
     if is_url(input_path):
         return describe(input_path)
-    return {"path": input_path, "size": os.path.getsize(input_path)}
+    return {"path": where(input_path), "size": os.path.getsize(input_path)}
 
 
 def _plan(input_path: str, index: tuple[str, bytes] | None, part_bytes: int) -> list[Part]:
@@ -416,7 +418,9 @@ def prepare_vcf(
     parts = _plan(input_path, found, int(part_mb * (1 << 20)))
     depends = {"format": PART_FORMAT, "input": identity, "filter": filt.spec(), "ref_mismatch": ref_mismatch,
                "part_bytes": int(part_mb * (1 << 20)),
-               "stamp": stamp(input_path), "reference": stamp(reference) if reference else None}
+               # A URL's identity is its stamp already; a local file's adds its modification time.
+               "stamp": None if is_url(input_path) else stamp(input_path),
+               "reference": stamp(reference) if reference else None}
     work = Path(work_root or os.path.dirname(output_path)) / f"prepare-{digest(depends)[7:23]}"
     work.mkdir(parents=True, exist_ok=True)
     local_index = None
