@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import partial
 from random import Random
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 from .contigs import ContigNames
 from .edits import MAX_ALLELE_BP, PAD_MODES, check_in_margins, check_ref
@@ -45,6 +45,8 @@ from .types import (
 )
 
 SPLITS = ("train", "val")
+# Windows drawn together when iterating window by window: sources prepare them at once.
+WINDOWS_AT_ONCE = 256
 
 
 def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) -> int:
@@ -80,19 +82,26 @@ class TupleSettings:
         if not isinstance(self.preserve_length, bool):
             raise ConfigError(f"target.preserve_length={self.preserve_length!r}: must be true or false")
 
+    def sources(self) -> list[str]:
+        """The sources the mix can draw from: each slot's, and the fallbacks its chain reaches, in mix order."""
+        out: dict[str, None] = {}
+        for slot in self.mix:
+            if slot.count == 0:
+                continue
+            source = slot.source
+            while source is not None and source not in out:
+                out[source] = None
+                source = self.fallback_sources.get(source)
+        return list(out)
+
     def check_providers(self, providers: Mapping[str, EditProvider], every_fallback: bool = True) -> None:
         """Every mix source has a provider, and so does each fallback (or, with ``every_fallback`` False,
         each fallback the mix's sources can reach, as the seed's defaults name sources a caller may not use)."""
         self.mix.check_sources(providers)
         fallbacks = self.fallback_sources
         if not every_fallback:
-            reachable = {}
-            for slot in self.mix:
-                source = slot.source
-                while fallbacks.get(source) is not None and source not in reachable:
-                    reachable[source] = fallbacks[source]
-                    source = fallbacks[source]
-            fallbacks = Fallbacks(reachable)
+            reachable = set(self.sources())
+            fallbacks = Fallbacks({k: v for k, v in fallbacks.items() if k in reachable})
         fallbacks.check_sources(providers)
 
 
@@ -155,10 +164,7 @@ class _Slot:
             else (lambda e: e in used or held_out(e)),
             count_floor=self.count_floor,
         )
-        if got.skipped:
-            self.skipped.update({f"{serving}:{reason}": n for reason, n in got.skipped.items()})
-        if got.classified:
-            self.classified.update({(serving, *key): n for key, n in got.classified.items()})
+        _count(serving, got, self.skipped, self.classified)
         taken: list[RelEdit] = []
         n, notes = len(window.sequence), got.notes
 
@@ -243,30 +249,46 @@ def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:
             f"dry (e.g. fallback.{chain[-1]}=synthetic_snv) or use windows with enough variants")
 
 
-def draw_window(
-    window: WindowContext, providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
+def draw_windows(
+    windows: Sequence[WindowContext], providers: Mapping[str, EditProvider], seed: int, settings: TupleSettings,
     into: TupleBlock, count_floor: tuple[str, int] | None = None,
 ) -> tuple[Counter, Counter]:
-    """Draw one window's tuples (``count`` per mix slot, in mix order) into ``into``; return the variants
-    the draws skipped (``{"<provider>:<reason>": n}``) and classified (``{(provider, CLNSIG value,
-    "selected" | "rejected"): n}``). A held-out window adds nothing."""
+    """Draw the tuples of ``windows`` (``count`` per mix slot, in mix order, window by window) into
+    ``into``; return the variants the sources skipped (``{"<provider>:<reason>": n}``) and classified
+    (``{(provider, CLNSIG value, "selected" | "rejected"): n}``). Held-out windows add nothing.
+
+    Each source the mix can reach is first told all the windows (:meth:`EditProvider.prepare`), so a
+    VCF source reads and checks its variants for them at once.
+    """
     skipped: Counter = Counter()
     classified: Counter = Counter()
-    if settings.holdouts.excludes_window(window):
+    windows = [w for w in windows if not settings.holdouts.excludes_window(w)]
+    if not windows:
         return skipped, classified
-    row = into.add_window(window)
-    index = 0
-    for entry in settings.mix:
-        if entry.count == 0:
-            continue
-        slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
-        per_tuple = _fill_slot(slot, entry.count, providers)
-        notes_of = slot.notes.get
-        for sources, edits in per_tuple:
-            notes = tuple(map(notes_of, edits)) if slot.notes else ()
-            into.append(row, index, entry.source, sources, edits, notes if any(notes) else ())
-            index += 1
+    for name in settings.sources():
+        tally = providers[name].prepare(windows, edge_margin=settings.edge_margin, count_floor=count_floor)
+        _count(name, tally, skipped, classified)
+    slots = [entry for entry in settings.mix if entry.count]
+    for window in windows:
+        row = into.add_window(window)
+        index = 0
+        for entry in slots:
+            slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
+            per_tuple = _fill_slot(slot, entry.count, providers)
+            notes_of = slot.notes.get
+            for sources, edits in per_tuple:
+                notes = tuple(map(notes_of, edits)) if slot.notes else ()
+                into.append(row, index, entry.source, sources, edits, notes if any(notes) else ())
+                index += 1
     return skipped, classified
+
+
+def _count(serving: str, tally, skipped: Counter, classified: Counter) -> None:
+    """Add a source's counts (a :class:`Draw` or :class:`Tally`) to a block's, keyed by the source."""
+    if tally.skipped:
+        skipped.update({f"{serving}:{reason}": n for reason, n in tally.skipped.items()})
+    if tally.classified:
+        classified.update({(serving, *key): n for key, n in tally.classified.items()})
 
 
 def window_tuples(
@@ -276,7 +298,7 @@ def window_tuples(
     """One window's tuples (``count`` per mix slot, in mix order) and the variants its draws skipped
     (``{"<provider>:<reason>": n}``)."""
     block = TupleBlock(settings.pad, settings.preserve_length)
-    skipped, _ = draw_window(window, providers, seed, settings, block, count_floor)
+    skipped, _ = draw_windows([window], providers, seed, settings, block, count_floor)
     return tuple(block), skipped
 
 
@@ -486,9 +508,14 @@ class TupleBuilder:
 
     def iter_windows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[WindowContext, tuple[TrainingTuple, ...]]]:
         """``(window, tuples)`` for the windows of the split with plan index in ``[start, stop)``."""
-        for window in self.windows.iter_windows(start, stop):
-            if self.in_split(window):
-                yield window, window_tuples(window, self.providers, self.seed, self._tuple_settings)[0]
+        size = self.windows.plan_size()
+        stop = size if stop is None else min(stop, size)
+        for a in range(start, stop, WINDOWS_AT_ONCE):
+            tuples = self.run_block(a, min(a + WINDOWS_AT_ONCE, stop)).tuples
+            rows: list[list[TrainingTuple]] = [[] for _ in tuples.windows]
+            for row, item in zip(tuples.rows, tuples):
+                rows[row].append(item)
+            yield from zip(tuples.windows, map(tuple, rows))
 
     def plan_blocks(self, windows_per_block: int) -> list[tuple[int, int]]:
         """The window plan cut into plan-index ranges of ``windows_per_block`` windows."""
@@ -523,6 +550,7 @@ class TupleBuilder:
         settings = self._tuple_settings
         block = BlockResult(TupleBlock(settings.pad, settings.preserve_length))
         placed = self.windows.placed
+        kept = []
         for index, window, codes in self.windows.iter_plan(start, stop):
             block.seen += 1
             if codes:
@@ -537,9 +565,9 @@ class TupleBuilder:
                 block.by_chrom[(where, "excluded_by_holdout")] += 1
             else:
                 block.by_chrom[(where, "kept")] += 1
-                skipped, classified = draw_window(window, self.providers, self.seed, settings, block.tuples, floor)
-                block.variants_skipped.update(skipped)
-                block.classified.update(classified)
+                kept.append(window)
+        block.variants_skipped, block.classified = draw_windows(kept, self.providers, self.seed, settings,
+                                                                block.tuples, floor)
         return block
 
     def iter_blocks(self, windows_per_block: int) -> Iterator[BlockResult]:

@@ -323,6 +323,19 @@ class Draw:
     classified: Mapping[tuple[str, str], int] = field(default_factory=lambda: NOTHING_SKIPPED)
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What a provider counted while making a block's windows ready (:meth:`EditProvider.prepare`): the
+    alleles it skipped by reason and, for sources that filter on ClinVar classifications, the alleles it
+    classified by ``(CLNSIG value, "selected" | "rejected")``; each allele once per run, as in :class:`Draw`."""
+
+    skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
+    classified: Mapping[tuple[str, str], int] = field(default_factory=lambda: NOTHING_SKIPPED)
+
+
+NOTHING_COUNTED = Tally()
+
+
 @runtime_checkable
 class Component(Protocol):
     """What every configured component says about itself."""
@@ -382,11 +395,19 @@ class EditProvider(Component, Protocol):
     ``count_floor`` ``(contig, bp)`` leaves skip counts of records before it
     to an earlier block of the same run. ``placed`` providers serve only
     windows with coordinates; ``contigs`` are the contigs of their input.
+
+    ``prepare`` is told a block's windows, in order, before any of them is
+    drawn for: a source may read and check its variants for all of them at
+    once, and returns what it counted doing so. A window drawn for without
+    being prepared is counted by its draw.
     """
 
     name: str
     placed: bool
     contigs: ContigNames
+
+    def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
+                count_floor: tuple[str, int] | None = None) -> Tally: ...
 
     def draw(
         self, window: WindowContext, rng: Random, count: int, *, edge_margin: int, excluded: Excluded,

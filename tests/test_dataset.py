@@ -112,9 +112,9 @@ def test_dataset_constructor_validates_and_streams(small_genome):
 def test_providers_pickle_without_handles(demo_builder):
     list(GenoLeWMDataset.from_builder(demo_builder, windows_per_block=BLOCK, rank=0, world_size=8))
     provider = demo_builder.providers["gnomad_common"]
-    assert provider._tbx is not None and provider._starts  # opened and filled by the iteration above
+    assert provider._tbx is not None and len(provider._pass.rows)  # opened and filled by the iteration above
     copy = pickle.loads(pickle.dumps(provider))
-    assert copy._tbx is None and copy._batches is None and copy._starts == []
+    assert copy._tbx is None and copy._pass is None and copy._pools == {}
 
 
 def test_dataset_takes_the_seed_window_sources(small_genome):

@@ -290,10 +290,22 @@ def test_bulk_reads_are_the_indexed_records(monkeypatch, batch_bytes):
                 assert start > last or got, (chrom, start)
 
 
-def test_window_pools_match_a_direct_scan():
-    """Windows of varying lengths sliding forward (a longer one, then shorter ones inside its end): each
-    pool is exactly the filtered alleles wholly inside the window's margins whose REF matches, each once,
-    in file order, however the provider caches rows and REF checks across windows."""
+def _pools(provider, windows, margin=64):
+    """Each window's pool as ``(start, ref, alt)``, the windows prepared together."""
+    provider.prepare(windows, edge_margin=margin)
+    out = []
+    for w in windows:
+        pool = provider._pools[("chr1", w.start_bp, w.window_id, margin)]
+        out.append([(int(pool.rows.start[r]), pool.rows.ref[r], pool.rows.alt[r]) for r in pool.indices()])
+    return out
+
+
+@pytest.mark.parametrize("together", [1, 7, 1000])
+def test_window_pools_match_a_direct_scan(together):
+    """Windows of varying lengths sliding forward (a longer one, then shorter ones inside its end),
+    prepared one at a time or in blocks: each pool is exactly the filtered alleles wholly inside the
+    window's margins whose REF matches, each once, in file order, however the provider caches rows and
+    REF checks across windows and blocks."""
     from genolewm import demo
     from genolewm.providers import records
 
@@ -306,22 +318,25 @@ def test_window_pools_match_a_direct_scan():
     (batch,) = records.record_batches([text], provider._n_columns, provider._info_lists, path)
     kept = provider.filter.select(batch)
     alleles = list(zip(kept.start.tolist(), kept.ref, kept.alt))
-    rng, start, margin, checked = Random(7), 1_000, 64, 0
+    rng, start, margin, windows = Random(7), 1_000, 64, []
     while start < len(chrom_seq) - 4_000:
         length = rng.choice([300, 900, 2_500, 4_000])
-        w = WindowContext("chr1", "ref", chrom_seq[start : start + length], start_bp=start, chrom="chr1")
-        lo, hi = start + margin, start + length - margin
-        want = list(dict.fromkeys((s - start, ref, alt) for s, ref, alt in alleles
-                                  if lo <= s and s + len(ref) <= hi and chrom_seq[s : s + len(ref)] == ref))
-        rows, _, _ = provider._eligible(w, "chr1", margin, -1)
-        keys = [(provider._starts[r] - start, provider._refs[r], provider._alts[r]) for r in rows]
-        assert keys == want, (start, length)
-        checked += len(want)
+        windows.append(WindowContext("chr1", "ref", chrom_seq[start : start + length], start_bp=start, chrom="chr1"))
         start += rng.choice([100, 250, length // 2])
+    checked = 0
+    for k in range(0, len(windows), together):
+        block = windows[k : k + together]
+        for w, got in zip(block, _pools(provider, block, margin)):
+            lo, hi = w.start_bp + margin, w.end_bp - margin
+            want = list(dict.fromkeys((s, ref, alt) for s, ref, alt in alleles
+                                      if lo <= s and s + len(ref) <= hi and chrom_seq[s : s + len(ref)] == ref))
+            assert got == want, (w.start_bp, len(w.sequence))
+            checked += len(want)
     assert checked > 500
 
 
-def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
+@pytest.mark.parametrize("together", [False, True])
+def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path, together):
     """A deletion ending past one window's margin is checked in the next window, after an SNV behind it
     that the first window held whole: the next pool still lists them in file order. A record repeated in
     the file, even after another allele at its position, gives one pool entry."""
@@ -335,15 +350,13 @@ def test_pools_keep_file_order_and_one_copy_of_each_allele(tmp_path):
         f"chr1\t{snv + 1}\t.\t{chrom[snv]}\t{other[chrom[snv]]}\t.\tPASS\tAF=0.5",
     ]
     provider = VariantProvider(write_vcf(tmp_path / "v.vcf", {"chr1": 6_000}, rows), min_af=0.01)
-
-    def pool(start, end):
-        w = WindowContext("chr1", "ref", chrom[start:end], start_bp=start, chrom="chr1")
-        rows, _, _ = provider._eligible(w, "chr1", 64, -1)
-        return [(provider._starts[r], provider._alts[r]) for r in rows]
-
-    at_repeated = [(repeated, other[base]), (repeated, other[other[base]])]
-    assert pool(1_000, 3_000) == [*at_repeated, (snv, other[chrom[snv]])]  # the deletion ends past 3_000 - 64
-    assert pool(1_500, 3_500) == [*at_repeated, (deletion, chrom[deletion]), (snv, other[chrom[snv]])]
+    windows = [WindowContext("chr1", "ref", chrom[start:end], start_bp=start, chrom="chr1")
+               for start, end in ((1_000, 3_000), (1_500, 3_500))]
+    pools = _pools(provider, windows) if together else [_pools(provider, [w])[0] for w in windows]
+    at_repeated = [(repeated, base, other[base]), (repeated, base, other[other[base]])]
+    deleted = chrom[deletion : deletion + 10]
+    assert pools == [[*at_repeated, (snv, chrom[snv], other[chrom[snv]])],  # the deletion ends past 3_000 - 64
+                     [*at_repeated, (deletion, deleted, chrom[deletion]), (snv, chrom[snv], other[chrom[snv]])]]
 
 
 def test_only_acgt_reads_alleles_through_their_buffers():

@@ -15,14 +15,14 @@ def test_interrupted_build_leaves_nothing_that_looks_finished(compose_cfg, tmp_p
 
     builder, _ = make_builder(compose_cfg())
     calls = itertools.count()
-    original = genolewm.builder.draw_window
+    original = genolewm.builder.draw_windows
 
     def failing(*args):
-        if next(calls) == 20:
+        if next(calls) == 3:
             raise error
         return original(*args)
 
-    monkeypatch.setattr(genolewm.builder, "draw_window", failing)
+    monkeypatch.setattr(genolewm.builder, "draw_windows", failing)
     with pytest.raises(type(error)):
         write_run(builder, tmp_path, ParquetFormat(windows_per_shard=2), config_yaml="")
     assert [p.name for p in tmp_path.iterdir()] == [".genolewm.lock"]

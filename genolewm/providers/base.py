@@ -8,7 +8,7 @@ from typing import Callable
 from ..contigs import ContigNames
 from ..errors import ContractError
 from ..streams import below
-from ..types import Draw, Excluded, RelEdit, WindowContext, digest
+from ..types import NOTHING_COUNTED, Draw, Excluded, RelEdit, Tally, WindowContext, digest
 
 
 def never(_: RelEdit) -> bool:
@@ -65,7 +65,14 @@ def sample_pool(size: int, edit_at: Callable[[int], RelEdit], rng: Random, count
     return out
 
 
-class SyntheticProvider:
+class Unprepared:
+    """Base of the providers with nothing to read ahead for a block: each draw does its own work."""
+
+    def prepare(self, windows, *, edge_margin: int, count_floor: tuple[str, int] | None = None) -> Tally:
+        return NOTHING_COUNTED
+
+
+class SyntheticProvider(Unprepared):
     """Base of the providers that draw from the window's own bases: unplaced, no inputs."""
 
     kind = "synthetic"
@@ -94,7 +101,7 @@ class SyntheticProvider:
         return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
 
 
-class FunctionProvider:
+class FunctionProvider(Unprepared):
     """A seed-style provider function ``f(window, rng, count, ...) -> edits`` as an :class:`EditProvider`.
 
     ``f`` is called with ``edge_margin`` and ``excluded`` keywords when it

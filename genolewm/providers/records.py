@@ -27,7 +27,7 @@ COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 # kilobytes of INFO per line, the prepared ones a few dozen bytes. Long lines are cut (keep_info) before
 # they are parsed, so a batch of them costs BATCH_BYTES of memory briefly and a few hundred KB after.
 BATCH_BYTES = 16 << 20
-MAX_BATCH_LINES = 1 << 13
+MAX_BATCH_LINES = 1 << 15
 
 
 _NOT_ACGT = np.ones(256, np.int64)

@@ -15,20 +15,24 @@ from dataclasses import dataclass
 from random import Random
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import pysam
 
 from ..bgzf import read_tbi
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
 from ..remote import RangeReader, exists, is_url, local_index
-from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, WindowContext, digest, is_acgt
-from .base import never, sample_pool
-from .filters import AlleleFilter, Selected, variant_note
+from ..types import (
+    MAX_ALLELE_BP, NOTHING_COUNTED, NOTHING_SKIPPED, Draw, Excluded, RelEdit, Tally, WindowContext, digest,
+    is_acgt,
+)
+from .alleles import Pass, Pool
+from .base import Unprepared, never, sample_pool
+from .filters import AlleleFilter, Selected
 from .inflate import CutRecords
 from .records import LONG_LINE_BYTES, header_layout, line_blocks, record_batches
 
 REF_MISMATCH_POLICIES = ("skip", "error")
-REF_UNCHECKED, REF_OK, REF_BAD = 0, 1, 2
 # Past a gap this long between windows, seek instead of reading through it.
 READ_THROUGH_BP = 1_000_000
 
@@ -161,7 +165,7 @@ class VariantProvider:
         self._tbx: pysam.TabixFile | None = None
         self._bgzf: pysam.BGZFile | None = None
         self._tbx_pid = 0
-        self._reset(None, 0)
+        self._forget()
 
     def inputs(self) -> tuple[str, ...]:
         return (self.path,)
@@ -172,29 +176,14 @@ class VariantProvider:
     def audit_spec(self) -> dict:
         return {"kind": "vcf", "path": self.path, "filter": self.filter.spec()}
 
-    # The cache: every usable allele starting in [_from, _to) on _chrom and those read past _to, in
-    # file order, as parallel lists (start, REF, ALT, REF state REF_UNCHECKED/REF_OK/REF_BAD, and the
-    # note's ID, AF, CLNSIG) from row _head on; the skipped alleles as (start, reason) from _skip_head
-    # on. Records are decoded in bulk; plain lists then serve a window's few dozen alleles faster than
-    # NumPy calls would. Rows before the heads are dropped only once they are half of the lists, so
-    # sliding a window does not move the batch read ahead of it.
-    _CACHE = ("_starts", "_refs", "_alts", "_states", "_ids", "_afs", "_clnsigs", "_classes")
-
-    def _fresh(self, chrom: str | None, start: int) -> dict:
-        """The reading state of a pass starting at ``start`` on ``chrom``: an empty cache. _batches
-        reads on to the chromosome end, so each BGZF block is decompressed once per pass; _read_to is
-        the start of the last record read."""
-        return {"_chrom": chrom, "_from": start, "_to": start, "_batches": None, "_read_to": -1,
-                **{name: bytearray() if name == "_states" else [] for name in self._CACHE},
-                "_skip_starts": [], "_skip_reasons": [], "_skip_classes": [], "_head": 0, "_skip_head": 0,
-                "_pool_key": None, "_pool": []}
-
-    def _reset(self, chrom: str | None, start: int) -> None:
-        self.__dict__.update(self._fresh(chrom, start))
+    def _forget(self) -> None:
+        """Drop the pass along a contig and the pools made from it: the next window reads afresh."""
+        self._pass: Pass | None = None
+        self._pools: dict[tuple, Pool] = {}
 
     def __getstate__(self) -> dict:
         # Handles and caches never travel; a copy starts reading afresh at its first window.
-        return {**self.__dict__, **self._fresh(None, 0), "_tbx": None, "_bgzf": None}
+        return {**self.__dict__, "_pass": None, "_pools": {}, "_tbx": None, "_bgzf": None}
 
     def _read(self, file_chrom: str, start: int) -> Iterator[tuple[Selected, int]]:
         """The filter's selection of the records starting at or after ``start``, a batch at a time, each
@@ -232,126 +221,67 @@ class VariantProvider:
             if cut is not None:
                 cut.close()
 
-    def _slide(self, file_chrom: str, lo: int, hi: int, count_from: int, skipped: Counter,
-               classified: Counter) -> None:
-        """Make the cache hold every usable allele starting in ``[lo, hi)``.
-
-        Skipped alleles are counted into ``skipped`` as their record enters,
-        if it starts at or after ``count_from``: inside the window, and past
-        what an earlier block of the same run counted; with a ClinVar
-        classification filter, those and the kept ones into ``classified``.
-        """
-        if file_chrom != self._chrom or not self._from <= lo <= self._to + READ_THROUGH_BP \
-                or self._tbx_pid != os.getpid():
-            self._reset(file_chrom, lo)
-            self._batches = self._read(file_chrom, lo)
-        starts = self._skip_starts
-        if hi > self._to:
-            while self._read_to < hi and self._batches is not None:
-                got = next(self._batches, None)
-                if got is None:
-                    self._batches = None
-                    break
-                sel, self._read_to = got
-                self._starts += sel.start.tolist()
-                self._refs += sel.ref
-                self._alts += sel.alt
-                self._states += bytes(len(sel.ref))  # REF_UNCHECKED
-                self._ids += sel.id.tolist()
-                self._afs += sel.af.tolist()
-                self._clnsigs += sel.clnsig.tolist()
-                starts += sel.skipped_start.tolist()
-                self._skip_reasons += sel.skipped_reason.tolist()
-                if sel.classes is not None:
-                    self._classes += sel.classes.tolist()
-                    self._skip_classes += sel.skipped_classes.tolist()
-            since = max(self._to, count_from)
-            a = bisect.bisect_left(starts, since, self._skip_head)
-            b = bisect.bisect_left(starts, hi, a)
-            if b > a:
-                skipped.update(self._skip_reasons[a:b])
-            if self._classes or self._skip_classes:
-                classified.update((value, "rejected") for value in self._skip_classes[a:b])
-                a = bisect.bisect_left(self._starts, since, self._head)
-                classified.update((value, "selected") for value in
-                                  self._classes[a : bisect.bisect_left(self._starts, hi, a)])
-            self._to = hi
-        self._head = bisect.bisect_left(self._starts, lo, self._head)
-        if self._head * 2 > len(self._starts):
-            for name in self._CACHE:
-                del getattr(self, name)[: self._head]
-            self._head = 0
-        self._skip_head = bisect.bisect_left(starts, lo, self._skip_head)
-        if self._skip_head * 2 > len(starts):
-            del starts[: self._skip_head], self._skip_reasons[: self._skip_head], \
-                self._skip_classes[: self._skip_head]
-            self._skip_head = 0
-        self._from = lo
-
-    def _eligible(self, window: WindowContext, file_chrom: str, edge_margin: int, floor: int
-                  ) -> tuple[list[int], Counter | None, Counter | None]:
-        """The cache rows of the usable alleles wholly inside the window's edge margins whose REF matches
-        the window, each allele once, in file order, and the alleles skipped and classified on the way
-        (None when the window's pool was already made)."""
-        lo, hi = window.start_bp + edge_margin, window.end_bp - edge_margin
-        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
-        if key == self._pool_key:
-            return self._pool, None, None
+    def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
+                count_floor: tuple[str, int] | None = None) -> Tally:
+        """Read on past ``windows`` and make each one's pool: the usable alleles wholly inside its edge
+        margins whose REF matches the reference, each allele once, in file order. Counts the alleles
+        skipped (and classified) that start inside them, past ``count_floor``."""
+        self._pools = {}
         skipped: Counter = Counter()
         classified: Counter = Counter()
-        self._slide(file_chrom, lo, hi, max(lo, floor), skipped, classified)
-        seq, offset, states = window.sequence, window.start_bp, self._states
-        starts, refs, alts = self._starts, self._refs, self._alts
-        head = self._head
-        end = bisect.bisect_left(starts, hi, head)
-        rows: list[int] = []
-        # Records are sorted by start, so a repeated allele can only follow one with the same start.
-        last, first_here = -1, 0
-        for i in range(head, end):
-            start, ref, state = starts[i], refs[i], states[i]
-            if start + len(ref) > hi or state == REF_BAD:
+        run: list[WindowContext] = []
+        run_chrom = None
+        for window in windows:
+            file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+            if file_chrom is None:
                 continue
-            if state == REF_UNCHECKED:
-                rel = start - offset
-                # The reference is the same in every window, so one check per allele suffices.
-                actual = seq[rel : rel + len(ref)]
-                if actual != ref:
-                    # An N there (a gap, or an IUPAC code) leaves the base open: not a mismatch.
-                    reason = "ref_ambiguous" if "N" in actual else "ref_mismatch"
-                    if reason == "ref_mismatch" and self.ref_mismatch == "error":
-                        raise InputError(
-                            f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alts[i]} REF does not match the "
-                            f"reference ({actual!r}); fix the VCF or set "
-                            f"providers.{self.name}.ref_mismatch=skip"
-                        )
-                    if start + len(ref) > floor:  # not checked by an earlier block
-                        skipped[reason] += 1
-                    states[i] = REF_BAD
-                    continue
-                states[i] = REF_OK
-            if start != last:
-                last, first_here = start, len(rows)
-            elif any(refs[j] == ref and alts[j] == alts[i] for j in rows[first_here:]):
-                continue
-            rows.append(i)
-        self._pool_key, self._pool = key, rows
-        return rows, skipped, classified
+            # A run ends where the contig changes, the windows go back, or a gap is long enough to seek over.
+            if run and (file_chrom != run_chrom or window.start_bp < run[-1].start_bp
+                        or window.start_bp - run[-1].end_bp > READ_THROUGH_BP - 2 * edge_margin):
+                self._prepare_run(run_chrom, run, edge_margin, count_floor, skipped, classified)
+                run = []
+            run.append(window)
+            run_chrom = file_chrom
+        if run:
+            self._prepare_run(run_chrom, run, edge_margin, count_floor, skipped, classified)
+        return Tally(skipped or NOTHING_SKIPPED, classified or NOTHING_SKIPPED)
+
+    def _prepare_run(self, file_chrom: str, windows: list[WindowContext], edge_margin: int,
+                     count_floor: tuple[str, int] | None, skipped: Counter, classified: Counter) -> None:
+        los = np.fromiter((w.start_bp + edge_margin for w in windows), np.int64, len(windows))
+        his = np.fromiter((w.end_bp - edge_margin for w in windows), np.int64, len(windows))
+        chrom = windows[0].chrom
+        floor = count_floor[1] if count_floor and count_floor[0] == chrom else -1
+        p = self._pass
+        if p is None or p.chrom != file_chrom or not p.at <= los[0] <= p.counted_to + READ_THROUGH_BP \
+                or self._tbx_pid != os.getpid():
+            p = self._pass = Pass(file_chrom, int(los[0]), self._read(file_chrom, int(los[0])))
+
+        def mismatch(start: int, ref: str, alt: str, actual: str) -> InputError:
+            return InputError(
+                f"{self.path}: record {file_chrom}:{start + 1}:{ref}:{alt} REF does not match the "
+                f"reference ({actual!r}); fix the VCF or set providers.{self.name}.ref_mismatch=skip"
+            )
+
+        pools = p.prepare(windows, los, his, floor, mismatch if self.ref_mismatch == "error" else None,
+                          skipped, classified)
+        for window, pool in zip(windows, pools):
+            self._pools[(file_chrom, window.start_bp, window.window_id, edge_margin)] = pool
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
         file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
         if file_chrom is None:
             return Draw([])
-        floor = count_floor[1] if count_floor and count_floor[0] == window.chrom else -1
-        rows, skipped, classified = self._eligible(window, file_chrom, edge_margin, floor)
-        starts, refs, alts, offset = self._starts, self._refs, self._alts, window.start_bp
-        chosen = sample_pool(len(rows), lambda k: RelEdit(starts[rows[k]] - offset, refs[rows[k]], alts[rows[k]]),
-                             rng, count, excluded)
-        notes = {}
-        for k, edit in chosen:
-            i = rows[k]
-            notes[edit] = variant_note(self._ids[i], self._afs[i], self._clnsigs[i])
-        return Draw([e for _, e in chosen], skipped or NOTHING_SKIPPED, notes, classified or NOTHING_SKIPPED)
+        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
+        tally = NOTHING_COUNTED
+        if key not in self._pools:  # not prepared with a block: this draw counts what it reads
+            tally = self.prepare([window], edge_margin=edge_margin, count_floor=count_floor)
+        pool = self._pools[key]
+        rows, offset = pool.indices(), window.start_bp
+        chosen = sample_pool(len(rows), lambda k: pool.edit(rows[k], offset), rng, count, excluded)
+        return Draw([e for _, e in chosen], tally.skipped, {e: pool.note(rows[k]) for k, e in chosen},
+                    tally.classified)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
@@ -376,7 +306,7 @@ def _this_contig(block: bytes, prefix: bytes) -> tuple[bytes, bool]:
 
 
 @dataclass
-class InMemoryVariants:
+class InMemoryVariants(Unprepared):
     """Variants given as ``(chrom, 1-based pos, ref, alt)``, as the seed's ``variant_provider`` took them.
 
     Each allele is checked against the window it falls in; one whose REF
