@@ -125,6 +125,22 @@ def _overlaps(edit: RelEdit, others: list[RelEdit]) -> bool:
     return bool(others) and any(edit.rel_pos < o.end and o.rel_pos < edit.end for o in others)
 
 
+def _check(window: WindowContext, serving: str, edit: RelEdit, margin: int, held_out: Callable[[RelEdit], bool]
+           ) -> None:
+    """A drawn edit keeps the draw contract, whoever wrote the provider: a RelEdit inside the margins whose
+    REF is the window's, not held out."""
+
+    def where() -> str:
+        return f"{window.label}, source {serving}"
+
+    if not isinstance(edit, RelEdit):
+        raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
+    check_in_margins(edit, len(window.sequence), margin, where)
+    check_ref(window.sequence, edit, where)
+    if held_out(edit):
+        raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
+
+
 @dataclass
 class _Slot:
     """One mix slot of one window being filled: what it has drawn so far. ``skipped`` and ``classified``
@@ -166,18 +182,9 @@ class _Slot:
         )
         _count(serving, got, self.skipped, self.classified)
         taken: list[RelEdit] = []
-        n, notes = len(window.sequence), got.notes
-
-        def where() -> str:
-            return f"{window.label}, source {serving}"
-
+        notes = got.notes
         for edit in got.edits:
-            if not isinstance(edit, RelEdit):
-                raise ContractError(f"provider {serving!r} returned {edit!r} for {window.label}, not a RelEdit")
-            check_in_margins(edit, n, margin, where)
-            check_ref(window.sequence, edit, where)
-            if held_out(edit):
-                raise EditError(f"{window.label}: provider {serving!r} returned held-out edit {edit}")
+            _check(window, serving, edit, margin, held_out)
             if len(taken) == want or edit in used or _overlaps(edit, edits) or (one_tuple and _overlaps(edit, taken)):
                 continue
             taken.append(edit)
@@ -269,10 +276,25 @@ def draw_windows(
         tally = providers[name].prepare(windows, edge_margin=settings.edge_margin, count_floor=count_floor)
         _count(name, tally, skipped, classified)
     slots = [entry for entry in settings.mix if entry.count]
-    for window in windows:
+    # Tuples of one edit: each slot's first draw is settled for all windows at once where the source can.
+    settled = {entry.source: providers[entry.source].draw_block(
+        windows, [stream_seed(seed, w, entry.source, entry.source) for w in windows], entry.count,
+        edge_margin=settings.edge_margin, holdouts=settings.holdouts)
+        for entry in slots} if not settings.mix.multi_edit.fraction else {}
+    for k, window in enumerate(windows):
         row = into.add_window(window)
         index = 0
+        held_out = partial(settings.holdouts.excludes_edit, window)
         for entry in slots:
+            got = settled[entry.source][k] if settled else None
+            if got is not None and len(set(got.edits)) == entry.count:
+                notes, source = got.notes, (entry.source,)
+                for edit in got.edits:
+                    _check(window, entry.source, edit, settings.edge_margin, held_out)
+                    note = notes.get(edit) if notes else None
+                    into.append(row, index, entry.source, source, (edit,), (note,) if note else ())
+                    index += 1
+                continue
             slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
             per_tuple = _fill_slot(slot, entry.count, providers)
             notes_of = slot.notes.get

@@ -400,6 +400,14 @@ class EditProvider(Component, Protocol):
     drawn for: a source may read and check its variants for all of them at
     once, and returns what it counted doing so. A window drawn for without
     being prepared is counted by its draw.
+
+    ``draw_block`` settles the first draw of many windows at once: per
+    window, what ``draw`` would return for ``count`` edits from the
+    counter-based stream ``keys[i]`` (:class:`genolewm.streams.Stream`) with
+    only ``holdouts``' edits excluded, when that is exactly ``count`` edits;
+    None where the window must be drawn on its own (too few eligible edits, a
+    draw that repeats, is held out or meets an N, or a source that draws only
+    one window at a time).
     """
 
     name: str
@@ -408,6 +416,9 @@ class EditProvider(Component, Protocol):
 
     def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
                 count_floor: tuple[str, int] | None = None) -> Tally: ...
+
+    def draw_block(self, windows: Sequence[WindowContext], keys: Sequence[int], count: int, *, edge_margin: int,
+                   holdouts: "Holdout") -> list[Draw | None]: ...
 
     def draw(
         self, window: WindowContext, rng: Random, count: int, *, edge_margin: int, excluded: Excluded,

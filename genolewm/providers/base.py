@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from random import Random
-from typing import Callable
+from functools import partial
+from typing import Callable, Sequence
 
 from ..contigs import ContigNames
 from ..errors import ContractError
-from ..streams import below
+from ..streams import Stream, below
 from ..types import NOTHING_COUNTED, Draw, Excluded, RelEdit, Tally, WindowContext, digest
 
 
@@ -66,10 +67,27 @@ def sample_pool(size: int, edit_at: Callable[[int], RelEdit], rng: Random, count
 
 
 class Unprepared:
-    """Base of the providers with nothing to read ahead for a block: each draw does its own work."""
+    """Base of the providers with nothing to read ahead for a block and no draws settled in bulk: each
+    draw does its own work."""
 
     def prepare(self, windows, *, edge_margin: int, count_floor: tuple[str, int] | None = None) -> Tally:
         return NOTHING_COUNTED
+
+    def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
+        return [None] * len(windows)
+
+
+def first_draws(provider, windows: Sequence[WindowContext], keys: Sequence[int], count: int, edge_margin: int,
+                holdouts) -> list[Draw | None]:
+    """:meth:`draw_block` for a provider whose draws keep the draw contract themselves (inside the margins,
+    REF matching, distinct, ``excluded`` honoured): each window's draw from a fresh stream with only
+    held-out edits excluded, where it gives ``count`` edits."""
+    out: list[Draw | None] = []
+    for window, key in zip(windows, keys):
+        got = provider.draw(window, Stream(key), count, edge_margin=edge_margin,
+                            excluded=partial(holdouts.excludes_edit, window))
+        out.append(got if len(got.edits) == count else None)
+    return out
 
 
 class SyntheticProvider(Unprepared):
@@ -94,6 +112,9 @@ class SyntheticProvider(Unprepared):
 
     def audit_spec(self) -> dict:
         return {"kind": self.kind, **self.settings()}
+
+    def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
+        return first_draws(self, windows, keys, count, edge_margin, holdouts)
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:

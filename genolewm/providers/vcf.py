@@ -27,7 +27,7 @@ from ..types import (
     is_acgt,
 )
 from .alleles import Pass, Pool
-from .base import Unprepared, never, sample_pool
+from .base import Unprepared, first_draws, never, sample_pool
 from .filters import AlleleFilter, Selected
 from .inflate import CutRecords
 from .records import LONG_LINE_BYTES, header_layout, line_blocks, record_batches
@@ -266,14 +266,27 @@ class VariantProvider:
         pools = p.prepare(windows, los, his, floor, mismatch if self.ref_mismatch == "error" else None,
                           skipped, classified)
         for window, pool in zip(windows, pools):
-            self._pools[(file_chrom, window.start_bp, window.window_id, edge_margin)] = pool
+            self._pools[self._key(window, edge_margin)] = pool
+
+    def draw_block(self, windows: Sequence[WindowContext], keys: Sequence[int], count: int, *, edge_margin: int,
+                   holdouts) -> list[Draw | None]:
+        """Each prepared window's first draw (:func:`first_draws`); None for the windows not prepared, whose
+        draw would count what it reads."""
+        prepared = [self._key(w, edge_margin) in self._pools for w in windows]
+        got = first_draws(self, [w for w, ok in zip(windows, prepared) if ok],
+                          [k for k, ok in zip(keys, prepared) if ok], count, edge_margin, holdouts)
+        it = iter(got)
+        return [next(it) if ok else None for ok in prepared]
+
+    def _key(self, window: WindowContext, edge_margin: int) -> tuple | None:
+        file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+        return None if file_chrom is None else (file_chrom, window.start_bp, window.window_id, edge_margin)
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
-        file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
-        if file_chrom is None:
+        key = self._key(window, edge_margin)
+        if key is None:
             return Draw([])
-        key = (file_chrom, window.start_bp, window.window_id, edge_margin)
         tally = NOTHING_COUNTED
         if key not in self._pools:  # not prepared with a block: this draw counts what it reads
             tally = self.prepare([window], edge_margin=edge_margin, count_floor=count_floor)
