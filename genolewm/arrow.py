@@ -63,13 +63,17 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
         np.cumsum([0 if v is None else len(v) for v in values], out=offsets[1:])
         return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(offsets)], null_count=nulls,
                                      children=[column(items, type_.value_type)])
-    # Appending each value's bytes to one buffer copies a sequence once. Joining the strings, then
-    # encoding the result, holds two shard-sized temporaries whose fresh pages cost ~8x the copying.
-    data, lengths = bytearray(), []
-    for v in values:
-        piece = b"" if v is None else v.encode()
-        data += piece
-        lengths.append(len(piece))
+    texts = [("" if v is None else v) for v in values] if nulls else values
     offsets = np.zeros(n + 1, np.int64 if type_ == pa.large_string() else np.int32)
-    np.cumsum(np.fromiter(lengths, np.int64, n), out=offsets[1:])
+    np.cumsum(np.fromiter(map(len, texts), np.int64, n), out=offsets[1:])
+    if type_ == pa.string():  # short strings: one join, one encode
+        data = "".join(texts).encode()
+    else:
+        # Long sequences: appending each value's bytes to one buffer copies it once. Joining the strings,
+        # then encoding the result, holds two shard-sized temporaries whose fresh pages cost ~8x the copying.
+        data = bytearray()
+        for t in texts:
+            data += t.encode()
+    if len(data) != offsets[-1]:  # characters are bytes unless a value is not ASCII
+        np.cumsum(np.fromiter((len(t.encode()) for t in texts), np.int64, n), out=offsets[1:])
     return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)

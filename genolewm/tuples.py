@@ -44,6 +44,7 @@ class TupleBlock(Sequence):
         self.sources: list[tuple[str, ...]] = []
         self.edits: list[tuple[RelEdit, ...]] = []
         self.notes: list[tuple[VariantNote | None, ...]] = []
+        self._shared: dict = {}  # what a block and its slices make once (see _window_bytes)
 
     def add_window(self, window: WindowContext) -> int:
         """Add ``window``; return its row for :meth:`append`."""
@@ -68,7 +69,7 @@ class TupleBlock(Sequence):
         if not isinstance(i, slice):
             return self._tuple(i)
         part = TupleBlock(self.pad, self.preserve_length)
-        part.windows, part.labels = self.windows, self.labels
+        part.windows, part.labels, part._shared = self.windows, self.labels, self._shared
         for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes"):
             setattr(part, name, getattr(self, name)[i])
         return part
@@ -87,6 +88,22 @@ class TupleBlock(Sequence):
             adjusted_side=self._side(row, edits), edit_notes=self.notes[i],
         )
 
+    def _sides(self) -> list[str | None]:
+        if not self.preserve_length:
+            return [None] * len(self)
+        out: list[str | None] = []
+        windows = self.windows
+        for row, edits in zip(self.rows, self.edits):
+            if len(edits) != 1:
+                out.append(self._side(row, edits))
+                continue
+            e = edits[0]  # one edit: what adjusted_side says, without its generators
+            if len(e.ref) == len(e.alt):
+                out.append(None)
+            else:
+                out.append("right" if 2 * e.rel_pos + len(e.ref) < len(windows[row].sequence) else "left")
+        return out
+
     def _side(self, row: int, edits: tuple[RelEdit, ...]) -> str | None:
         return adjusted_side(len(self.windows[row].sequence), edits) if self.preserve_length else None
 
@@ -104,34 +121,64 @@ class TupleBlock(Sequence):
         if name == "edit_source":
             return [edit_source(s) for s in self.sources]
         if name == "adjusted_side":
-            return list(map(self._side, self.rows, self.edits))
+            return self._sides()
         if name == "target_window":
             return list(map(self._target, self.rows, self.edits))
         own = {"tuple_index": self.tuple_index, "requested_source": self.requested, "edit_sources": self.sources,
                "rel_edits": self.edits, "edit_notes": self.notes}
         return list(own[name])
 
-    def target_bytes(self) -> tuple[np.ndarray, bytearray]:
-        """Every target as ASCII, concatenated, with the ``len + 1`` offsets of each.
+    def target_bytes(self) -> tuple[np.ndarray, np.ndarray | bytearray]:
+        """Every target as ASCII, concatenated (a bytes-like buffer), with the ``len + 1`` offsets of each.
 
-        A tuple whose edits all keep their length (and match the window) is
-        its window's bytes with the ALTs written over; any other goes through
-        :func:`apply_edits`, which also names a mismatch.
+        With ``preserve_length`` and windows of one length, the targets are
+        rows of a matrix: each tuple's window bytes, copied in one NumPy call
+        (which leaves the GIL to other threads), with the ALTs of edits that
+        keep their length written over where their REF matches. Any other
+        tuple goes through :func:`apply_edits`, which also names a mismatch.
         """
-        data, ends = bytearray(), [0]
-        encoded: dict[int, bytes] = {}
         windows = self.windows
-        for row, edits in zip(self.rows, self.edits):
-            seq = windows[row].sequence
-            if all(len(e.ref) == len(e.alt) and seq.startswith(e.ref, e.rel_pos) for e in edits):
-                start = len(data)
-                window = encoded.get(row)
-                if window is None:
-                    window = encoded[row] = seq.encode()
-                data += window
-                for e in edits:
-                    data[start + e.rel_pos : start + e.rel_pos + len(e.alt)] = e.alt.encode()
+        n = len(self)
+        length = len(windows[0].sequence) if windows else 0
+        if not n or not self.preserve_length or any(len(w.sequence) != length for w in windows):
+            return self._each_target_bytes()
+        out = self._window_bytes().take(np.fromiter(self.rows, np.int64, n), axis=0)
+        at, pos, refs, alts, others = [], [], [], [], []
+        for k, edits in enumerate(self.edits):
+            for e in edits:
+                if len(e.ref) != len(e.alt):
+                    others.append(k)
+                    break
             else:
-                data += self._target(row, edits).encode()
+                for e in edits:
+                    at.append(k)
+                    pos.append(e.rel_pos)
+                    refs.append(e.ref)
+                    alts.append(e.alt)
+        if at:
+            sizes = np.fromiter(map(len, alts), np.int64, len(alts))
+            tuple_of = np.repeat(np.array(at, np.int64), sizes)
+            first = np.cumsum(sizes) - sizes
+            column = np.repeat(np.array(pos, np.int64) - first, sizes) + np.arange(len(tuple_of))
+            wrong = out[tuple_of, column] != np.frombuffer("".join(refs).encode(), np.uint8)
+            if wrong.any():
+                others += sorted({int(k) for k in tuple_of[wrong]})
+            out[tuple_of, column] = np.frombuffer("".join(alts).encode(), np.uint8)
+        for k in others:  # edits that change the length, or one whose REF is not the window's
+            out[k] = np.frombuffer(self._target(self.rows[k], self.edits[k]).encode(), np.uint8)
+        return np.arange(0, (n + 1) * length, length, dtype=np.int64), out.reshape(-1)
+
+    def _window_bytes(self) -> np.ndarray:
+        """The windows' bases as a ``[windows, length]`` byte matrix, made once for a block and its slices."""
+        matrix = self._shared.get("window_bytes")
+        if matrix is None or len(matrix) != len(self.windows):
+            joined = "".join(w.sequence for w in self.windows).encode()
+            matrix = self._shared["window_bytes"] = np.frombuffer(joined, np.uint8).reshape(len(self.windows), -1)
+        return matrix
+
+    def _each_target_bytes(self) -> tuple[np.ndarray, bytearray]:
+        data, ends = bytearray(), [0]
+        for row, edits in zip(self.rows, self.edits):
+            data += self._target(row, edits).encode()
             ends.append(len(data))
         return np.array(ends, np.int64), data

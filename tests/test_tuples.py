@@ -63,7 +63,7 @@ def test_bulk_targets_are_apply_edits(case, pad, preserve):
         flanks = (w.left_flank, w.right_flank) if pad == "flank" else ("", "")
         expected.append(apply_edits(w.sequence, edits, left_flank=flanks[0], right_flank=flanks[1],
                                     preserve_length=preserve))
-    assert [data[a:b].decode() for a, b in zip(ends[:-1], ends[1:])] == expected
+    assert [bytes(data[a:b]).decode() for a, b in zip(ends[:-1], ends[1:])] == expected
     assert [t.target_window for t in block] == block.column("target_window") == expected
 
 

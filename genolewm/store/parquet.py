@@ -24,7 +24,7 @@ COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 TABLES = ("windows", "tuples")
 # Dictionary-encoding the unique sequences would make reading them ~5x slower.
 DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_source", "adjusted_side")
-ROW_GROUP_TUPLES = 512
+ROW_GROUP_TUPLES = 2048
 
 
 def shard_path(shard: ShardRef, table: str) -> Path:
