@@ -164,9 +164,45 @@ class TupleBlock(Sequence):
             if wrong.any():
                 others += sorted({int(k) for k in tuple_of[wrong]})
             out[tuple_of, column] = np.frombuffer("".join(alts).encode(), np.uint8)
+        matrix = self._window_bytes()
         for k in others:  # edits that change the length, or one whose REF is not the window's
-            out[k] = np.frombuffer(self._target(self.rows[k], self.edits[k]).encode(), np.uint8)
+            row, edits = self.rows[k], self.edits[k]
+            if len(edits) != 1 or not self._shift(out[k], matrix[row], self.windows[row], edits[0]):
+                out[k] = np.frombuffer(self._target(row, edits).encode(), np.uint8)
         return np.arange(0, (n + 1) * length, length, dtype=np.int64), out.reshape(-1)
+
+    def _shift(self, target: np.ndarray, window: np.ndarray, context: WindowContext, e: RelEdit) -> bool:
+        """Make ``target`` (a copy of ``window``'s bytes) the length-preserved target of the one edit ``e``
+        that changes the length, as :func:`apply_edits` does: the end away from the edit stays, the other
+        loses bases or takes them from its flank (then N). False, leaving it to :func:`apply_edits`, when
+        the REF is not the window's or the edit sits too near an end to shift."""
+        pos, n, ref_len, alt_len = e.rel_pos, len(window), len(e.ref), len(e.alt)
+        if window[pos : pos + ref_len].tobytes() != e.ref.encode():
+            return False
+        alt = np.frombuffer(e.alt.encode(), np.uint8)
+        grown = alt_len - ref_len
+        if 2 * pos + ref_len < n:  # the right end moves
+            if pos + alt_len > n:
+                return False
+            target[pos : pos + alt_len] = alt
+            if grown > 0:
+                target[pos + alt_len :] = window[pos + ref_len : n - grown]
+            else:
+                target[pos + alt_len : n + grown] = window[pos + ref_len :]
+                fill = context.right_flank[:-grown] if self.pad == "flank" else ""
+                target[n + grown :] = np.frombuffer((fill + "N" * (-grown - len(fill))).encode(), np.uint8)
+        elif grown > 0:  # the left end loses bases
+            if grown > pos:
+                return False
+            target[: pos - grown] = window[grown:pos]
+            target[pos - grown : pos + ref_len] = alt
+        else:  # the left end takes bases from its flank
+            flank = context.left_flank if self.pad == "flank" else ""
+            fill = flank[max(0, len(flank) + grown) :]
+            target[:-grown] = np.frombuffer(("N" * (-grown - len(fill)) + fill).encode(), np.uint8)
+            target[-grown : pos - grown] = window[:pos]
+            target[pos - grown : pos + ref_len] = alt
+        return True
 
     def _window_bytes(self) -> np.ndarray:
         """The windows' bases as a ``[windows, length]`` byte matrix, made once for a block and its slices."""
