@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue as queue_module
 import signal
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from ..builder import TupleBuilder
 from ..types import RunWriter
 
 Plan = list[tuple[int, int, int]]  # (shard index, first plan index, stop plan index)
+# Built blocks that may wait for the writer thread in a one-process build.
+WRITES_AHEAD = 2
 
 
 def build_shard(builder: TupleBuilder, writer: RunWriter, directory: Path, index: int, start: int, stop: int) -> dict:
@@ -71,17 +74,18 @@ def die_with_parent(parent: int) -> None:
 
 
 def _here(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan) -> Iterator[dict]:
-    # One thread writes a shard while the next block is built.
+    # One thread writes shards while the next blocks are built; up to WRITES_AHEAD wait their turn, so a
+    # slow write does not stop the building.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-writer") as pool:
-        pending: Future | None = None
+        pending: deque[Future] = deque()
         for index, start, stop in plan:
             block = builder.run_block(start, stop)
-            if pending is not None:
-                yield pending.result()
-            pending = pool.submit(lambda i=index, b=block: (writer.write_shard(directory, i, b.windows, b.tuples),
-                                                            {**b.counts(), "shard": i})[1])
-        if pending is not None:
-            yield pending.result()
+            if len(pending) == WRITES_AHEAD:
+                yield pending.popleft().result()
+            pending.append(pool.submit(lambda i=index, b=block: (writer.write_shard(directory, i, b.windows, b.tuples),
+                                                                 {**b.counts(), "shard": i})[1]))
+        while pending:
+            yield pending.popleft().result()
 
 
 def _in_workers(builder: TupleBuilder, writer: RunWriter, directory: Path, plan: Plan, workers: int) -> Iterator[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -21,6 +22,8 @@ from .pool import build_shards
 from .staging import Staging, write_error
 
 log = logging.getLogger(__name__)
+# Allocations between collections of the youngest generation while a build runs (Python's default: 700).
+RARE_COLLECTIONS = 100_000
 
 
 def write_run(
@@ -57,6 +60,10 @@ def write_run(
     plan = [(k, a, b) for k, (a, b) in enumerate(builder.plan_blocks(writer.windows_per_shard)) if shard.owns(k)]
     totals = Totals()
     shards = build_shards(builder, writer, staging.staging, plan, workers)
+    thresholds = gc.get_threshold()
+    # A build makes millions of small objects that hold no reference cycles and die by reference
+    # counting; the cycle collector's passes over them cost ~7% of a build, so they are made rarer.
+    gc.set_threshold(RARE_COLLECTIONS, *thresholds[1:])
     try:
         planned = sum(b - a for _, a, b in plan)
         with progress_bar(log, progress, "build: windows", planned, "window") as update:
@@ -75,6 +82,8 @@ def write_run(
         shards.close()
         staging.abort()
         raise
+    finally:
+        gc.set_threshold(*thresholds)
     return manifest
 
 
