@@ -54,6 +54,11 @@ def numbers(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def block_numbers(keys, n: int) -> list[list[int]]:
+    """Numbers 0 to ``n - 1`` of each stream in ``keys``, as Python ints, computed at once."""
+    return numbers(np.array(keys, np.uint64)[:, None], np.arange(n, dtype=np.uint64)[None, :]).tolist()
+
+
 def below(rng: random.Random, n: int) -> int:
     """A uniform integer in ``[0, n)`` from one 64-bit number of ``rng``."""
     return (rng.getrandbits(64) * n) >> 64

@@ -119,6 +119,16 @@ class RelEdit:
         if self.ref == self.alt:
             raise EditError(f"edit {self.rel_pos}:{self.ref}:{self.alt}: ref equals alt, not an edit")
 
+    @classmethod
+    def known(cls, rel_pos: int, ref: str, alt: str) -> "RelEdit":
+        """An edit made of values already known to be valid (a provider's own checked alleles): not
+        checked again."""
+        edit = object.__new__(cls)
+        object.__setattr__(edit, "rel_pos", rel_pos)
+        object.__setattr__(edit, "ref", ref)
+        object.__setattr__(edit, "alt", alt)
+        return edit
+
     @property
     def end(self) -> int:
         """0-based exclusive end of the reference bases this edit replaces."""

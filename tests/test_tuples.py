@@ -12,7 +12,7 @@ from genolewm.errors import EditError
 from genolewm.mix import Mix, MultiEdit
 from genolewm.providers import SyntheticIndel, SyntheticSnv
 from genolewm.tuples import TupleBlock
-from genolewm.types import Draw, RelEdit, TrainingTuple, WindowContext
+from genolewm.types import RelEdit, TrainingTuple, WindowContext
 from genolewm.windows import ReferenceWindows
 
 
@@ -98,11 +98,10 @@ def test_block_is_the_windows_tuples(builder):
 def test_a_provider_edit_that_misses_the_window_stops_the_draw(small_genome):
     fasta, _ = small_genome
 
-    class WrongRef(SyntheticSnv):
-        def draw(self, window, rng, count, *, edge_margin, excluded=lambda e: False, count_floor=None):
-            base = window.sequence[100]
-            other = "A" if base != "A" else "C"
-            return Draw([RelEdit(100, other, "G" if other != "G" else "T")])
+    class WrongRef(SyntheticSnv):  # a subclass's attempts are checked like any provider's draws
+        def attempt(self, seq, lo, hi, u, at=0):
+            other = "A" if seq[100] != "A" else "C"
+            return RelEdit(100, other, "G" if other != "G" else "T")
 
     builder = TupleBuilder(windows=ReferenceWindows(fasta=fasta, window_bp=2_000, stride_bp=2_000, margin_bp=0),
                            providers={"synthetic_snv": WrongRef()}, settings=TupleSettings(mix={"synthetic_snv": 1},

@@ -136,8 +136,8 @@ class Pool:
         return self._indices
 
     def edit(self, row: int, offset: int) -> RelEdit:
-        rows = self.rows
-        return RelEdit(int(rows.start[row]) - offset, rows.ref[row], rows.alt[row])
+        rows = self.rows  # alleles the filter passed: A/C/G/T, distinct, short enough
+        return RelEdit.known(int(rows.start[row]) - offset, rows.ref[row], rows.alt[row])
 
     def note(self, row: int):
         rows = self.rows

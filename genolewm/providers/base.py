@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from random import Random
-from functools import partial
 from typing import Callable, Sequence
 
 from ..contigs import ContigNames
 from ..errors import ContractError
-from ..streams import Stream, below
+from ..streams import below, block_numbers
 from ..types import NOTHING_COUNTED, Draw, Excluded, RelEdit, Tally, WindowContext, digest
 
 
@@ -77,25 +76,27 @@ class Unprepared:
         return [None] * len(windows)
 
 
-def first_draws(provider, windows: Sequence[WindowContext], keys: Sequence[int], count: int, edge_margin: int,
-                holdouts) -> list[Draw | None]:
-    """:meth:`draw_block` for a provider whose draws keep the draw contract themselves (inside the margins,
-    REF matching, distinct, ``excluded`` honoured): each window's draw from a fresh stream with only
-    held-out edits excluded, where it gives ``count`` edits."""
-    out: list[Draw | None] = []
-    for window, key in zip(windows, keys):
-        got = provider.draw(window, Stream(key), count, edge_margin=edge_margin,
-                            excluded=partial(holdouts.excludes_edit, window))
-        out.append(got if len(got.edits) == count else None)
-    return out
-
-
 class SyntheticProvider(Unprepared):
-    """Base of the providers that draw from the window's own bases: unplaced, no inputs."""
+    """Base of the providers that draw from the window's own bases: unplaced, no inputs.
+
+    A subclass says how one attempt turns ``numbers_per_attempt`` numbers of
+    the stream into an edit (``attempt``; None where it meets an N) and where
+    attempts may fall (``span``: the bounds inside the edge margins, None when
+    the window is too short); ``draw`` and ``draw_block`` are made of those:
+    attempts repeat until ``count`` distinct edits that are not excluded are
+    found (:func:`draw_unique`).
+    """
 
     kind = "synthetic"
     placed = False
     contigs = ContigNames(())
+    numbers_per_attempt = 1
+
+    def attempt(self, seq: str, lo: int, hi: int, u: Sequence[int], at: int = 0) -> RelEdit | None:
+        raise NotImplementedError
+
+    def span(self, seq: str, edge_margin: int) -> tuple[int, int] | None:
+        raise NotImplementedError
 
     @property
     def name(self) -> str:
@@ -113,13 +114,34 @@ class SyntheticProvider(Unprepared):
     def audit_spec(self) -> dict:
         return {"kind": self.kind, **self.settings()}
 
-    def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
-        return first_draws(self, windows, keys, count, edge_margin, holdouts)
+    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+             excluded: Excluded = never, count_floor=None) -> Draw:
+        seq = window.sequence
+        bounds = self.span(seq, edge_margin)
+        if bounds is None:
+            return Draw([])
+        lo, hi = bounds
+        bits, n = rng.getrandbits, self.numbers_per_attempt
+        return Draw(draw_unique(lambda: self.attempt(seq, lo, hi, [bits(64) for _ in range(n)]), count, excluded,
+                                lambda: seq.count("N", lo, hi) == hi - lo))
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
         """The seed's call: just the edits."""
         return self.draw(window, rng, count, edge_margin=edge_margin, excluded=excluded).edits
+
+    def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
+        """The first ``count`` attempts of each window, from numbers computed for the block at once: they
+        settle the draw when none meets an N, repeats or is held out (:func:`draw_unique` would take them)."""
+        n = self.numbers_per_attempt
+        out: list[Draw | None] = []
+        for window, u in zip(windows, block_numbers(keys, n * count)):
+            seq = window.sequence
+            bounds = self.span(seq, edge_margin)
+            edits = [self.attempt(seq, *bounds, u, at) for at in range(0, n * count, n)] if bounds else [None]
+            out.append(None if None in edits or len(set(edits)) != count
+                       or any(holdouts.excludes_edit(window, e) for e in edits) else Draw(edits))
+        return out
 
 
 class FunctionProvider(Unprepared):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from random import Random
+from typing import Sequence
 
 from ..errors import ConfigError
-from ..streams import below
-from ..types import MAX_ALLELE_BP, Draw, Excluded, RelEdit, WindowContext
-from .base import SyntheticProvider, draw_unique, never
+from ..types import MAX_ALLELE_BP, RelEdit
+from .base import SyntheticProvider
 
 BASES = "ACGT"
 _OTHER_BASES = {b: tuple(x for x in BASES if x != b) for b in BASES}
@@ -20,22 +19,19 @@ class SyntheticSnv(SyntheticProvider):
     """Uniform SNVs: a uniform position at an ACGT base inside the margins, a uniform other base."""
 
     kind = "synthetic_snv"
+    numbers_per_attempt = 2  # the position, the other base
 
-    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
-             excluded: Excluded = never, count_floor=None) -> Draw:
-        seq = window.sequence
+    def attempt(self, seq: str, lo: int, hi: int, u: Sequence[int], at: int = 0) -> RelEdit | None:
+        """The SNV that the numbers ``u[at], u[at + 1]`` make inside ``[lo, hi)`` of ``seq`` (None: an N)."""
+        pos = lo + ((u[at] * (hi - lo)) >> 64)
+        base = seq[pos]
+        if base == "N":
+            return None
+        return RelEdit.known(pos, base, _OTHER_BASES[base][(u[at + 1] * 3) >> 64])
+
+    def span(self, seq: str, edge_margin: int) -> tuple[int, int] | None:
         lo, hi = edge_margin, len(seq) - edge_margin
-        if hi <= lo:
-            return Draw([])
-
-        def draw() -> RelEdit | None:  # two numbers an attempt: the position, the other base
-            pos, other = lo + below(rng, hi - lo), below(rng, 3)
-            base = seq[pos]
-            if base == "N":
-                return None
-            return RelEdit(pos, base, _OTHER_BASES[base][other])
-
-        return Draw(draw_unique(draw, count, excluded, lambda: seq.count("N", lo, hi) == hi - lo))
+        return (lo, hi) if hi > lo else None
 
 
 @dataclass(frozen=True)
@@ -79,32 +75,30 @@ class SyntheticIndel(SyntheticProvider):
         k = math.ceil(math.log1p(-v * (1.0 - q ** self.max_event_bp)) / math.log(q))
         return min(max(k, 1), self.max_event_bp)
 
-    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
-             excluded: Excluded = never, count_floor=None) -> Draw:
-        seq = window.sequence
-        lo, hi = edge_margin, len(seq) - edge_margin
-        if hi - lo < self.max_event_bp + 1:
-            return Draw([])
+    numbers_per_attempt = 4  # the length, insertion or deletion, the position, the inserted bases (2 bits each)
 
-        def draw() -> RelEdit | None:
-            # Four numbers an attempt: the length, insertion or deletion, the position, the inserted bases
-            # (two bits each).
-            k = self.event_length(rng.getrandbits(64))
-            insertion = (rng.getrandbits(64) >> 11) * (1.0 / (1 << 53)) < self.insertion_fraction
-            u_pos, u_bases = rng.getrandbits(64), rng.getrandbits(64)
-            if insertion:
-                pos = lo + ((u_pos * (hi - lo)) >> 64)
-                anchor = seq[pos]
-                if anchor == "N":
-                    return None
-                return RelEdit(pos, anchor, anchor + "".join(BASES[(u_bases >> (2 * i)) & 3] for i in range(k)))
-            pos = lo + ((u_pos * (hi - k - lo)) >> 64)
-            ref = seq[pos : pos + k + 1]
-            if "N" in ref:
+    def attempt(self, seq: str, lo: int, hi: int, u: Sequence[int], at: int = 0) -> RelEdit | None:
+        """The indel that the numbers ``u[at : at + 4]`` make inside ``[lo, hi)`` of ``seq`` (None: an N)."""
+        k = self.event_length(u[at])
+        u_pos = u[at + 2]
+        if (u[at + 1] >> 11) * (1.0 / (1 << 53)) < self.insertion_fraction:
+            pos = lo + ((u_pos * (hi - lo)) >> 64)
+            anchor = seq[pos]
+            if anchor == "N":
                 return None
-            return RelEdit(pos, ref, ref[0])
+            u_bases = u[at + 3]
+            return RelEdit.known(pos, anchor, anchor + "".join(BASES[(u_bases >> (2 * i)) & 3] for i in range(k)))
+        pos = lo + ((u_pos * (hi - k - lo)) >> 64)
+        ref = seq[pos : pos + k + 1]
+        if "N" in ref:
+            return None
+        return RelEdit.known(pos, ref, ref[0])
 
-        return Draw(draw_unique(draw, count, excluded, lambda: seq.count("N", lo, hi) == hi - lo))
+    def span(self, seq: str, edge_margin: int) -> tuple[int, int] | None:
+        lo, hi = edge_margin, len(seq) - edge_margin
+        return (lo, hi) if hi - lo >= self.max_event_bp + 1 else None
+
+
 
 
 synthetic_snv_provider = SyntheticSnv()

@@ -12,6 +12,7 @@ import bisect
 import os
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from random import Random
 from typing import Iterable, Iterator, Sequence
 
@@ -22,12 +23,13 @@ from ..bgzf import read_tbi
 from ..contigs import ContigNames, canonical
 from ..errors import ConfigError, ContractError, InputError
 from ..remote import RangeReader, exists, is_url, local_index
+from ..streams import Stream
 from ..types import (
     MAX_ALLELE_BP, NOTHING_COUNTED, NOTHING_SKIPPED, Draw, Excluded, RelEdit, Tally, WindowContext, digest,
     is_acgt,
 )
 from .alleles import Pass, Pool
-from .base import Unprepared, first_draws, never, sample_pool
+from .base import Unprepared, never, sample_pool
 from .filters import AlleleFilter, Selected
 from .inflate import CutRecords
 from .records import LONG_LINE_BYTES, header_layout, line_blocks, record_batches
@@ -270,13 +272,18 @@ class VariantProvider:
 
     def draw_block(self, windows: Sequence[WindowContext], keys: Sequence[int], count: int, *, edge_margin: int,
                    holdouts) -> list[Draw | None]:
-        """Each prepared window's first draw (:func:`first_draws`); None for the windows not prepared, whose
-        draw would count what it reads."""
-        prepared = [self._key(w, edge_margin) in self._pools for w in windows]
-        got = first_draws(self, [w for w, ok in zip(windows, prepared) if ok],
-                          [k for k, ok in zip(keys, prepared) if ok], count, edge_margin, holdouts)
-        it = iter(got)
-        return [next(it) if ok else None for ok in prepared]
+        """Each window's first draw, where its pool (made by :meth:`prepare`) holds ``count`` alleles that
+        are not held out; None for the others and for windows not prepared, whose draw would count what it
+        reads."""
+        out: list[Draw | None] = []
+        for window, key in zip(windows, keys):
+            pool = self._pools.get(self._key(window, edge_margin))
+            if pool is None or len(pool.indices()) < count:
+                out.append(None)
+                continue
+            got = self._sample(pool, window, Stream(key), count, partial(holdouts.excludes_edit, window))
+            out.append(got if len(got.edits) == count else None)
+        return out
 
     def _key(self, window: WindowContext, edge_margin: int) -> tuple | None:
         file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
@@ -290,11 +297,14 @@ class VariantProvider:
         tally = NOTHING_COUNTED
         if key not in self._pools:  # not prepared with a block: this draw counts what it reads
             tally = self.prepare([window], edge_margin=edge_margin, count_floor=count_floor)
-        pool = self._pools[key]
+        got = self._sample(self._pools[key], window, rng, count, excluded)
+        return Draw(got.edits, tally.skipped, got.notes, tally.classified)
+
+    @staticmethod
+    def _sample(pool: Pool, window: WindowContext, rng: Random, count: int, excluded: Excluded) -> Draw:
         rows, offset = pool.indices(), window.start_bp
         chosen = sample_pool(len(rows), lambda k: pool.edit(rows[k], offset), rng, count, excluded)
-        return Draw([e for _, e in chosen], tally.skipped, {e: pool.note(rows[k]) for k, e in chosen},
-                    tally.classified)
+        return Draw([e for _, e in chosen], notes={e: pool.note(rows[k]) for k, e in chosen})
 
     def __call__(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
                  excluded: Excluded = never) -> list[RelEdit]:
