@@ -44,7 +44,7 @@ class TupleBlock(Sequence):
         self.sources: list[tuple[str, ...]] = []
         self.edits: list[tuple[RelEdit, ...]] = []
         self.notes: list[tuple[VariantNote | None, ...]] = []
-        self._shared: dict = {}  # what a block and its slices make once (see _window_bytes)
+        self._shared: dict = {}  # what a block and its slices make once (see window_bytes)
 
     def add_window(self, window: WindowContext) -> int:
         """Add ``window``; return its row for :meth:`append`."""
@@ -137,12 +137,12 @@ class TupleBlock(Sequence):
         keep their length written over where their REF matches. Any other
         tuple goes through :func:`apply_edits`, which also names a mismatch.
         """
-        windows = self.windows
         n = len(self)
-        length = len(windows[0].sequence) if windows else 0
-        if not n or not self.preserve_length or any(len(w.sequence) != length for w in windows):
+        matrix = self.window_bytes() if n and self.preserve_length else None
+        if matrix is None:
             return self._each_target_bytes()
-        out = self._window_bytes().take(np.fromiter(self.rows, np.int64, n), axis=0)
+        length = matrix.shape[1]
+        out = matrix.take(np.fromiter(self.rows, np.int64, n), axis=0)
         at, pos, refs, alts, others = [], [], [], [], []
         for k, edits in enumerate(self.edits):
             for e in edits:
@@ -164,7 +164,6 @@ class TupleBlock(Sequence):
             if wrong.any():
                 others += sorted({int(k) for k in tuple_of[wrong]})
             out[tuple_of, column] = np.frombuffer("".join(alts).encode(), np.uint8)
-        matrix = self._window_bytes()
         for k in others:  # edits that change the length, or one whose REF is not the window's
             row, edits = self.rows[k], self.edits[k]
             if len(edits) != 1 or not self._shift(out[k], matrix[row], self.windows[row], edits[0]):
@@ -204,13 +203,18 @@ class TupleBlock(Sequence):
             target[pos - grown : pos + ref_len] = alt
         return True
 
-    def _window_bytes(self) -> np.ndarray:
-        """The windows' bases as a ``[windows, length]`` byte matrix, made once for a block and its slices."""
-        matrix = self._shared.get("window_bytes")
-        if matrix is None or len(matrix) != len(self.windows):
-            joined = "".join(w.sequence for w in self.windows).encode()
-            matrix = self._shared["window_bytes"] = np.frombuffer(joined, np.uint8).reshape(len(self.windows), -1)
-        return matrix
+    def window_bytes(self) -> np.ndarray | None:
+        """The windows' bases as a ``[windows, length]`` byte matrix, made once for a block and its slices;
+        None when there are none or their lengths differ."""
+        windows = self.windows
+        if "window_bytes" not in self._shared or self._shared["window_bytes"][0] != len(windows):
+            length = len(windows[0].sequence) if windows else 0
+            matrix = None
+            if length and all(len(w.sequence) == length for w in windows):
+                joined = "".join(w.sequence for w in windows).encode()
+                matrix = np.frombuffer(joined, np.uint8).reshape(len(windows), length)
+            self._shared["window_bytes"] = (len(windows), matrix)
+        return self._shared["window_bytes"][1]
 
     def _each_target_bytes(self) -> tuple[np.ndarray, bytearray]:
         data, ends = bytearray(), [0]

@@ -64,7 +64,7 @@ class ParquetFormat(OutputSettings):
 
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
         name = f"part-{index:05d}.parquet"
-        self._write(directory / "windows" / name, WINDOWS_SCHEMA, [windows_table(windows)])
+        self._write(directory / "windows" / name, WINDOWS_SCHEMA, [windows_table(windows, tuples.window_bytes())])
         # A row group at a time: a group's targets are made as it is written, never a whole shard's at once.
         self._write(directory / "tuples" / name, tuples_schema(self.store_targets),
                     (tuples_table(tuples[i : i + ROW_GROUP_TUPLES], self.store_targets)

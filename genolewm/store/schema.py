@@ -89,10 +89,18 @@ def tuples_schema(store_targets: bool) -> pa.Schema:
     return TUPLES_SCHEMA.remove(TUPLES_SCHEMA.get_field_index("target_window"))
 
 
-def windows_table(windows: Sequence[WindowContext]) -> pa.Table:
-    """Windows as an Arrow table in the run schema."""
-    return pa.Table.from_arrays([column([getattr(w, f.name) for w in windows], f.type) for f in WINDOWS_SCHEMA],
-                                schema=WINDOWS_SCHEMA)
+def windows_table(windows: Sequence[WindowContext], bases: np.ndarray | None = None) -> pa.Table:
+    """Windows as an Arrow table in the run schema; ``bases``, when given, are their sequences as a
+    ``[windows, length]`` byte matrix already made (:meth:`TupleBlock.window_bytes`)."""
+    arrays = []
+    for f in WINDOWS_SCHEMA:
+        if f.name == "sequence" and bases is not None and len(bases) == len(windows):
+            ends = np.arange(len(windows) + 1, dtype=np.int64) * bases.shape[1]
+            arrays.append(pa.Array.from_buffers(f.type, len(windows), [None, pa.py_buffer(ends),
+                                                                       pa.py_buffer(bases.reshape(-1))]))
+        else:
+            arrays.append(column([getattr(w, f.name) for w in windows], f.type))
+    return pa.Table.from_arrays(arrays, schema=WINDOWS_SCHEMA)
 
 
 def tuples_table(tuples: TupleBlock, store_targets: bool) -> pa.Table:
