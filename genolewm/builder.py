@@ -9,8 +9,10 @@ counter-based stream (:mod:`genolewm.streams`), keyed by
 differ when a fallback serves); the number of edits per tuple comes from the
 stream with ``serving`` = ``edits-per-tuple``. A slot of single-edit tuples
 asks its source for all of its edits at once, and the fallback for what is
-missing. No draw depends on which process, worker or shard handles the
-window, or on the windows before it.
+missing; for a block's windows, that first draw is settled together where
+the source can (:meth:`EditProvider.draw_block`), from the same streams, so
+the tuples are the same. No draw depends on which process, worker or shard
+handles the window, or on the windows before it.
 
 With the seed's ``rng`` instead, the window's seed is ``rng.getrandbits(64)``:
 reproducible for the same generator state and window order, but not across

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genolewm.providers.synthetic import SyntheticIndel
-from genolewm.streams import MASK, Stream, below, number, numbers, u64s
+from genolewm.streams import MASK, Stream, below, block_numbers, number, numbers, u64s
 
 
 @given(st.integers(0, MASK), st.integers(0, 1 << 40), st.integers(1, 50))
@@ -23,6 +23,14 @@ def test_a_stretch_at_once_equals_the_numbers_one_by_one(key, start, n):
     assert numbers(np.uint64(key), np.arange(start, start + n, dtype=np.uint64)).tolist() == \
         [number(key, start + i) for i in range(n)]
     assert one_by_one.getstate() == at_once.getstate() == (key, start + n)
+
+
+@given(st.lists(st.integers(0, MASK), max_size=20), st.integers(0, 12))
+@settings(max_examples=100, deadline=None)
+def test_many_streams_at_once_equal_each_stream_read_in_order(keys, n):
+    got = block_numbers(keys, n)
+    assert got == [[Stream(key).getrandbits(64) if i == 0 else number(key, i) for i in range(n)] for key in keys]
+    assert all(type(u) is int for row in got for u in row)  # Python ints: (u * n) >> 64 stays exact
 
 
 def test_the_definition_is_splitmix64():

@@ -24,8 +24,10 @@ def windows_with_edits(draw):
     """Windows (some with N, flanks of any length) and, per window, tuples of non-overlapping edits of
     every shape: SNVs, MNVs, insertions, deletions and length-changing replacements."""
     windows, tuples = [], []
+    # Windows of one length make targets rows of one matrix; of several, strings one by one.
+    length = draw(st.one_of(st.none(), st.integers(60, 90)))
     for w in range(draw(st.integers(1, 3))):
-        seq = draw(st.text("ACGTN", min_size=60, max_size=90))
+        seq = draw(st.text("ACGTN", min_size=length or 60, max_size=length or 90))
         left, right = draw(st.text("ACGT", max_size=30)), draw(st.text("ACGT", max_size=30))
         windows.append(WindowContext(f"r{w}", "s", seq, start_bp=100 * w, chrom="chr1", window_index=w,
                                      left_flank=left, right_flank=right))

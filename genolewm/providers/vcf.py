@@ -124,13 +124,15 @@ class VariantProvider:
     reference is counted and skipped (``ref_mismatch: skip``) or fatal
     (``error``); one over a base the reference leaves open (N, or an IUPAC
     code read as N) is ``ref_ambiguous``, skipped and counted whatever the
-    policy. Each :meth:`draw` returns the alleles it skipped, by
-    reason, counted once for the records that start inside the window it
-    served (and at or past ``count_floor``).
+    policy. :meth:`prepare` (or, for a window not prepared, its
+    :meth:`draw`) returns the alleles skipped, by reason, counted once for
+    the records that start inside the windows served (and at or past
+    ``count_floor``).
 
     Windows arrive in order along each chromosome and overlap, so records are
-    read once into a cache that slides with the windows; a window's eligible
-    pool is kept for repeated calls on that window.
+    read once, as columns, along a contig (:class:`~genolewm.providers.alleles.Pass`);
+    :meth:`prepare` makes the pools of a block's windows at once, kept for
+    every draw on them until the next block.
     """
 
     path: str
