@@ -211,8 +211,7 @@ class TupleBlock(Sequence):
             length = len(windows[0].sequence) if windows else 0
             matrix = None
             if length and all(len(w.sequence) == length for w in windows):
-                joined = "".join(w.sequence for w in windows).encode()
-                matrix = np.frombuffer(joined, np.uint8).reshape(len(windows), length)
+                matrix = np.frombuffer(b"".join(w.ascii() for w in windows), np.uint8).reshape(len(windows), length)
             self._shared["window_bytes"] = (len(windows), matrix)
         return self._shared["window_bytes"][1]
 

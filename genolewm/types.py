@@ -172,6 +172,7 @@ class WindowContext:
     right_flank: str = ""
     window_id: str = field(default="", compare=False)
     bases_checked: InitVar[bool] = False
+    _ascii: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self, bases_checked: bool) -> None:
         _require_text(self.record_id, "WindowContext.record_id")
@@ -189,7 +190,13 @@ class WindowContext:
                     "windows hold uppercase A/C/G/T/N only"
                 )
         if not self.window_id:
-            object.__setattr__(self, "window_id", hashlib.sha256(self.sequence.encode()).hexdigest())
+            object.__setattr__(self, "window_id", hashlib.sha256(self.ascii()).hexdigest())
+
+    def ascii(self) -> bytes:
+        """The sequence as ASCII bytes, encoded once (its hash, REF checks and targets all read them)."""
+        if self._ascii is None:
+            object.__setattr__(self, "_ascii", self.sequence.encode())
+        return self._ascii
 
     @property
     def end_bp(self) -> int:

@@ -246,7 +246,7 @@ class Pass:
             return
         holder = holder[todo]
         todo += a
-        bases = np.frombuffer(b"".join(w.sequence.encode() for w in windows), np.uint8)
+        bases = np.frombuffer(b"".join(w.ascii() for w in windows), np.uint8)
         lengths = np.fromiter((len(w.sequence) for w in windows), np.int64, len(windows))
         first = np.cumsum(lengths) - lengths
         begins = np.fromiter((w.start_bp for w in windows), np.int64, len(windows))
