@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from random import Random
 from typing import Callable, Sequence
 
@@ -76,7 +77,7 @@ class Unprepared:
         return [None] * len(windows)
 
 
-class SyntheticProvider(Unprepared):
+class SyntheticProvider(Unprepared, ABC):
     """Base of the providers that draw from the window's own bases: unplaced, no inputs.
 
     A subclass says how one attempt turns ``numbers_per_attempt`` numbers of
@@ -92,11 +93,13 @@ class SyntheticProvider(Unprepared):
     contigs = ContigNames(())
     numbers_per_attempt = 1
 
+    @abstractmethod
     def attempt(self, seq: str, lo: int, hi: int, u: Sequence[int], at: int = 0) -> RelEdit | None:
-        raise NotImplementedError
+        """The edit that numbers ``u[at : at + numbers_per_attempt]`` make inside ``[lo, hi)`` of ``seq``."""
 
+    @abstractmethod
     def span(self, seq: str, edge_margin: int) -> tuple[int, int] | None:
-        raise NotImplementedError
+        """Where attempts fall in a window of ``seq``, or None when it is too short for any."""
 
     @property
     def name(self) -> str:

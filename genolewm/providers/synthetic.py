@@ -99,7 +99,5 @@ class SyntheticIndel(SyntheticProvider):
         return (lo, hi) if hi - lo >= self.max_event_bp + 1 else None
 
 
-
-
 synthetic_snv_provider = SyntheticSnv()
 synthetic_indel_provider = SyntheticIndel()
