@@ -1,0 +1,97 @@
+"""Phased genotype calls: which allele each haplotype of a sample carries, read from VCF sample columns in bulk.
+
+A sample's value begins with its GT (VCF puts GT first in FORMAT). Only a
+phased diploid call with both alleles called (``a|b``) is used: haplotype 0
+carries allele ``a``, haplotype 1 allele ``b`` (0 the REF, ``k`` the k-th
+ALT). Phasing is never invented; every other call is not used and is
+counted by the first reason that applies:
+
+- ``missing``: no allele called (``.|.``, ``./.``, ``.``);
+- ``unphased``: ``a/b`` with an allele called;
+- ``half_missing``: a phased call with one allele missing (``.|1``);
+- ``haploid``: one allele (chrX and chrY of males outside the PARs, chrM);
+- ``not_a_genotype``: anything else (``1|1|0``, ``a|b``, an empty value);
+- ``allele_out_of_range``: an index past the record's ALT alleles.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..arrow import as_numpy, column
+
+GT_REASONS = ("missing", "unphased", "half_missing", "haploid", "not_a_genotype", "allele_out_of_range")
+NOT_USED = -1
+# Longer indices than this are no allele any VCF writes: read as not a genotype, never parsed.
+MAX_INDEX_DIGITS = 4
+_DIPLOID = r"^(?P<a>[0-9]+|\.)(?P<sep>[|/])(?P<b>[0-9]+|\.)$"
+_HAPLOID = r"^([0-9]+|\.)$"
+
+
+@dataclass(frozen=True)
+class PhasedCalls:
+    """Per record and sample: the allele each haplotype carries, and why a call is not used.
+
+    ``alleles`` is int16 ``[records, samples, 2]``: 0 the REF, ``k`` the
+    k-th ALT, -1 where the call is not used. ``reasons`` is int8
+    ``[records, samples]``: -1 where the call is used, else an index into
+    :data:`GT_REASONS`.
+    """
+
+    alleles: np.ndarray
+    reasons: np.ndarray
+
+    def counts(self) -> Counter:
+        """Calls not used, by reason."""
+        codes, n = np.unique(self.reasons[self.reasons >= 0], return_counts=True)
+        return Counter({GT_REASONS[c]: int(k) for c, k in zip(codes.tolist(), n.tolist())})
+
+
+def phased_calls(samples: Sequence[pa.Array], n_alts: np.ndarray) -> PhasedCalls:
+    """The calls of ``samples`` (per sample, its values of consecutive records: Arrow strings, GT first)
+    for records with ``n_alts`` ALT alleles each."""
+    n = len(n_alts)
+    alleles = np.full((n, len(samples), 2), NOT_USED, np.int16)
+    reasons = np.full((n, len(samples)), NOT_USED, np.int8)
+    for s, values in enumerate(samples):
+        alleles[:, s], reasons[:, s] = _one_sample(values, np.asarray(n_alts, np.int64))
+    return PhasedCalls(alleles, reasons)
+
+
+def _one_sample(values: pa.Array, n_alts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One sample's ``[records, 2]`` alleles and per-record reasons (see :class:`PhasedCalls`)."""
+    gt = pc.list_element(pc.split_pattern(values, ":", max_splits=1), 0)
+    parts = pc.extract_regex(gt, pattern=_DIPLOID)
+    diploid = as_numpy(pc.is_valid(parts), False)
+    a, sep, b = (parts.field(name) for name in ("a", "sep", "b"))
+    a_missing = as_numpy(pc.equal(a, "."), False) & diploid
+    b_missing = as_numpy(pc.equal(b, "."), False) & diploid
+    phased = as_numpy(pc.equal(sep, "|"), False) & diploid
+    short = as_numpy(pc.less_equal(pc.utf8_length(a), MAX_INDEX_DIGITS), False) \
+        & as_numpy(pc.less_equal(pc.utf8_length(b), MAX_INDEX_DIGITS), False)
+    haploid = as_numpy(pc.match_substring_regex(gt, pattern=_HAPLOID), False)
+    reason = np.full(len(n_alts), NOT_USED, np.int8)
+
+    def mark(name: str, where: np.ndarray) -> None:  # the first reason that applies
+        reason[where & (reason == NOT_USED)] = GT_REASONS.index(name)
+
+    mark("missing", (a_missing & b_missing) | as_numpy(pc.equal(gt, "."), False))
+    mark("unphased", diploid & ~phased)
+    mark("half_missing", a_missing | b_missing)
+    mark("haploid", haploid)
+    mark("not_a_genotype", ~diploid | ~short)
+    pair = np.full((len(n_alts), 2), NOT_USED, np.int64)
+    called = reason == NOT_USED
+    if called.any():
+        mask = column(called, pa.bool_())
+        for k, side in enumerate((a, b)):
+            pair[called, k] = as_numpy(pc.cast(pc.filter(side, mask), pa.int64()))
+        mark("allele_out_of_range", called & (pair.max(axis=1) > n_alts))
+        pair[reason != NOT_USED] = NOT_USED
+    return pair.astype(np.int16), reason
