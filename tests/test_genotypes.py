@@ -1,6 +1,7 @@
 """Phased genotype calls read in bulk: the allele each haplotype carries, every call not used counted by reason."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -85,3 +86,23 @@ def test_calls_agree_with_htslib(tmp_path):
                 assert got.alleles[r, s].tolist() == want, (r, sample, columns[s][r])
                 assert (got.reasons[r, s] == -1) == used
     assert set(got.counts()) == {"unphased", "missing", "half_missing", "haploid"}
+
+
+ONE_KG_CHR22 = Path(__file__).parent / "external" / "chr22.vcf.gz"
+
+
+def test_1000_genomes_phase1_calls_agree_with_htslib():
+    """The real 1000 Genomes phase 1 chr22 region (GT:DS:GL, 5 samples): every haplotype's allele is the
+    one htslib reads, and every call is used."""
+    if not ONE_KG_CHR22.is_file():
+        pytest.skip("needs tests/external/chr22.vcf.gz: run `bash scripts/fetch-test-data.sh` (.ci/run does)")
+    with pysam.TabixFile(str(ONE_KG_CHR22)) as tbx:
+        lines = [line.split("\t") for line in tbx.fetch()]
+    got = phased_calls([column(list(c), pa.string()) for c in zip(*(f[9:] for f in lines))],
+                       np.array([len(f[4].split(",")) for f in lines]))
+    with pysam.VariantFile(str(ONE_KG_CHR22)) as vf:
+        samples = list(vf.header.samples)
+        want = np.array([[record.samples[s]["GT"] for s in samples] for record in vf.fetch()])
+    assert len(lines) == 10_376 and len(samples) == 5
+    assert (got.alleles == want).all() and got.counts() == {}
+    assert (got.alleles == 1).sum() == 2 * 1_428 + 2_099 + 1_618  # the 1|1, 1|0 and 0|1 calls
