@@ -106,3 +106,27 @@ def test_1000_genomes_phase1_calls_agree_with_htslib():
     assert len(lines) == 10_376 and len(samples) == 5
     assert (got.alleles == want).all() and got.counts() == {}
     assert (got.alleles == 1).sum() == 2 * 1_428 + 2_099 + 1_618  # the 1|1, 1|0 and 0|1 calls
+
+
+def test_panel_fixture_reads_back(tmp_path):
+    """The 1000 Genomes-shaped panel generator: every call phased except the oddities, each counted by
+    its reason; carriers as written; singletons the commonest (the neutral spectrum); htslib reads it."""
+    from conftest import random_seq
+    from panels import ODDITIES, write_panel
+
+    panel = write_panel(tmp_path / "panel.vcf.gz", random_seq(20_000, 3), samples=40, records=300,
+                        oddities=True)
+    with pysam.TabixFile(str(panel.path)) as tbx:
+        lines = [line.split("\t") for line in tbx.fetch("chr22")]
+    got = phased_calls([column(list(c), pa.string()) for c in zip(*(f[9:] for f in lines))],
+                       np.array([1] * len(lines)))
+    assert ((got.alleles == 1) == panel.carriers).all()
+    odd = len(range(0, 300, 25))
+    assert got.counts() == {"unphased": odd, "missing": odd, "half_missing": odd, "haploid": odd,
+                            "allele_out_of_range": odd} and len(ODDITIES) == 5
+    per_record = panel.carriers.sum(axis=(1, 2))
+    histogram = np.bincount(per_record)
+    assert histogram[1] == histogram[1:].max() and histogram[1] > 2 * histogram[2:6].mean()  # falls as 1/k
+    with pysam.VariantFile(str(panel.path)) as vf:
+        assert list(vf.header.samples)[:2] == ["HG00096", "HG00097"] and len(vf.header.samples) == 40
+        assert sum(1 for record in vf if "SVTYPE" in record.info) > 0
