@@ -42,6 +42,23 @@ def test_each_call_is_used_or_counted_by_its_reason(value, n_alts, alleles, reas
     assert calls.counts() == ({} if reason is None else {reason: 1})
 
 
+def test_reading_calls_imports_no_pandas():
+    """pyarrow imports pandas (~0.3 s, ~40 MB) for a Python scalar in a compute call; the parser uses none."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pandas")
+    code = (
+        "import sys, numpy as np, pyarrow as pa\n"
+        "from genolewm.arrow import column\n"
+        "from genolewm.providers.genotypes import phased_calls\n"
+        f"values = column({[value for value, *_ in CASES]!r}, pa.string())\n"
+        "calls = phased_calls([values], np.full(len(values), 2))\n"
+        "assert calls.counts() and 'pandas' not in sys.modules, sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_samples_are_columns_and_records_rows():
     values = [column(["0|1", "1/1", "0|0"], pa.string()), column([".|.", "1|0", "0|1"], pa.string())]
     calls = phased_calls(values, np.array([1, 1, 1]))

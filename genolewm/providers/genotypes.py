@@ -25,13 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..arrow import as_numpy, column
+from .records import is_one_of
 
 GT_REASONS = ("missing", "unphased", "half_missing", "haploid", "not_a_genotype", "allele_out_of_range")
 NOT_USED = -1
 # Longer indices than this are no allele any VCF writes: read as not a genotype, never parsed.
 MAX_INDEX_DIGITS = 4
-_DIPLOID = r"^(?P<a>[0-9]+|\.)(?P<sep>[|/])(?P<b>[0-9]+|\.)$"
-_HAPLOID = r"^([0-9]+|\.)$"
+# GT is the text before the first ":", if any.
+_DIPLOID = r"^(?P<a>[0-9]+|\.)(?P<sep>[|/])(?P<b>[0-9]+|\.)(?::|$)"
+_HAPLOID = r"^([0-9]+|\.)(?::|$)"
+_NO_CALL = r"^\.(?::|$)"
 
 
 @dataclass(frozen=True)
@@ -65,26 +68,25 @@ def phased_calls(samples: Sequence[pa.Array], n_alts: np.ndarray) -> PhasedCalls
 
 
 def _one_sample(values: pa.Array, n_alts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One sample's ``[records, 2]`` alleles and per-record reasons (see :class:`PhasedCalls`)."""
-    gt = pc.list_element(pc.split_pattern(values, ":", max_splits=1), 0)
-    parts = pc.extract_regex(gt, pattern=_DIPLOID)
+    """One sample's ``[records, 2]`` alleles and per-record reasons (see :class:`PhasedCalls`).
+
+    No Python scalar enters a compute call: pyarrow would import pandas for it (see genolewm.arrow)."""
+    parts = pc.extract_regex(values, pattern=_DIPLOID)
     diploid = as_numpy(pc.is_valid(parts), False)
     a, sep, b = (parts.field(name) for name in ("a", "sep", "b"))
-    a_missing = as_numpy(pc.equal(a, "."), False) & diploid
-    b_missing = as_numpy(pc.equal(b, "."), False) & diploid
-    phased = as_numpy(pc.equal(sep, "|"), False) & diploid
-    short = as_numpy(pc.less_equal(pc.utf8_length(a), MAX_INDEX_DIGITS), False) \
-        & as_numpy(pc.less_equal(pc.utf8_length(b), MAX_INDEX_DIGITS), False)
-    haploid = as_numpy(pc.match_substring_regex(gt, pattern=_HAPLOID), False)
+    a_missing = is_one_of(a, ".") & diploid
+    b_missing = is_one_of(b, ".") & diploid
+    phased = is_one_of(sep, "|") & diploid
+    short = (as_numpy(pc.utf8_length(a)) <= MAX_INDEX_DIGITS) & (as_numpy(pc.utf8_length(b)) <= MAX_INDEX_DIGITS)
     reason = np.full(len(n_alts), NOT_USED, np.int8)
 
     def mark(name: str, where: np.ndarray) -> None:  # the first reason that applies
         reason[where & (reason == NOT_USED)] = GT_REASONS.index(name)
 
-    mark("missing", (a_missing & b_missing) | as_numpy(pc.equal(gt, "."), False))
+    mark("missing", (a_missing & b_missing) | as_numpy(pc.match_substring_regex(values, pattern=_NO_CALL), False))
     mark("unphased", diploid & ~phased)
     mark("half_missing", a_missing | b_missing)
-    mark("haploid", haploid)
+    mark("haploid", as_numpy(pc.match_substring_regex(values, pattern=_HAPLOID), False))
     mark("not_a_genotype", ~diploid | ~short)
     pair = np.full((len(n_alts), 2), NOT_USED, np.int64)
     called = reason == NOT_USED
