@@ -9,7 +9,7 @@ import pysam
 import pytest
 
 from genolewm.arrow import column
-from genolewm.providers.genotypes import GT_REASONS, phased_calls
+from genolewm.providers.genotypes import GT_REASONS, phased_calls, phased_calls_of_lines
 
 CASES = [  # (sample value, ALT alleles of the record, haplotype alleles, reason)
     ("0|1", 1, (0, 1), None),
@@ -147,3 +147,40 @@ def test_panel_fixture_reads_back(tmp_path):
     with pysam.VariantFile(str(panel.path)) as vf:
         assert list(vf.header.samples)[:2] == ["HG00096", "HG00097"] and len(vf.header.samples) == 40
         assert sum(1 for record in vf if "SVTYPE" in record.info) > 0
+
+
+def _columns(lines):
+    return [column(list(c), pa.string()) for c in zip(*(line.decode().split("\t")[9:] for line in lines))]
+
+
+@pytest.mark.parametrize("oddities", [False, True])
+def test_panel_lines_read_as_a_matrix_equal_the_column_reading(tmp_path, oddities):
+    """Lines of one-digit phased calls are read as a byte matrix; lines with other calls, other FORMAT
+    keys or too few columns go the column way; together they give what the column reading gives."""
+    from conftest import random_seq
+    from panels import write_panel
+
+    panel = write_panel(tmp_path / "panel.vcf.gz", random_seq(20_000, 4), samples=200, records=150,
+                        oddities=oddities)
+    with pysam.TabixFile(str(panel.path)) as tbx:
+        lines = [line.encode() for line in tbx.fetch("chr22")]
+    lines[7] = lines[7].replace(b"\tGT\t", b"\tGT:DS\t", 1).replace(b"\t0|0", b"\t0|0:0.0", 1)
+    n_alts = np.array([1] * len(lines))
+    n_alts[9] = 0  # an ALT of "." : every carried allele is out of range
+    got = phased_calls_of_lines(lines + [b"chr22\t1\t.\tA\tG\t.\tPASS\t.\tGT\t0|1"], 200,
+                                np.append(n_alts, 1))
+    want = phased_calls(_columns(lines), n_alts)
+    assert (got.alleles[:-1] == want.alleles).all() and (got.reasons[:-1] == want.reasons).all()
+    assert got.alleles[-1, 0].tolist() == [0, 1] and (got.reasons[-1, 1:] == GT_REASONS.index("not_a_genotype")).all()
+    assert ((got.alleles[:-1] == 1) == (panel.carriers & (np.arange(len(lines)) != 9)[:, None, None])).all()
+
+
+def test_1000_genomes_phase1_lines_equal_the_column_reading():
+    """GT:DS:GL lines, as phase 1 writes them, all go the column way."""
+    if not ONE_KG_CHR22.is_file():
+        pytest.skip("needs tests/external/chr22.vcf.gz: run `bash scripts/fetch-test-data.sh` (.ci/run does)")
+    with pysam.TabixFile(str(ONE_KG_CHR22)) as tbx:
+        lines = [line.encode() for line in tbx.fetch()][:2_000]
+    n_alts = np.array([len(line.split(b"\t")[4].split(b",")) for line in lines])
+    got, want = phased_calls_of_lines(lines, 5, n_alts), phased_calls(_columns(lines), n_alts)
+    assert (got.alleles == want.alleles).all() and (got.reasons == want.reasons).all()

@@ -35,6 +35,7 @@ MAX_INDEX_DIGITS = 4
 _DIPLOID = r"^(?P<a>[0-9]+|\.)(?P<sep>[|/])(?P<b>[0-9]+|\.)(?::|$)"
 _HAPLOID = r"^([0-9]+|\.)(?::|$)"
 _NO_CALL = r"^\.(?::|$)"
+_PHASED_AND_TAB = ord("|") << 8 | ord("\t") << 24
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,53 @@ def _one_sample(values: pa.Array, n_alts: np.ndarray) -> tuple[np.ndarray, np.nd
         mark("allele_out_of_range", called & (pair.max(axis=1) > n_alts))
         pair[reason != NOT_USED] = NOT_USED
     return pair.astype(np.int16), reason
+
+
+def phased_calls_of_lines(lines: Sequence[bytes], n_samples: int, n_alts: np.ndarray) -> PhasedCalls:
+    """The calls of VCF body lines (bytes without the newline; samples from the tenth column on) for
+    records with ``n_alts`` ALT alleles each.
+
+    Lines whose sample columns are all one-digit phased calls and nothing else (``0|1``, FORMAT ``GT``
+    only, as the phased panels write them) are read together as a byte matrix, one column a call;
+    the other lines go through :func:`phased_calls`. The result is the same either way.
+    """
+    n_alts = np.asarray(n_alts, np.int64)
+    alleles = np.full((len(lines), n_samples, 2), NOT_USED, np.int16)
+    reasons = np.full((len(lines), n_samples), NOT_USED, np.int8)
+    width = 4 * n_samples - 1
+    starts = [_samples_start(line) for line in lines]
+    simple = np.array([s >= 0 and len(line) - s == width for line, s in zip(lines, starts)], bool)
+    rows = np.flatnonzero(simple)
+    if len(rows):
+        # A call and the tab after it, "a|b\t", is one little-endian 32-bit word.
+        words = np.frombuffer(b"".join(lines[r][starts[r]:] + b"\t" for r in rows.tolist()), "<u4")
+        words = words.reshape(len(rows), n_samples)
+        a = (words & 0xFF).astype(np.int16) - ord("0")
+        b = ((words >> 16) & 0xFF).astype(np.int16) - ord("0")
+        fits = ((words & 0xFF00FF00) == _PHASED_AND_TAB).all(axis=1) \
+            & (a.view(np.uint16) <= 9).all(axis=1) & (b.view(np.uint16) <= 9).all(axis=1)
+        done = rows[fits]
+        pair = np.stack((a[fits], b[fits]), axis=2)
+        out = pair.max(axis=2) > n_alts[done][:, None]
+        pair[out] = NOT_USED
+        alleles[done] = pair
+        reasons[done] = np.where(out, np.int8(GT_REASONS.index("allele_out_of_range")), np.int8(NOT_USED))
+        simple[rows[~fits]] = False
+    rest = np.flatnonzero(~simple)
+    if len(rest):
+        fields = [lines[r].split(b"\t")[9:] for r in rest.tolist()]
+        columns = [column([f[s].decode() if s < len(f) else "" for f in fields], pa.string())
+                   for s in range(n_samples)]
+        calls = phased_calls(columns, n_alts[rest])
+        alleles[rest], reasons[rest] = calls.alleles, calls.reasons
+    return PhasedCalls(alleles, reasons)
+
+
+def _samples_start(line: bytes) -> int:
+    """Where the tenth column of a VCF line starts, or -1 where it has fewer."""
+    at = -1
+    for _ in range(9):
+        at = line.find(b"\t", at + 1)
+        if at < 0:
+            return -1
+    return at + 1
