@@ -105,8 +105,8 @@ def phased_calls_of_lines(lines: Sequence[bytes], n_samples: int, n_alts: np.nda
     records with ``n_alts`` ALT alleles each.
 
     Lines whose sample columns are all one-digit phased calls and nothing else (``0|1``, FORMAT ``GT``
-    only, as the phased panels write them) are read together as a byte matrix, one column a call;
-    the other lines go through :func:`phased_calls`. The result is the same either way.
+    only, as the phased panels write them) are read together as a matrix of 32-bit words, one word a
+    call and its tab; the other lines go through :func:`phased_calls`. The result is the same either way.
     """
     n_alts = np.asarray(n_alts, np.int64)
     alleles = np.full((len(lines), n_samples, 2), NOT_USED, np.int16)
