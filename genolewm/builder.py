@@ -249,6 +249,56 @@ def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
         chain.append(nxt)
 
 
+def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
+                ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]]:
+    """:func:`_fill_slot` for a source whose one draw is one whole tuple: ``count`` draws, each tuple's
+    edits with their sources and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
+    serves that tuple one edit."""
+    window, margin, requested = slot.window, slot.settings.edge_margin, slot.requested
+    provider = providers[requested]
+    out: list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]] = []
+    for _ in range(count):
+        got = provider.draw(window, slot.rng(requested), provider.whole_tuple_edits, edge_margin=margin,
+                            excluded=slot.held_out, count_floor=slot.count_floor) \
+            if window.placed or not provider.placed else None
+        if got is not None:
+            _count(requested, got, slot.skipped, slot.classified)
+        if got is not None and got.edits:
+            edits = tuple(got.edits)
+            _check_whole(window, requested, edits, provider.whole_tuple_edits, margin, slot.held_out)
+            for edit in edits:
+                if edit in got.notes:
+                    slot.notes[edit] = got.notes[edit]
+            out.append(((requested,) * len(edits), edits, got.carrier))
+            continue
+        chain = [requested]
+        while True:
+            serving = slot.settings.fallback_sources.get(chain[-1])
+            if serving is None:
+                raise ShortfallError(_shortfall(slot, chain, len(out), count))
+            chain.append(serving)
+            taken = slot.take(providers[serving], serving, [], 1)
+            if taken:
+                out.append(((serving,), tuple(taken), None if got is None else got.carrier))
+                break
+    return out
+
+
+def _check_whole(window: WindowContext, serving: str, edits: tuple[RelEdit, ...], most: int, margin: int,
+                 held_out: Callable[[RelEdit], bool]) -> None:
+    """A whole tuple keeps the draw contract: at most ``most`` edits, each as :func:`_check` wants, sorted
+    by position and none overlapping the next."""
+    if len(edits) > most:
+        raise ContractError(f"provider {serving!r} returned {len(edits)} edits for one tuple of {window.label}; "
+                            f"it declares at most {most}")
+    for edit in edits:
+        _check(window, serving, edit, margin, held_out)
+    for a, b in zip(edits, edits[1:]):
+        if b.rel_pos < a.end:
+            raise ContractError(f"provider {serving!r} returned edits {a} and {b} for one tuple of "
+                                f"{window.label}: a tuple's edits are sorted by position and never overlap")
+
+
 def _shortfall(slot: _Slot, chain: list[str], got: int, wanted: int) -> str:
     where = f"{slot.window.label}: source {slot.requested!r} gave {got} of {wanted} edits"
     if len(chain) == 1:
@@ -282,12 +332,20 @@ def draw_windows(
     settled = {entry.source: providers[entry.source].draw_block(
         windows, [stream_seed(seed, w, entry.source, entry.source) for w in windows], entry.count,
         edge_margin=settings.edge_margin, holdouts=settings.holdouts)
-        for entry in slots} if not settings.mix.multi_edit.fraction else {}
+        for entry in slots if providers[entry.source].whole_tuple_edits is None
+    } if not settings.mix.multi_edit.fraction else {}
     for k, window in enumerate(windows):
         row = into.add_window(window)
         index = 0
         held_out = partial(settings.holdouts.excludes_edit, window)
         for entry in slots:
+            if providers[entry.source].whole_tuple_edits is not None:
+                slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
+                for sources, edits, carrier in _fill_whole(slot, entry.count, providers):
+                    notes = tuple(map(slot.notes.get, edits)) if slot.notes else ()
+                    into.append(row, index, entry.source, sources, edits, notes if any(notes) else (), carrier)
+                    index += 1
+                continue
             got = settled[entry.source][k] if settled else None
             if got is not None and len(set(got.edits)) == entry.count:
                 notes, source = got.notes, (entry.source,)
@@ -447,11 +505,14 @@ class TupleBuilder:
 
     def _check_windows(self) -> None:
         windows, settings = self.windows, self.settings
-        needed = settings.mix.multi_edit.max_edits * (MAX_ALLELE_BP - 1)
+        most = max([settings.mix.multi_edit.max_edits] + [
+            self.providers[name].whole_tuple_edits for name in settings.sources()
+            if name in self.providers and self.providers[name].whole_tuple_edits])
+        needed = most * (MAX_ALLELE_BP - 1)
         if windows.flank_bp is not None and settings.pad == "flank" and settings.preserve_length \
                 and windows.flank_bp < needed:
             raise ConfigError(
-                f"windows.flank_bp={windows.flank_bp}: tuples of up to {settings.mix.multi_edit.max_edits} edits "
+                f"windows.flank_bp={windows.flank_bp}: tuples of up to {most} edits "
                 f"can delete {needed} bases, so targets need flank_bp >= {needed}"
             )
         if windows.window_bp <= 2 * settings.edge_margin:

@@ -112,7 +112,7 @@ class RunSet:
             window_index=row["window_index"], tuple_index=row["tuple_index"],
             requested_source=row["requested_source"], chrom=window.chrom,
             edit_sources=tuple(e["source"] for e in row["edits"]), adjusted_side=row["adjusted_side"],
-            edit_notes=_notes(row["edits"]),
+            edit_notes=_notes(row["edits"]), sample=row["sample"], haplotype=row["haplotype"],
         )
 
     def tuples(self, consumer: Consumer | None = None) -> Iterator[TrainingTuple]:

@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from .edits import adjusted_side, apply_edits
-from .types import RelEdit, TrainingTuple, VariantNote, WindowContext
+from .types import Carrier, RelEdit, TrainingTuple, VariantNote, WindowContext
 
 # TrainingTuple fields that are the window's, with the WindowContext attribute holding each.
 _WINDOW_FIELDS = {"window_id": "window_id", "source_record_id": "record_id", "window_start_bp": "start_bp",
@@ -44,6 +44,7 @@ class TupleBlock(Sequence):
         self.sources: list[tuple[str, ...]] = []
         self.edits: list[tuple[RelEdit, ...]] = []
         self.notes: list[tuple[VariantNote | None, ...]] = []
+        self.carriers: list[Carrier | None] = []
         self._shared: dict = {}  # what a block and its slices make once (see window_bytes)
 
     def add_window(self, window: WindowContext) -> int:
@@ -53,14 +54,17 @@ class TupleBlock(Sequence):
         return len(self.windows) - 1
 
     def append(self, row: int, tuple_index: int, requested: str, sources: tuple[str, ...],
-               edits: tuple[RelEdit, ...], notes: tuple[VariantNote | None, ...]) -> None:
-        """One tuple of window ``row``: ``notes`` is () when none of its edits has one."""
+               edits: tuple[RelEdit, ...], notes: tuple[VariantNote | None, ...], carrier: Carrier | None = None
+               ) -> None:
+        """One tuple of window ``row``: ``notes`` is () when none of its edits has one; ``carrier`` is the
+        haplotype a haplotype slot drew."""
         self.rows.append(row)
         self.tuple_index.append(tuple_index)
         self.requested.append(requested)
         self.sources.append(sources)
         self.edits.append(edits)
         self.notes.append(notes)
+        self.carriers.append(carrier)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -70,7 +74,7 @@ class TupleBlock(Sequence):
             return self._tuple(i)
         part = TupleBlock(self.pad, self.preserve_length)
         part.windows, part.labels, part._shared = self.windows, self.labels, self._shared
-        for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes"):
+        for name in ("rows", "tuple_index", "requested", "sources", "edits", "notes", "carriers"):
             setattr(part, name, getattr(self, name)[i])
         return part
 
@@ -86,6 +90,8 @@ class TupleBlock(Sequence):
             window_end_bp=window.end_bp, window_index=window.window_index, tuple_index=self.tuple_index[i],
             requested_source=self.requested[i], chrom=window.chrom, edit_sources=sources,
             adjusted_side=self._side(row, edits), edit_notes=self.notes[i],
+            sample=None if self.carriers[i] is None else self.carriers[i][0],
+            haplotype=None if self.carriers[i] is None else self.carriers[i][1],
         )
 
     def _sides(self) -> list[str | None]:
@@ -124,6 +130,9 @@ class TupleBlock(Sequence):
             return self._sides()
         if name == "target_window":
             return list(map(self._target, self.rows, self.edits))
+        if name in ("sample", "haplotype"):
+            k = name == "haplotype"
+            return [None if c is None else c[k] for c in self.carriers]
         own = {"tuple_index": self.tuple_index, "requested_source": self.requested, "edit_sources": self.sources,
                "rel_edits": self.edits, "edit_notes": self.notes}
         return list(own[name])

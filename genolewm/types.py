@@ -271,7 +271,10 @@ class TrainingTuple:
     trimmed or extended to keep the window length (None when none was).
     ``edit_notes`` say, per edit, which VCF record it is (None for synthetic
     edits); each edit's absolute position is ``chrom`` and
-    ``window_start_bp + rel_pos + 1`` (1-based, as in VCF).
+    ``window_start_bp + rel_pos + 1`` (1-based, as in VCF). ``sample`` and
+    ``haplotype`` (0 or 1) name the haplotype a haplotype slot drew (None for
+    other slots); when that haplotype had no allele in the window, a fallback
+    served the tuple and they say which haplotype came up empty.
     """
 
     window_id: str
@@ -288,6 +291,8 @@ class TrainingTuple:
     edit_sources: tuple[str, ...] = ()
     adjusted_side: str | None = None
     edit_notes: tuple[VariantNote | None, ...] = ()
+    sample: str | None = None
+    haplotype: int | None = None
 
     def __post_init__(self) -> None:
         if not self.window_end_bp > self.window_start_bp:
@@ -317,6 +322,8 @@ Excluded = Callable[[RelEdit], bool]
 
 
 NOTHING_SKIPPED: Mapping[str, int] = MappingProxyType({})
+# Whose alleles a haplotype tuple's edits are: the sample's name and its haplotype (0 or 1).
+Carrier = tuple[str, int]
 # One planned window: its plan index, the window (None: mostly N) and the IUPAC codes read as N among its new bases.
 Planned = tuple[int, "WindowContext | None", Mapping[str, int]]
 NO_NOTES: Mapping = MappingProxyType({})
@@ -331,13 +338,15 @@ class Draw:
     met it inside a window it served (and past ``count_floor``) counts it.
     ``classified`` counts the same alleles, and the ones the filter kept, by
     ``(CLNSIG value, "selected" | "rejected")`` for sources that filter on
-    ClinVar classifications.
+    ClinVar classifications. ``carrier`` is the (sample, haplotype) whose
+    alleles the edits are, for sources of whole tuples.
     """
 
     edits: list[RelEdit]
     skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
     notes: Mapping[RelEdit, VariantNote] = field(default_factory=lambda: NO_NOTES)
     classified: Mapping[tuple[str, str], int] = field(default_factory=lambda: NOTHING_SKIPPED)
+    carrier: "Carrier | None" = None
 
 
 @dataclass(frozen=True)
@@ -425,11 +434,18 @@ class EditProvider(Component, Protocol):
     None where the window must be drawn on its own (too few eligible edits, a
     draw that repeats, is held out or meets an N, or a source that draws only
     one window at a time).
+
+    ``whole_tuple_edits`` is None for sources that serve a slot's edits one
+    by one. A source whose one draw is one whole tuple (a haplotype's alleles
+    applied together) sets it to the most edits such a tuple holds: the
+    builder asks it once per tuple, whatever the mix's multi-edit sizes, and
+    its :class:`Draw` names the ``carrier``; an empty draw is a shortfall.
     """
 
     name: str
     placed: bool
     contigs: ContigNames
+    whole_tuple_edits: int | None
 
     def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
                 count_floor: tuple[str, int] | None = None) -> Tally: ...

@@ -51,7 +51,7 @@ class Tiling:
     margin_bp: int = 256
     max_n_fraction: float = 0.5
     non_acgtn: str = "mask"
-    flank_bp: int = 64
+    flank_bp: int = 512  # enough to refill the deletions of 32 edits (a haplotype tuple holds up to 32)
     source: str = "reference"
 
     placed = True

@@ -70,6 +70,8 @@ class Unprepared:
     """Base of the providers with nothing to read ahead for a block and no draws settled in bulk: each
     draw does its own work."""
 
+    whole_tuple_edits = None
+
     def prepare(self, windows, *, edge_margin: int, count_floor: tuple[str, int] | None = None) -> Tally:
         return NOTHING_COUNTED
 

@@ -147,6 +147,7 @@ class VariantProvider:
     ref_mismatch: str = "skip"
 
     placed = True
+    whole_tuple_edits = None
 
     def __post_init__(self) -> None:
         key = f"providers.{self.name}"
@@ -291,15 +292,24 @@ class VariantProvider:
         file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
         return None if file_chrom is None else (file_chrom, window.start_bp, window.window_id, edge_margin)
 
-    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
-             excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
+    def pool(self, window: WindowContext, edge_margin: int, count_floor: tuple[str, int] | None = None
+             ) -> tuple[Pool | None, Tally]:
+        """The eligible alleles of ``window`` (None where the VCF has no such contig), and what was counted
+        making them: nothing when :meth:`prepare` made them with its block."""
         key = self._key(window, edge_margin)
         if key is None:
-            return Draw([])
+            return None, NOTHING_COUNTED
         tally = NOTHING_COUNTED
-        if key not in self._pools:  # not prepared with a block: this draw counts what it reads
+        if key not in self._pools:  # not prepared with a block: the caller counts what this reads
             tally = self.prepare([window], edge_margin=edge_margin, count_floor=count_floor)
-        got = self._sample(self._pools[key], window, rng, count, excluded)
+        return self._pools[key], tally
+
+    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+             excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
+        pool, tally = self.pool(window, edge_margin, count_floor)
+        if pool is None:
+            return Draw([])
+        got = self._sample(pool, window, rng, count, excluded)
         return Draw(got.edits, tally.skipped, got.notes, tally.classified)
 
     @staticmethod

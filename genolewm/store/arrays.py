@@ -15,8 +15,10 @@
     tuple_requested.npy int16 [T]     index into "sources"
     tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right (tokens.SIDE_CODES)
     edit_af.npy        float64 [E]    the AF that selected a VCF edit (NaN: none)
-    meta.json          the windows' coordinates and ids, the source names, and per edit the VCF
-                       record's ID and CLNSIG terms (null: none)
+    tuple_sample.npy   int32 [T]      the sample a haplotype slot drew: index into "samples" (-1: none)
+    tuple_haplotype.npy int8 [T]      its haplotype, 0 or 1 (-1: none)
+    meta.json          the windows' coordinates and ids, the source and sample names, and per edit
+                       the VCF record's ID and CLNSIG terms (null: none)
 
 Readers open arrays with ``mmap_mode="c"`` (copy-on-write): a batch touches only its rows, and its
 tensors can be views of the files that writing to never changes.
@@ -87,12 +89,17 @@ class ArraysFormat(OutputSettings):
         }
         notes = [note for t, ns in zip(tuples.edits, tuples.notes) for note in (ns or (None,) * len(t))]
         arrays["edit_af"] = np.array([np.nan if n is None or n.af is None else n.af for n in notes], np.float64)
+        samples = sorted({c[0] for c in tuples.carriers if c is not None})
+        sample_code = {s: i for i, s in enumerate(samples)}
+        arrays["tuple_sample"] = np.fromiter((-1 if c is None else sample_code[c[0]] for c in tuples.carriers),
+                                             np.int32, size)
+        arrays["tuple_haplotype"] = np.fromiter((-1 if c is None else c[1] for c in tuples.carriers), np.int8, size)
         if self.store_targets:
             ends, data = tuples.target_bytes()
             arrays["targets"] = tokens(data, int(ends[1])) if size else np.zeros((0, 0), np.uint8)
         for name, array in arrays.items():
             np.save(out / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-        meta = {"windows": [window_row(w, sequence=False) for w in windows], "sources": sources,
+        meta = {"windows": [window_row(w, sequence=False) for w in windows], "sources": sources, "samples": samples,
                 "window_bp": len(windows[0].sequence) if windows else 0,
                 "edit_ids": [n.id if n else None for n in notes],
                 "edit_clnsig": [list(n.clnsig) if n and n.clnsig is not None else None for n in notes]}
@@ -147,6 +154,7 @@ class ArraysReader:
         for i in range(len(arrays["tuple_index"])):
             a, b = int(offsets[i]), int(offsets[i + 1])
             window = windows[int(arrays["tuple_window"][i])]
+            sample = int(arrays["tuple_sample"][i])
             edits = []
             for k in range(a, b):
                 ref = decode(arrays["edit_ref"][k][: arrays["edit_ref_len"][k]])
@@ -161,6 +169,8 @@ class ArraysReader:
                    "tuple_index": int(arrays["tuple_index"][i]),
                    "requested_source": sources[arrays["tuple_requested"][i]],
                    "edit_source": edit_source(tuple(e["source"] for e in edits)), "edits": edits,
+                   "sample": None if sample < 0 else arrays.meta["samples"][sample],
+                   "haplotype": None if sample < 0 else int(arrays["tuple_haplotype"][i]),
                    "adjusted_side": SIDES[int(arrays["tuple_side"][i])]}
             if targets is not None:
                 row["target_window"] = decode(targets[i])

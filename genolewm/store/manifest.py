@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..remote import INDEX_SUFFIXES, describe, is_url, read_whole, where
 from ..types import RunReader, digest
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def file_sha256(path: str) -> str:

@@ -23,7 +23,7 @@ from .schema import WINDOWS_SCHEMA, tuples_schema, tuples_table, windows_table
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 TABLES = ("windows", "tuples")
 # Dictionary-encoding the unique sequences would make reading them ~5x slower.
-DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_source", "adjusted_side")
+DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_source", "sample", "adjusted_side")
 ROW_GROUP_TUPLES = 2048
 
 

@@ -50,6 +50,9 @@ TUPLES_SCHEMA = pa.schema(
         ("requested_source", pa.string()),
         ("edit_source", pa.string()),
         ("edits", pa.list_(EDIT_TYPE)),
+        # The haplotype a haplotype slot drew (null for other slots): sample name, and 0 or 1.
+        ("sample", pa.string()),
+        ("haplotype", pa.int8()),
         ("adjusted_side", pa.string()),
         ("target_window", pa.large_string()),
     ]

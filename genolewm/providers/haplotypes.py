@@ -1,0 +1,228 @@
+"""Haplotype actions: the alleles one haplotype of one person carries together inside a window, as one tuple.
+
+A :class:`HaplotypeProvider` reads a store that ``genolewm-prepare
+source=haplotypes`` made from a phased VCF
+(:class:`~genolewm.providers.panel.PanelStore`). Its one draw for a window
+is one whole tuple:
+
+1. the haplotype: ``k = below(stream, 2 * samples)`` over the chosen samples
+   in their configured order (all of the store's, in VCF order, by default);
+   sample ``k // 2``, haplotype ``k % 2`` (0 the first allele of ``a|b``, 1
+   the second). The stream is the mix slot's (see :mod:`genolewm.builder`);
+2. the alleles it carries that start inside the window's edge margins, in
+   VCF order, keeping those the source's allele filter accepts, that end by
+   the margin and whose REF matches the reference (the same rules and skip
+   counts as any VCF source: the store's sites file is read by
+   :class:`~genolewm.providers.vcf.VariantProvider`);
+3. held-out variant keys left out;
+4. an allele overlapping one kept before it on the same haplotype (two
+   records whose REF spans meet) is left out and counted
+   (``overlaps_on_haplotype``): the first by position wins;
+5. the first ``max_edits`` by position are the tuple; the rest are counted
+   (``past_max_edits``).
+
+Steps 4 and 5 count per tuple drawn. A haplotype with no allele left is a
+shortfall, which the slot's fallback serves like any other. Calls the store
+did not use (unphased, missing, ...) are counted once per run for the
+records inside the windows served, as ``gt_<reason>``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from random import Random
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..streams import below
+from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, Tally, WindowContext, digest
+from .alleles import _in_intervals
+from .base import never
+from .genotypes import GT_REASONS
+from .panel import PanelStore
+from .vcf import READ_THROUGH_BP, VariantProvider
+
+DEFAULT_MAX_EDITS = 32
+
+
+def read_samples(samples, key: str) -> list[str] | None:
+    """``samples`` as a list of names: a list as given, a path to a file of one name a line (``#`` starts a
+    comment), or None (every sample)."""
+    if samples is None:
+        return None
+    if isinstance(samples, (str, os.PathLike)):
+        try:
+            text = open(samples, encoding="utf-8").read()
+        except OSError as exc:
+            raise ConfigError(f"{key}={samples}: cannot read the sample file ({exc.strerror})") from exc
+        names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        return [n for n in names if n]
+    names = [str(n) for n in samples]
+    return names
+
+
+@dataclass
+class HaplotypeProvider:
+    """Whole tuples of haplotype alleles from a panel store (see the module docstring).
+
+    ``samples``: the samples drawn from (a list, a file of names, or None for
+    all); ``max_edits``: the most edits a tuple holds; the allele filter
+    settings and ``ref_mismatch`` are :class:`VariantProvider`'s.
+    """
+
+    path: str
+    name: str = "haplotypes"
+    samples: Sequence[str] | str | None = None
+    max_edits: int = DEFAULT_MAX_EDITS
+    af_field: str = "AF"
+    min_af: float | None = None
+    pass_only: bool = True
+    max_allele_len: int = MAX_ALLELE_BP
+    edit_types: Sequence[str] | None = None
+    ref_mismatch: str = "skip"
+
+    placed = True
+
+    def __post_init__(self) -> None:
+        key = f"providers.{self.name}"
+        self.path = os.fspath(self.path)
+        if not isinstance(self.max_edits, int) or isinstance(self.max_edits, bool) or self.max_edits < 1:
+            raise ConfigError(f"{key}.max_edits={self.max_edits!r}: must be an integer >= 1")
+        self.store = PanelStore.open(self.path, f"{key}.path")
+        names = read_samples(self.samples, f"{key}.samples")
+        known = {name: k for k, name in enumerate(self.store.samples)}
+        if names is not None:
+            missing = [n for n in names if n not in known]
+            if missing or not names or len(set(names)) != len(names):
+                what = (f"names samples the panel lacks: {', '.join(missing[:5])}" if missing else
+                        "names a sample twice" if names else "names no sample")
+                raise ConfigError(f"{key}.samples {what}; the panel has {len(known)} samples "
+                                  f"({', '.join(self.store.samples[:3])}, ...)")
+        self.chosen = list(self.store.samples) if names is None else names
+        index = np.array([known[n] for n in self.chosen], np.int64)
+        self._haplotypes = np.stack((2 * index, 2 * index + 1), axis=1).reshape(-1)
+        self.sites = VariantProvider(self.store.sites, name=self.name, af_field=self.af_field, min_af=self.min_af,
+                                     pass_only=self.pass_only, max_allele_len=self.max_allele_len,
+                                     edit_types=self.edit_types, ref_mismatch=self.ref_mismatch)
+        self.contigs = self.sites.contigs
+        self.whole_tuple_edits = self.max_edits
+        self._counted_to: dict[str, int] = {}
+        self._windows: dict = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_windows": {}, "_counted_to": {}}
+
+    def inputs(self) -> tuple[str, ...]:
+        return self.store.files()
+
+    def identity(self) -> str:
+        return digest({"class": "HaplotypeProvider", "store": self.store.identity(), "samples": self.chosen,
+                       "max_edits": self.max_edits, "sites": self.sites.identity()})
+
+    def audit_spec(self) -> dict:
+        return {"kind": "haplotypes", "vcf": self.store.meta["input"]["path"], "store": self.path,
+                "filter": self.sites.filter.spec(), "samples": self.chosen, "max_edits": self.max_edits}
+
+    def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
+                count_floor: tuple[str, int] | None = None) -> Tally:
+        """The sites' pools of ``windows`` (:meth:`VariantProvider.prepare`), and the calls not used of the
+        records inside them, past ``count_floor`` and once per run."""
+        self._windows = {}
+        tally = self.sites.prepare(windows, edge_margin=edge_margin, count_floor=count_floor)
+        calls = self._count_calls(windows, edge_margin, count_floor)
+        if not calls:
+            return tally
+        return Tally(Counter(tally.skipped) + calls, tally.classified)
+
+    def _count_calls(self, windows: Sequence[WindowContext], edge_margin: int,
+                     count_floor: tuple[str, int] | None) -> Counter:
+        out: Counter = Counter()
+        runs: dict[str, list[WindowContext]] = {}
+        for window in windows:
+            file_chrom = None if window.chrom is None else self.contigs.find(window.chrom)
+            if file_chrom is not None:
+                runs.setdefault(file_chrom, []).append(window)
+        for file_chrom, run in runs.items():
+            run.sort(key=lambda w: w.start_bp)
+            los = np.array([w.start_bp + edge_margin for w in run], np.int64)
+            his = np.array([w.end_bp - edge_margin for w in run], np.int64)
+            chrom = run[0].chrom
+            floor = count_floor[1] if count_floor and count_floor[0] == chrom else -1
+            done = self._counted_to.get(file_chrom, -1)
+            if los[0] > done + READ_THROUGH_BP:
+                done = -1
+            since = np.maximum(np.maximum(los, floor),
+                               np.maximum.accumulate(np.concatenate([[done], his[:-1]])))
+            inside = his > since
+            self._counted_to[file_chrom] = max(done, int(his.max()))
+            starts, calls = self.store.dropped_on(file_chrom)
+            if not len(starts) or not inside.any():
+                continue
+            hit = _in_intervals(starts, since[inside], his[inside])
+            for reason, n in zip(GT_REASONS, calls[hit].sum(axis=0).tolist()):
+                if n:
+                    out[f"gt_{reason}"] += n
+        return out
+
+    def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
+        return [None] * len(windows)  # each tuple is drawn on its own
+
+    def _window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple[dict | None, int, Tally]:
+        """The window's pool rows of the store's alleles in its margins (``row[number - first]``, -1 where
+        the allele is not eligible), its first allele number, and what making its pool counted."""
+        pool, tally = self.sites.pool(window, edge_margin, count_floor)
+        if pool is None or pool.rows is None:
+            return None, 0, tally
+        key = (window.chrom, window.start_bp, window.window_id, edge_margin)
+        got = self._windows.get(key)
+        if got is None:
+            file_chrom = self.contigs.find(window.chrom)
+            a, b = self.store.span(file_chrom, window.start_bp + edge_margin, window.end_bp - edge_margin)
+            rows = pool.rows
+            where = {(int(rows.start[r]), rows.ref[r], rows.alt[r]): r for r in pool.indices()}
+            store = self.store
+            found = [where.get(k, -1) for k in zip(store.start[a:b].tolist(), np.char.decode(store.ref[a:b]).tolist(),
+                                                     np.char.decode(store.alt[a:b]).tolist())]
+            got = self._windows[key] = (np.array(found, np.int64), a, pool, {})
+        row_of, first, pool, made = got
+        return (row_of, first, pool, made), first, tally
+
+    def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
+             excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
+        """One haplotype's tuple: at most ``min(count, max_edits)`` edits (none: a shortfall)."""
+        k = int(self._haplotypes[below(rng, len(self._haplotypes))])
+        carrier = (self.store.samples[k // 2], k % 2)
+        if window.chrom is None:
+            return Draw([], carrier=carrier)
+        got, first, tally = self._window(window, edge_margin, count_floor)
+        if got is None:
+            return Draw([], tally.skipped, carrier=carrier)
+        row_of, first, pool, made = got
+        mine = self.store.carried_in(k, first, first + len(row_of))
+        rows = row_of[mine - first]
+        rows = rows[rows >= 0].tolist()
+        cap = min(count, self.max_edits)
+        skipped: Counter = Counter(tally.skipped)
+        edits, notes, end = [], {}, -1
+        for row in rows:
+            item = made.get(row)
+            if item is None:
+                item = made[row] = (pool.edit(row, window.start_bp), pool.note(row))
+            edit = item[0]
+            if excluded(edit):
+                continue
+            if edit.rel_pos < end:
+                skipped["overlaps_on_haplotype"] += 1
+                continue
+            if len(edits) == cap:
+                skipped["past_max_edits"] += 1
+                continue
+            edits.append(edit)
+            notes[edit] = item[1]
+            end = edit.end
+        return Draw(edits, skipped or NOTHING_SKIPPED, notes, tally.classified, carrier=carrier)
+
