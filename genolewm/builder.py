@@ -97,14 +97,13 @@ class TupleSettings:
         return list(out)
 
     def check_providers(self, providers: Mapping[str, EditProvider], every_fallback: bool = True) -> None:
-        """Every mix source has a provider, and so does each fallback (or, with ``every_fallback`` False,
-        each fallback the mix's sources can reach, as the seed's defaults name sources a caller may not use)."""
+        """Every mix source has a provider, and so does the fallback of each provider (or, with
+        ``every_fallback`` False, of each source the mix can reach, as the seed's defaults name sources a
+        caller may not use). A fallback for a source no provider serves is left alone: the default
+        fallbacks name sources only some provider sets have (``haplotypes``)."""
         self.mix.check_sources(providers)
-        fallbacks = self.fallback_sources
-        if not every_fallback:
-            reachable = set(self.sources())
-            fallbacks = Fallbacks({k: v for k, v in fallbacks.items() if k in reachable})
-        fallbacks.check_sources(providers)
+        keep = set(self.sources()) if not every_fallback else set(providers)
+        Fallbacks({k: v for k, v in self.fallback_sources.items() if k in keep}).check_sources(providers)
 
 
 def as_providers(providers) -> dict[str, EditProvider]:

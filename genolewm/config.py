@@ -37,7 +37,7 @@ from .errors import Abort, ConfigError, GenolewmError
 from .holdout import HoldoutPolicy
 from .mix import Fallbacks, Mix, MultiEdit
 from .partition import Consumer
-from .providers import SyntheticIndel, SyntheticSnv, VariantProvider
+from .providers import HaplotypeProvider, SyntheticIndel, SyntheticSnv, VariantProvider
 from .remote import where
 from .store import ArraysFormat, ParquetFormat
 from .types import EditProvider, Holdout, RunWriter, WindowSource
@@ -140,8 +140,9 @@ SCHEMAS = {
     "windows": {"reference": schema(ReferenceWindows, contigs=(Any, ReferenceWindows.contigs)),
                 "corpus": schema(CorpusWindows),
                 "regions": schema(RegionWindows, contigs=(Any, RegionWindows.contigs))},
+    # samples: null | a list of names | a file of names.
     "provider": {"vcf": schema(VariantProvider), "synthetic_snv": schema(SyntheticSnv),
-                 "synthetic_indel": schema(SyntheticIndel)},
+                 "synthetic_indel": schema(SyntheticIndel), "haplotypes": schema(HaplotypeProvider, samples=(Any, None))},
     "holdout": {"files": schema(HoldoutPolicy.from_files)},
     # counts has no default here: a mix option lists its sources (merged dicts would keep the defaults').
     "mix": {"mix": schema(Mix, counts=(Dict[str, int], {}),

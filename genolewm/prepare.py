@@ -52,6 +52,7 @@ from .errors import Abort, ConfigError, GenolewmError, InputError
 from .logs import LOG_ONLY, progress
 from .providers import REF_MISMATCH_POLICIES, AlleleFilter
 from .providers.filters import FILTER_SETTINGS
+from .providers.panel import write_panel_store
 from .providers.records import header_layout, line_blocks, record_batches, slim
 from .remote import RangeReader, describe, exists, find_index, is_url, read_whole, stamp, where
 from .store import file_sha256
@@ -62,6 +63,8 @@ log = logging.getLogger("genolewm.prepare")  # not __main__ when run with python
 
 # Short names users type for the VCF sources of the default providers.
 SOURCE_ALIASES = {"gnomad": "gnomad_common"}
+# The source whose input is a phased panel, converted into a store directory instead of a VCF.
+HAPLOTYPES = "haplotypes"
 # What a part's output depends on besides the settings: bump when the output's bytes change.
 PART_FORMAT = 1
 FORK = multiprocessing.get_context("fork")
@@ -486,6 +489,8 @@ def prepare_vcf(
 
 def run(cfg: DictConfig, run_dir: str, show_progress: bool = True) -> dict:
     """Prepare the VCF a composed ``prepare`` config describes; write the report beside it."""
+    if cfg.source == HAPLOTYPES:
+        return _prepare_haplotypes(cfg, run_dir, show_progress)
     try:
         source = SOURCE_ALIASES.get(cfg.source, cfg.source)
         if source not in cfg.providers or "path" not in cfg.providers[source]:
@@ -511,6 +516,36 @@ def run(cfg: DictConfig, run_dir: str, show_progress: bool = True) -> dict:
     return report
 
 
+def _prepare_haplotypes(cfg: DictConfig, run_dir: str, show_progress: bool) -> dict:
+    """Convert a phased VCF into a haplotype store (:mod:`genolewm.providers.panel`)."""
+    try:
+        input_path = where(str(cfg.input))
+        output = os.path.abspath(cfg.output or str(Path(run_dir) / "haplotypes.store"))
+        work_dir = os.path.abspath(str(cfg.work_dir))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from exc
+    os.makedirs(work_dir, exist_ok=True)
+    meta = write_panel_store(input_path, output, show_progress=show_progress, work_root=work_dir)
+    counts = meta["counts"]
+    return {"source": HAPLOTYPES, "output": {"path": output}, "elapsed_s": meta["elapsed_s"],
+            "samples": len(meta["samples"]), "records_read": counts["records"],
+            "alleles_kept": counts["usable_alleles"], "carried": counts["carried"],
+            "calls_not_used": counts["calls_not_used"]}
+
+
+def _summary(report: dict) -> str:
+    if report["source"] == HAPLOTYPES:
+        dropped = ", ".join(f"{k} {v}" for k, v in report["calls_not_used"].items()) or "none"
+        return (f"genolewm prepare -> {report['output']['path']}\n"
+                f"  {report['samples']} samples, {report['records_read']} records, {report['alleles_kept']} usable "
+                f"alleles, {report['carried']} carried on haplotypes ({report['elapsed_s']:.1f} s)\n"
+                f"  calls not used: {dropped}")
+    return (f"genolewm prepare -> {report['output']['path']}\n"
+            f"  kept {report['alleles_kept']} of {report['alleles_read']} alleles ({report['records_read']} records, "
+            f"{report['parts']} parts, {report['elapsed_s']:.1f} s)\n"
+            f"  dropped " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items()))
+
+
 @hydra.main(version_base="1.3", config_path=PREPARE_CONFIG_PATH, config_name="prepare")
 def _prepare(cfg: DictConfig) -> None:
     try:
@@ -518,12 +553,7 @@ def _prepare(cfg: DictConfig) -> None:
     except GenolewmError as exc:
         log.error("%s", exc, extra=LOG_ONLY)
         raise Abort(exc) from exc
-    log.info(
-        f"genolewm prepare -> {report['output']['path']}\n"
-        f"  kept {report['alleles_kept']} of {report['alleles_read']} alleles ({report['records_read']} records, "
-        f"{report['parts']} parts, {report['elapsed_s']:.1f} s)\n"
-        f"  dropped " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items())
-    )
+    log.info("%s", _summary(report))
 
 
 def main() -> None:

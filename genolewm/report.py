@@ -4,7 +4,8 @@ For a run: tuples by requested and serving source and the fallback rate per
 source; edit types; indel lengths per source; edit positions in the window;
 windows and tuples per chromosome (kept, held out, mostly N); the AF
 spectrum of AF-selected edits; VCF edits by CLNSIG term; skipped variants
-by reason. For a sweep dir: the same figures per job side by side, and one
+by reason; for haplotype slots, the edits per haplotype tuple and how
+often each sample was drawn. For a sweep dir: the same figures per job side by side, and one
 table of every job's counts. Every number comes from the shard files
 (streamed a batch at a time, without targets) and the manifest; the page
 carries them as JSON (``<script id="report-data">``) as well as in tables.
@@ -53,6 +54,17 @@ class RunStats:
     masked_bases: dict = field(default_factory=dict)    # IUPAC code: reference bases read as N
     sequences: dict = field(default_factory=dict)       # the manifest's sequences: tiled, left out, not in reference
     classified: dict = field(default_factory=dict)      # source: {CLNSIG value: {"selected": n, "rejected": n}}
+    haplotype_edits: dict = field(default_factory=dict)  # edits per tuple a haplotype served: tuples
+    samples_drawn: dict = field(default_factory=dict)   # sample: tuples of haplotype slots that drew it
+
+    @property
+    def draws_per_sample(self) -> dict:
+        """How often the samples were drawn: how many were, and the least, median and most draws of one."""
+        if not self.samples_drawn:
+            return {}
+        draws = np.array(list(self.samples_drawn.values()))
+        return {"samples drawn": len(draws), "least": int(draws.min()), "median": float(np.median(draws)),
+                "most": int(draws.max())}
 
     @property
     def fallback_rate(self) -> dict:
@@ -81,12 +93,17 @@ def run_stats(run_dir: str | Path) -> RunStats:
     runs = RunSet(run_dir, complete=False)
     window_bp, edge_margin = _settings(run_dir)
     served, types, chroms, clnsig = Counter(), Counter(), Counter(), Counter()
+    haplotype_edits, samples = Counter(), Counter()
     indels: dict[str, Counter] = {}
     af: dict[str, np.ndarray] = {}
     positions = np.zeros(POSITION_BINS, np.int64)
     for shard in runs.shards:
         for row in runs.reader.tuple_rows(shard, with_targets=False):
             chroms[row["edits"][0]["chrom"] or "unplaced"] += 1
+            if row["sample"] is not None:
+                samples[row["sample"]] += 1
+                if row["edit_source"] == row["requested_source"]:
+                    haplotype_edits[len(row["edits"])] += 1
             for e in row["edits"]:
                 served[f"{row['requested_source']} -> {e['source']}"] += 1
                 types[e["edit_type"]] += 1
@@ -108,6 +125,8 @@ def run_stats(run_dir: str | Path) -> RunStats:
         counts={"windows": manifest["windows"], "tuples": manifest["tuples"]},
         # Runs built before these counts existed have none to show.
         masked_bases=manifest.get("masked_bases", {}), classified=manifest.get("clnsig", {}),
+        haplotype_edits={str(k): n for k, n in sorted(haplotype_edits.items())},
+        samples_drawn=dict(sorted(samples.items())),
         sequences=manifest.get("sequences", {"windows": {"tiled": "not counted", "left_out": {}},
                                              "not_in_reference": {}}),
     )
@@ -186,7 +205,19 @@ def _skipped(plt, stats: RunStats):
     return fig, "skipped", "Skipped variants by source and reason"
 
 
-FIGURES = (_sources, _edits, _positions, _chromosomes, _variants, _skipped)
+def _haplotypes(plt, stats: RunStats):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.bar([int(k) for k in stats.haplotype_edits], list(stats.haplotype_edits.values()))
+    left.set_xlabel("edits in a haplotype tuple")
+    left.set_ylabel("tuples")
+    draws = Counter(stats.samples_drawn.values())
+    right.bar(list(draws), list(draws.values()))
+    right.set_xlabel("haplotype tuples drawn from one sample")
+    right.set_ylabel("samples")
+    return fig, "haplotypes", "Edits per haplotype tuple; how often each sample was drawn"
+
+
+FIGURES = (_sources, _edits, _positions, _chromosomes, _variants, _skipped, _haplotypes)
 
 
 def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str]]:
@@ -198,6 +229,8 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
 
     drawn = []
     for draw in FIGURES:
+        if draw is _haplotypes and not stats.samples_drawn:
+            continue  # a run without haplotype slots
         fig, name, title = draw(plt, stats)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
@@ -224,7 +257,10 @@ def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
                                           for c, o in stats.windows_by_chrom.items()}, ("chromosome", "windows"))),
         ("Tuples by chromosome", _table(stats.tuples_by_chrom, ("chromosome", "tuples"))),
         ("CLNSIG terms", _table(stats.clnsig, ("term", "edits"))),
-        ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles"))),
+        ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles or calls"))),
+        *((("Edits per haplotype tuple", _table(stats.haplotype_edits, ("edits", "tuples"))),
+           ("Samples drawn by haplotype slots", _table(stats.draws_per_sample, ("statistic", "value")))) if stats.samples_drawn
+          else ()),
         ("Reference bases read as N (IUPAC codes)", _table(stats.masked_bases, ("code", "bases"))),
         ("Reference sequences", _table({"tiled": windows["tiled"],
                                          **{f"left out: {k}": n for k, n in windows["left_out"].items()}},

@@ -214,7 +214,7 @@ def test_console_script_help_and_shell_completion(tmp_path):
     script = str(Path(sys.executable).parent / "genolewm-build")
     helped = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "genolewm-build mix=default holdout=chr8" in helped.stdout
-    for group in ("windows: corpus, reference, regions", "mix: default, multi", "output: arrays, parquet"):
+    for group in ("windows: corpus, reference, regions", "mix: default, haplotypes, multi", "output: arrays, parquet"):
         assert group in helped.stdout
     install = subprocess.run([script, "-sc", "install=bash"], capture_output=True, text=True)
     assert install.returncode == 0 and "-F hydra_bash_completion genolewm-build" in install.stdout

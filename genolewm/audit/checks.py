@@ -133,6 +133,58 @@ class VcfSource:
         return None
 
 
+class HaplotypeSource(VcfSource):
+    """A haplotype source of the run, read again from the phased VCF its store was made from: which alleles
+    one haplotype carries in a window, by the rules :mod:`genolewm.providers.haplotypes` documents."""
+
+    def __init__(self, name: str, spec: dict) -> None:
+        super().__init__(name, {"path": spec["vcf"], "filter": spec["filter"]})
+        self.samples = set(spec["samples"])
+        self.max_edits = spec["max_edits"]
+
+    def carried(self, window: dict, margin: int, sample: str, haplotype: int, held_out) -> list[tuple[int, str, str]]:
+        """The ``(rel_pos, ref, alt)`` a tuple of ``sample``'s ``haplotype`` holds in ``window``: its phased
+        ALT alleles starting and ending inside the margins that the filter passes and whose REF is the
+        window's, less held-out keys (``held_out(pos1, ref, alt)``), the first of overlapping ones, capped."""
+        file_chrom = self.contigs.find(window["chrom"])
+        if file_chrom is None:
+            return []
+        seq, begin = window["sequence"], window["start_bp"]
+        lo, hi = begin + margin, window["end_bp"] - margin
+        out: list[tuple[int, str, str]] = []
+        end = -1
+        for rec in self.vcf.fetch(file_chrom, lo, hi):
+            if not lo <= rec.start < hi:
+                continue
+            call = rec.samples[sample]
+            gt = call.get("GT")
+            if gt is None or len(gt) != 2 or not call.phased or gt[haplotype] is None or not gt[haplotype]:
+                continue
+            alts = rec.alts or ()
+            if gt[0] is not None and gt[0] > len(alts) or gt[1] is not None and gt[1] > len(alts) \
+                    or None in gt:
+                continue  # a call past the ALTs, or half missing: not used
+            index = gt[haplotype] - 1
+            ref, alt = rec.ref.upper(), alts[index].upper()
+            if not (set(ref + alt) <= set("ACGT") and max(len(ref), len(alt)) <= self.filter["max_allele_len"]
+                    and ref != alt):
+                continue
+            rel = rec.start - begin
+            if rec.start + len(ref) > hi or seq[rel : rel + len(ref)] != ref:
+                continue
+            if any(why_not_predicate(p, rec, index, ref, alt) for p in self.filter["predicates"]):
+                continue
+            if held_out(rec.start + 1, ref, alt):
+                continue
+            if rel < end:
+                continue  # overlaps the allele kept before it on this haplotype
+            if len(out) == self.max_edits:
+                break
+            out.append((rel, ref, alt))
+            end = rel + len(ref)
+        return out
+
+
 def why_not_synthetic(spec: dict, ref: str, alt: str) -> str | None:
     """Whether an edit has the shape its synthetic source draws; an unknown kind fails the audit."""
     kind, found = spec["kind"], edit_type_of(ref, alt)
@@ -246,6 +298,16 @@ def edit_checker(name: str, spec: dict):
                                   edit)
 
         return why_not
+    if kind == "haplotypes":
+        source = HaplotypeSource(name, spec)
+
+        def why_not_carried(window: dict, edit: dict) -> str | None:
+            if window["chrom"] is None:
+                return "a haplotype edit on an unplaced window"
+            return source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
+                                  edit)
+
+        return why_not_carried
     if kind in SYNTHETIC_KINDS:
 
         def why_not_drawn(window: dict, edit: dict) -> str | None:

@@ -17,7 +17,7 @@ from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
 from ..store.manifest import data_identity
 from ..types import ShardRef, digest
-from .checks import HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
+from .checks import HaplotypeSource, HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
 from .recount import plan_accounting, skipped_alleles
 
 
@@ -48,6 +48,8 @@ class _Audit:
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
+        self.haplotypes = {name: HaplotypeSource(name, spec) for name, spec in
+                           ((n, p.audit_spec()) for n, p in builder.providers.items()) if spec["kind"] == "haplotypes"}
         self.reader = reader_of(self.manifest, run_dir)
 
     def fail(self, where: str, message: str) -> None:
@@ -108,8 +110,10 @@ class _Audit:
     def check_tuple(self, where: str, row: dict, window: dict) -> None:
         seq, n = window["sequence"], self.window_bp
         edits = row["edits"]
-        if not 1 <= len(edits) <= self.max_edits:
-            self.fail(where, f"{len(edits)} edits; the mix allows 1 to {self.max_edits}")
+        source = self.haplotypes.get(row["requested_source"])
+        most = source.max_edits if source is not None else self.max_edits
+        if not 1 <= len(edits) <= most:
+            self.fail(where, f"{len(edits)} edits; the {'source' if source else 'mix'} allows 1 to {most}")
         end = -1
         for e in edits:
             ref, alt, pos = e["ref"], e["alt"], e["rel_pos"]
@@ -146,6 +150,35 @@ class _Audit:
         if "target_window" in row and row["target_window"] != expected:
             self.fail(where, "target_window is not the window with its edits applied")
 
+    def check_carrier(self, where: str, row: dict, window: dict) -> None:
+        """A haplotype slot's tuple names its haplotype, and its edits are exactly that haplotype's alleles in
+        the window (none, when a fallback served it); other tuples name none."""
+        source = self.haplotypes.get(row["requested_source"])
+        if source is None:
+            if row["sample"] is not None or row["haplotype"] is not None:
+                self.fail(where, f"a {row['requested_source']} tuple names sample {row['sample']!r} haplotype "
+                          f"{row['haplotype']!r}; only haplotype tuples do")
+            return
+        sample, haplotype = row["sample"], row["haplotype"]
+        if sample not in source.samples or haplotype not in (0, 1):
+            self.fail(where, f"sample {sample!r} haplotype {haplotype!r} is not a haplotype of "
+                      f"providers.{source.name}'s samples")
+
+        def held_out(pos1: int, ref: str, alt: str) -> bool:
+            return self.split == "train" and self.holdout.holds_key(window["chrom"], pos1, ref, alt)
+
+        expected = source.carried(window, self.edge_margin, sample, haplotype, held_out) if window["chrom"] else []
+        found = [(e["rel_pos"], e["ref"], e["alt"]) for e in row["edits"]]
+        if row["edit_source"] != source.name:
+            if expected:
+                self.fail(where, f"served by {row['edit_source']}, but {sample} haplotype {haplotype} carries "
+                          f"{len(expected)} eligible alleles in the window ({source.path})")
+        elif found != expected:
+            missing = sorted(set(expected) - set(found))[:3]
+            extra = sorted(set(found) - set(expected))[:3]
+            self.fail(where, f"edits are not {sample} haplotype {haplotype}'s alleles in the window per "
+                      f"{source.path}: missing {missing}, not carried {extra}")
+
     def rows(self, table: str) -> Iterator[tuple[str, dict]]:
         """``(where, row)`` for every row of ``windows`` or ``tuples``, in plan order, via the format's reader."""
         for block in self.reader.blocks(Path(self.run_dir)):
@@ -179,8 +212,10 @@ class _Audit:
                 self.fail(where, f"tuple_index {row['tuple_index']}, expected {expected_index}")
             expected_index += 1
             self.check_tuple(where, row, window)
+            self.check_carrier(where, row, window)
             seen = slot_edits.setdefault(row["requested_source"], set())
-            for e in row["edits"]:
+            # Two haplotypes may carry the same allele: only other slots' edits are distinct in a slot.
+            for e in row["edits"] if row["requested_source"] not in self.haplotypes else ():
                 key = (e["rel_pos"], e["ref"], e["alt"])
                 if key in seen:
                     self.fail(where, f"edit {e['rel_pos']}:{e['ref']}:{e['alt']} repeats an edit of another "
