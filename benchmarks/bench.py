@@ -6,6 +6,7 @@
     python benchmarks/bench.py report WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py prepare WORKDIR [--scale 1] [OVERRIDE ...]
     python benchmarks/bench.py info WORKDIR [--scale 1] [--repeat 3] [OVERRIDE ...]
+    python benchmarks/bench.py haplotypes WORKDIR [--repeat 3] [OVERRIDE ...]
     python benchmarks/bench.py table WORKDIR [--baseline REF ...] [--repeat 3]
 
 The workload (../shared/bench/make_workload.py: 16 Mbp chr1, 2 Mbp chr8,
@@ -43,6 +44,15 @@ INFO per record, most of it ``vep``), and again with only ``AF_joint`` kept
 seconds on each (manifest ``elapsed_s``, rounds interleaved), the seconds
 to decompress the heavy file (htslib's BGZF through pysam, and ``bgzip -dc``
 where it is installed), and the extra build time over that decompression.
+
+haplotypes: a phased panel shaped like the 1000 Genomes 30x release
+(genolewm/panels.py: 3,202 samples, 1 Mbp of chr22, 40,000 records with the
+neutral allele-frequency spectrum, made once into WORKDIR/haplotypes);
+times ``genolewm-prepare source=haplotypes`` on it (seconds, peak RSS, the
+store's size against the VCF's), then builds haplotype tuples only (8 a
+window, windows every 1,024 bp) in one process, and prints the median
+tuples/s (manifest ``tuples_per_s`` and whole command), the mean edits per
+haplotype tuple and the peak RSS.
 
 table: every figure of the performance targets in one Markdown table, for
 this tree and, with ``--baseline REF`` (a git ref of this repository,
@@ -560,9 +570,80 @@ def render(results: dict[str, dict[str, list]]) -> str:
     return "\n".join(lines)
 
 
+PANEL_SAMPLES, PANEL_BP, PANEL_RECORDS = 3_202, 1_000_000, 40_000
+
+
+def panel_files(workdir: Path) -> tuple[Path, Path]:
+    """A reference of PANEL_BP random bases (chr22) and a phased panel over it shaped like the 1000 Genomes
+    30x release (genolewm/panels.py): PANEL_SAMPLES samples, PANEL_RECORDS records; made once."""
+    import random
+
+    import pysam
+
+    from genolewm.panels import write_panel
+
+    out = workdir / "haplotypes"
+    fasta, vcf = out / "ref.fa", out / "panel.vcf.gz"
+    if not (vcf.parent / (vcf.name + ".tbi")).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(22)
+        sequence = "".join(rng.choice("ACGT") for _ in range(PANEL_BP))
+        fasta.write_text(">chr22\n" + "\n".join(sequence[i : i + 60] for i in range(0, PANEL_BP, 60)) + "\n")
+        pysam.faidx(str(fasta))
+        write_panel(vcf, sequence, samples=PANEL_SAMPLES, records=PANEL_RECORDS, seed=22, oddities=True,
+                    keep_carriers=False)
+    return fasta, vcf
+
+
+def bench_haplotypes(args: argparse.Namespace, data: Path | None) -> dict:
+    """Prepare the panel into a store, then build haplotype tuples from it in one process."""
+    fasta, vcf = panel_files(args.workdir)
+    store = args.workdir / "haplotypes" / "panel.haplotypes"
+    shutil.rmtree(store, ignore_errors=True)
+    prepare_s, prepare_kb = timed_each([
+        sys.executable, "-m", "genolewm.prepare", "source=haplotypes", f"input={vcf}", f"output={store}",
+        f"work_dir={args.workdir / 'haplotypes' / 'work'}", f"hydra.run.dir={args.workdir / 'haplotypes' / 'prep'}"])
+    store_bytes = sum(f.stat().st_size for f in store.iterdir())
+    # Only haplotype slots (8 a window, windows every 1,024 bp); the default sources read the panel as a
+    # VCF but draw nothing.
+    overrides = ["providers=with_haplotypes", "mix=haplotypes", "paths=user", f"paths.reference={fasta}",
+                 f"paths.haplotypes={store}", f"paths.gnomad={vcf}", f"paths.clinvar={vcf}",
+                 "providers.clinvar.clnsig=null", "windows.stride_bp=1024", "mix.counts.gnomad_common=0",
+                 "mix.counts.clinvar=0", "mix.counts.synthetic_snv=0", "mix.counts.synthetic_indel=0",
+                 "mix.counts.haplotypes=8", *args.overrides]
+    results = []
+    for i in range(args.repeat):
+        run_dir = args.workdir / "haplotypes" / f"run-{int(time.time())}-{i}"
+        wall, peak = timed_each([sys.executable, "-m", "genolewm.build", *overrides, f"hydra.run.dir={run_dir}"])
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        results.append((manifest, wall, peak))
+        if i == 0:
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(run_dir / "tuples", columns=["edit_source", "edits"])
+            table = table.filter(pc.equal(table["edit_source"], "haplotypes"))
+            edits_per_tuple = round(float(pc.mean(pc.list_value_length(table["edits"])).as_py() or 0), 2)
+        shutil.rmtree(run_dir)
+    manifest = results[0][0]
+    served = manifest["tuples"]["by_edit_source"].get("haplotypes", 0)
+    return {
+        "panel": {"samples": PANEL_SAMPLES, "bp": PANEL_BP, "records": PANEL_RECORDS,
+                  "vcf_mb": round(os.path.getsize(vcf) / 1e6, 1)},
+        "prepare_s": round(prepare_s, 1), "prepare_peak_rss_mb": round(prepare_kb / 1024, 1),
+        "store_mb": round(store_bytes / 1e6, 1), "store_over_vcf": round(store_bytes / os.path.getsize(vcf), 2),
+        "tuples": manifest["tuples"]["total"], "served_by_haplotypes": served,
+        "edits_per_haplotype_tuple": edits_per_tuple,
+        "repeats": args.repeat,
+        "build_tuples_per_s": statistics.median(m["tuples_per_s"] for m, _, _ in results),
+        "process_tuples_per_s": round(statistics.median(m["tuples"]["total"] / w for m, w, _ in results), 1),
+        "build_peak_rss_mb": round(max(p for _, _, p in results) / 1024, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["build", "dataset", "report", "prepare", "info", "table"])
+    parser.add_argument("what", choices=["build", "dataset", "report", "prepare", "info", "haplotypes", "table"])
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -576,6 +657,9 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     if args.what == "table":
         print(table(args))
+        return
+    if args.what == "haplotypes":  # its own panel, not the shared workload
+        print(json.dumps(bench_haplotypes(args, None), indent=2))
         return
     data = workload(args)
     result = {"build": bench_build, "dataset": bench_dataset, "report": bench_report,

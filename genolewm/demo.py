@@ -5,7 +5,8 @@
 assembly gap and soft-masked repeats, a gnomAD-like VCF (INFO AF) and a
 ClinVar-like VCF (INFO CLNSIG) whose REF alleles match the reference, both
 bgzipped and tabix-indexed, a holdout BED, a held-out variant-key list and an
-unplaced sequence corpus. The VCFs include the awkward records real releases
+unplaced sequence corpus, and a phased panel of 40 samples on chr21
+(:mod:`genolewm.panels`) with the haplotype store made from it. The VCFs include the awkward records real releases
 have: multi-allelic sites, indels, an allele over 16 bp, a symbolic allele, a
 spanning deletion, a missing AF and non-PASS records.
 """
@@ -14,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 from random import Random
 
 import pysam
+
+from .panels import write_panel
+from .providers.panel import write_panel_store
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 CONTIGS = {"chr1": 240_000, "chr8": 160_000, "chr21": 120_000, "chrUn_KI270742v1": 6_000}
@@ -145,6 +150,12 @@ def write_demo(outdir: str | os.PathLike, seed: int = 20240601) -> None:
             seq = "".join(rng.choice("ACGT") for _ in range(n))
             fa.write(f">carbon_{i:03d} source={'carbon' if i % 2 == 0 else 'phage'}\n")
             fa.writelines(seq[j : j + 60] + "\n" for j in range(0, n, 60))
+
+    # Its REF alleles are the reference's bases: those in chr21's gap are N, which builds count and skip.
+    write_panel(out / "panel.vcf.gz", seqs["chr21"].upper(), chrom="chr21", samples=40, records=600,
+                seed=seed, oddities=True, keep_carriers=False)
+    shutil.rmtree(out / "panel.haplotypes", ignore_errors=True)
+    write_panel_store(str(out / "panel.vcf.gz"), str(out / "panel.haplotypes"))
 
 
 def main(argv: list[str] | None = None) -> None:

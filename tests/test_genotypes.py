@@ -129,7 +129,7 @@ def test_panel_fixture_reads_back(tmp_path):
     """The 1000 Genomes-shaped panel generator: every call phased except the oddities, each counted by
     its reason; carriers as written; singletons the commonest (the neutral spectrum); htslib reads it."""
     from conftest import random_seq
-    from panels import ODDITIES, write_panel
+    from genolewm.panels import ODDITIES, write_panel
 
     panel = write_panel(tmp_path / "panel.vcf.gz", random_seq(20_000, 3), samples=40, records=300,
                         oddities=True)
@@ -158,7 +158,7 @@ def test_panel_lines_read_as_a_matrix_equal_the_column_reading(tmp_path, odditie
     """Lines of one-digit phased calls are read as a byte matrix; lines with other calls, other FORMAT
     keys or too few columns go the column way; together they give what the column reading gives."""
     from conftest import random_seq
-    from panels import write_panel
+    from genolewm.panels import write_panel
 
     panel = write_panel(tmp_path / "panel.vcf.gz", random_seq(20_000, 4), samples=200, records=150,
                         oddities=oddities)

@@ -124,7 +124,7 @@ class HaplotypeProvider:
                        "max_edits": self.max_edits, "sites": self.sites.identity()})
 
     def audit_spec(self) -> dict:
-        return {"kind": "haplotypes", "vcf": self.store.meta["input"]["path"], "store": self.path,
+        return {"kind": "haplotypes", "vcf": self.store.vcf, "store": self.path,
                 "filter": self.sites.filter.spec(), "samples": self.chosen, "max_edits": self.max_edits}
 
     def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,

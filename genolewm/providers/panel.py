@@ -20,8 +20,9 @@ directory (the idea of GenVarLoader's sparse variant store):
   (:data:`~genolewm.providers.genotypes.GT_REASONS`), its start and the calls
   by reason, so a build counts those of the windows it serves;
 - ``meta.json``: format, samples, contigs with their ranges in the arrays,
-  the input's identity and the counts; written last, so a store without it
-  is not finished.
+  the input's identity (a URL, or where the file lies from the store's
+  directory) and the counts; written last, so a store without it is not
+  finished.
 
 Records are read a batch at a time and each batch's carriers written to a
 work file, so memory stays flat whatever the panel's size; the CSR is then
@@ -124,7 +125,17 @@ class PanelStore:
         return (str(self.path / META), self.sites, *(str(self.path / f"{n}.npy") for n in ARRAYS))
 
     def identity(self) -> str:
-        return digest({"format": STORE_FORMAT, "input": self.meta["input"], "counts": self.meta["counts"]})
+        """What the store holds: wherever it or its panel lies."""
+        source = self.meta["input"]
+        return digest({"format": STORE_FORMAT, "input": {"name": os.path.basename(self.vcf), "size": source.get("size")},
+                       "samples": self.samples, "contigs": self.meta["contigs"], "counts": self.meta["counts"]})
+
+    @property
+    def vcf(self) -> str:
+        """The phased VCF the store was made from: its URL, or a local file where it lay from the store's
+        directory when the store was made (a store moved with its panel still finds it)."""
+        source = self.meta["input"]
+        return source["path"] if "path" in source else os.path.normpath(self.path.parent / source["beside"])
 
     def span(self, file_chrom: str, lo: int, hi: int) -> tuple[int, int]:
         """The numbers ``[a, b)`` of the usable alleles of ``file_chrom`` starting in ``[lo, hi)``."""
@@ -235,18 +246,17 @@ def write_panel_store(input_path: str, output: str, *, show_progress: bool = Fal
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        meta = _convert(input_path, text, samples, work, show_progress, block_bytes)
-        meta["elapsed_s"] = round(time.perf_counter() - started, 3)
+        meta = _convert(input_path, output, text, samples, work, show_progress, block_bytes)
         tmp = work / f"{META}.tmp"
         tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, work / META)
         os.replace(work, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return meta
+    return {**meta, "elapsed_s": round(time.perf_counter() - started, 3)}
 
 
-def _convert(input_path: str, text: str, samples: list[str], work: Path, show_progress: bool,
+def _convert(input_path: str, output: str, text: str, samples: list[str], work: Path, show_progress: bool,
              block_bytes: int) -> dict:
     n_haps = 2 * len(samples)
     counts_per_hap = np.zeros(n_haps, np.int64)
@@ -338,7 +348,7 @@ def _convert(input_path: str, text: str, samples: list[str], work: Path, show_pr
     totals = gt.sum(axis=0)
     return {
         "format": STORE_FORMAT,
-        "input": _identity(input_path),
+        "input": _identity(input_path, output),
         "samples": samples,
         "contigs": {name: contigs[name] for name in order},
         "counts": {"records": n_records, "usable_alleles": n_alleles, "carried": int(offsets[-1]),
@@ -347,7 +357,9 @@ def _convert(input_path: str, text: str, samples: list[str], work: Path, show_pr
     }
 
 
-def _identity(input_path: str) -> dict:
+def _identity(input_path: str, output: str) -> dict:
+    """A URL's description; a local file's size and where it lies from the store's directory."""
     if is_url(input_path):
         return describe(input_path)
-    return {"path": where(input_path), "size": os.path.getsize(input_path)}
+    beside = os.path.relpath(os.path.abspath(input_path), os.path.dirname(os.path.abspath(output)))
+    return {"beside": beside, "size": os.path.getsize(input_path)}

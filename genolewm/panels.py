@@ -1,5 +1,6 @@
 """Phased panels shaped like the 1000 Genomes 30x NYGC release
-(``1kGP_high_coverage_Illumina.chr22.filtered.SNV_INDEL_SV_phased_panel.vcf.gz``).
+(``1kGP_high_coverage_Illumina.chr22.filtered.SNV_INDEL_SV_phased_panel.vcf.gz``): the demo's panel,
+the tests' and the benchmark's.
 
 Shapes kept from the real files: the header lines (``##fileformat=VCFv4.2``, contigs with lengths,
 INFO ``AC``/``AN``/``AF`` and the super-population ``AF_*_unrel`` keys, FORMAT ``GT`` only), sample
@@ -62,19 +63,24 @@ class Panel:
 
 
 def write_panel(path: Path, sequence: str, *, chrom: str = "chr22", offset: int = 0, samples: int = 40,
-                records: int = 400, seed: int = 0, oddities: bool = False) -> Panel:
+                records: int = 400, seed: int = 0, oddities: bool = False, keep_carriers: bool = True) -> Panel:
     """A bgzipped, tabix-indexed panel of ``records`` records along ``sequence`` (placed at ``offset`` on
-    ``chrom``; REF alleles are its bases) with ``samples`` samples."""
+    ``chrom``; REF alleles are its bases) with ``samples`` samples; ``keep_carriers`` False leaves the
+    panel's ``carriers`` None (a release-sized panel's would take hundreds of MB)."""
     rng = np.random.default_rng(seed)
     names = sample_names(samples)
     haplotypes = 2 * samples
     # The neutral spectrum: k carriers with chance proportional to 1/k.
     weights = 1.0 / np.arange(1, haplotypes)
     counts = rng.choice(np.arange(1, haplotypes), size=records, p=weights / weights.sum())
-    positions = np.sort(rng.choice(np.arange(20, len(sequence) - 40), size=records, replace=False))
+    # Records sit where the reference has bases (none in a gap), as in a real panel.
+    allowed = np.flatnonzero(np.frombuffer(sequence[20 : len(sequence) - 40].encode(), np.uint8) != ord("N")) + 20
+    positions = np.sort(rng.choice(allowed, size=records, replace=False))
     kinds = rng.choice(["snv", "ins", "del", "sv"], size=records, p=[0.86, 0.06, 0.06, 0.02])
-    carriers = np.zeros((records, samples, 2), bool)
-    lines = []
+    carriers = np.zeros((records, samples, 2), bool) if keep_carriers else None
+    text = Path(path).with_suffix("")
+    out = text.open("w")
+    out.write(header(chrom, offset + len(sequence), names))
     for r, (pos, kind, k) in enumerate(zip(positions.tolist(), kinds.tolist(), counts.tolist())):
         ref = sequence[pos]
         info = ""
@@ -91,16 +97,17 @@ def write_panel(path: Path, sequence: str, *, chrom: str = "chr22", offset: int 
             info = f";SVTYPE={alt[1:-1]};SVLEN={-size if alt == '<DEL>' else size}"
         hit = np.zeros(haplotypes, bool)
         hit[rng.choice(haplotypes, size=k, replace=False)] = True
-        carriers[r] = hit.reshape(samples, 2)
-        calls = _CALLS[carriers[r, :, 0] * 2 + carriers[r, :, 1]]
+        carried = hit.reshape(samples, 2)
+        calls = _CALLS[carried[:, 0] * 2 + carried[:, 1]]
         if oddities and r % 25 == 0:
             calls = calls.copy()
             calls[: len(ODDITIES)] = ODDITIES[: samples]
-            carriers[r, : len(ODDITIES)] = False
+            carried[: len(ODDITIES)] = False
+        if carriers is not None:
+            carriers[r] = carried
         pops = ";".join(f"AF_{pop}_unrel={rng.random() * 2 * k / haplotypes:.6f}" for pop in SUPERPOPULATIONS)
-        lines.append(f"{chrom}\t{offset + pos + 1}\t{chrom}:{offset + pos + 1}:{ref}:{alt}\t{ref}\t{alt}\t.\tPASS\t"
-                     f"AC={k};AN={haplotypes};AF={k / haplotypes:.6f};{pops}{info}\tGT\t" + "\t".join(calls))
-    text = Path(path).with_suffix("")
-    text.write_text(header(chrom, offset + len(sequence), names) + "\n".join(lines) + "\n")
+        out.write(f"{chrom}\t{offset + pos + 1}\t{chrom}:{offset + pos + 1}:{ref}:{alt}\t{ref}\t{alt}\t.\tPASS\t"
+                     f"AC={k};AN={haplotypes};AF={k / haplotypes:.6f};{pops}{info}\tGT\t" + "\t".join(calls) + "\n")
+    out.close()
     pysam.tabix_index(str(text), preset="vcf", force=True)
     return Panel(Path(f"{text}.gz"), names, carriers)
