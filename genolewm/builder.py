@@ -248,11 +248,11 @@ def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
         chain.append(nxt)
 
 
-def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
+def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], checked: set
                 ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]]:
     """:func:`_fill_slot` for a source whose one draw is one whole tuple: ``count`` draws, each tuple's
     edits with their sources and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
-    serves that tuple one edit."""
+    serves that tuple one edit. ``checked`` holds the ids of the window's edit objects checked already."""
     window, margin, requested = slot.window, slot.settings.edge_margin, slot.requested
     provider = providers[requested]
     out: list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]] = []
@@ -264,10 +264,9 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
             _count(requested, got, slot.skipped, slot.classified)
         if got is not None and got.edits:
             edits = tuple(got.edits)
-            _check_whole(window, requested, edits, provider.whole_tuple_edits, margin, slot.held_out)
-            for edit in edits:
-                if edit in got.notes:
-                    slot.notes[edit] = got.notes[edit]
+            _check_whole(window, requested, edits, provider.whole_tuple_edits, margin, slot.held_out, checked)
+            if got.notes:
+                slot.notes.update(got.notes)
             out.append(((requested,) * len(edits), edits, got.carrier))
             continue
         chain = [requested]
@@ -284,16 +283,19 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
 
 
 def _check_whole(window: WindowContext, serving: str, edits: tuple[RelEdit, ...], most: int, margin: int,
-                 held_out: Callable[[RelEdit], bool]) -> None:
+                 held_out: Callable[[RelEdit], bool], checked: set) -> None:
     """A whole tuple keeps the draw contract: at most ``most`` edits, each as :func:`_check` wants, sorted
-    by position and none overlapping the next."""
+    by position and none overlapping the next. Haplotypes of a window share alleles, and edits are
+    immutable: an edit object whose id is in ``checked`` (kept alive by the block) was checked already."""
     if len(edits) > most:
         raise ContractError(f"provider {serving!r} returned {len(edits)} edits for one tuple of {window.label}; "
                             f"it declares at most {most}")
     for edit in edits:
-        _check(window, serving, edit, margin, held_out)
+        if id(edit) not in checked:
+            _check(window, serving, edit, margin, held_out)
+            checked.add(id(edit))
     for a, b in zip(edits, edits[1:]):
-        if b.rel_pos < a.end:
+        if b.rel_pos < a.rel_pos + len(a.ref):
             raise ContractError(f"provider {serving!r} returned edits {a} and {b} for one tuple of "
                                 f"{window.label}: a tuple's edits are sorted by position and never overlap")
 
@@ -337,10 +339,11 @@ def draw_windows(
         row = into.add_window(window)
         index = 0
         held_out = partial(settings.holdouts.excludes_edit, window)
+        checked: set = set()
         for entry in slots:
             if providers[entry.source].whole_tuple_edits is not None:
                 slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
-                for sources, edits, carrier in _fill_whole(slot, entry.count, providers):
+                for sources, edits, carrier in _fill_whole(slot, entry.count, providers, checked):
                     notes = tuple(map(slot.notes.get, edits)) if slot.notes else ()
                     into.append(row, index, entry.source, sources, edits, notes if any(notes) else (), carrier)
                     index += 1

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import Random
 from typing import Sequence
 
@@ -39,8 +39,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..streams import below
-from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, Tally, WindowContext, digest
-from .alleles import _in_intervals
+from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, Tally, VariantNote, WindowContext, digest
+from .alleles import Pool, _in_intervals
 from .base import never
 from .genotypes import GT_REASONS
 from .panel import PanelStore
@@ -171,25 +171,18 @@ class HaplotypeProvider:
     def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
         return [None] * len(windows)  # each tuple is drawn on its own
 
-    def _window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple[dict | None, int, Tally]:
-        """The window's pool rows of the store's alleles in its margins (``row[number - first]``, -1 where
-        the allele is not eligible), its first allele number, and what making its pool counted."""
+    def _window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple["_Alleles | None", Tally]:
+        """The window's eligible alleles (made once per window and block), and what making its pool counted."""
         pool, tally = self.sites.pool(window, edge_margin, count_floor)
         if pool is None or pool.rows is None:
-            return None, 0, tally
+            return None, tally
         key = (window.chrom, window.start_bp, window.window_id, edge_margin)
-        got = self._windows.get(key)
-        if got is None:
+        alleles = self._windows.get(key)
+        if alleles is None:
             file_chrom = self.contigs.find(window.chrom)
             a, b = self.store.span(file_chrom, window.start_bp + edge_margin, window.end_bp - edge_margin)
-            rows = pool.rows
-            where = {(int(rows.start[r]), rows.ref[r], rows.alt[r]): r for r in pool.indices()}
-            store = self.store
-            found = [where.get(k, -1) for k in zip(store.start[a:b].tolist(), np.char.decode(store.ref[a:b]).tolist(),
-                                                     np.char.decode(store.alt[a:b]).tolist())]
-            got = self._windows[key] = (np.array(found, np.int64), a, pool, {})
-        row_of, first, pool, made = got
-        return (row_of, first, pool, made), first, tally
+            alleles = self._windows[key] = _Alleles.of(self.store, a, b, pool, window.start_bp)
+        return alleles, tally
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -198,31 +191,62 @@ class HaplotypeProvider:
         carrier = (self.store.samples[k // 2], k % 2)
         if window.chrom is None:
             return Draw([], carrier=carrier)
-        got, first, tally = self._window(window, edge_margin, count_floor)
-        if got is None:
+        alleles, tally = self._window(window, edge_margin, count_floor)
+        if alleles is None:
             return Draw([], tally.skipped, carrier=carrier)
-        row_of, first, pool, made = got
-        mine = self.store.carried_in(k, first, first + len(row_of))
-        rows = row_of[mine - first]
-        rows = rows[rows >= 0].tolist()
-        cap = min(count, self.max_edits)
+        rows = alleles.row_of[self.store.carried_in(k, alleles.first, alleles.stop) - alleles.first]
+        rows = [r for r in rows[rows >= 0].tolist() if not excluded(alleles.edit(r))]
         skipped: Counter = Counter(tally.skipped)
-        edits, notes, end = [], {}, -1
-        for row in rows:
-            item = made.get(row)
-            if item is None:
-                item = made[row] = (pool.edit(row, window.start_bp), pool.note(row))
-            edit = item[0]
-            if excluded(edit):
-                continue
-            if edit.rel_pos < end:
-                skipped["overlaps_on_haplotype"] += 1
-                continue
-            if len(edits) == cap:
-                skipped["past_max_edits"] += 1
-                continue
-            edits.append(edit)
-            notes[edit] = item[1]
-            end = edit.end
-        return Draw(edits, skipped or NOTHING_SKIPPED, notes, tally.classified, carrier=carrier)
+        made = alleles.made
+        starts = [made[r].rel_pos for r in rows]
+        ends = [p + len(made[r].ref) for p, r in zip(starts, rows)]
+        if any(b < a for a, b in zip(ends, starts[1:])):  # alleles that overlap: the first by position stays
+            kept, end = [], -1
+            for r, start, stop in zip(rows, starts, ends):
+                if start < end:
+                    skipped["overlaps_on_haplotype"] += 1
+                else:
+                    kept.append(r)
+                    end = stop
+            rows = kept
+        cap = min(count, self.max_edits)
+        if len(rows) > cap:
+            skipped["past_max_edits"] += len(rows) - cap
+            rows = rows[:cap]
+        edits = [made[r] for r in rows]
+        return Draw(edits, skipped or NOTHING_SKIPPED, dict(zip(edits, map(alleles.note, rows))), tally.classified,
+                    carrier=carrier)
 
+
+@dataclass(frozen=True)
+class _Alleles:
+    """The store's alleles starting inside one window's margins: ``row_of[number - first]`` is the pool row
+    of allele ``number`` (-1: not eligible). Edits and notes are made once per window, when first drawn."""
+
+    first: int
+    stop: int
+    row_of: np.ndarray
+    pool: Pool
+    offset: int
+    made: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, store: PanelStore, a: int, b: int, pool: Pool, offset: int) -> "_Alleles":
+        rows = pool.rows
+        where = {(int(rows.start[r]), rows.ref[r], rows.alt[r]): r for r in pool.indices()}
+        keys = zip(store.start[a:b].tolist(), np.char.decode(store.ref[a:b]).tolist(),
+                   np.char.decode(store.alt[a:b]).tolist())
+        return cls(a, b, np.array([where.get(k, -1) for k in keys], np.int64), pool, offset)
+
+    def edit(self, row: int) -> RelEdit:
+        edit = self.made.get(row)
+        if edit is None:
+            edit = self.made[row] = self.pool.edit(row, self.offset)
+        return edit
+
+    def note(self, row: int) -> VariantNote:
+        note = self.notes.get(row)
+        if note is None:
+            note = self.notes[row] = self.pool.note(row)
+        return note
