@@ -35,7 +35,6 @@ MAX_INDEX_DIGITS = 4
 _DIPLOID = r"^(?P<a>[0-9]+|\.)(?P<sep>[|/])(?P<b>[0-9]+|\.)(?::|$)"
 _HAPLOID = r"^([0-9]+|\.)(?::|$)"
 _NO_CALL = r"^\.(?::|$)"
-_PHASED_AND_TAB = ord("|") << 8 | ord("\t") << 24
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,8 @@ def phased_calls_of_lines(lines: Sequence[bytes], n_samples: int, n_alts: np.nda
     records with ``n_alts`` ALT alleles each.
 
     Lines whose sample columns are all one-digit phased calls and nothing else (``0|1``, FORMAT ``GT``
-    only, as the phased panels write them) are read together as a matrix of 32-bit words, one word a
-    call and its tab; the other lines go through :func:`phased_calls`. The result is the same either way.
+    only, as the phased panels write them) are read together as a byte matrix, four bytes a call and
+    its tab; the other lines go through one column of all their values. The result is the same either way.
     """
     n_alts = np.asarray(n_alts, np.int64)
     alleles = np.full((len(lines), n_samples, 2), NOT_USED, np.int16)
@@ -116,27 +115,30 @@ def phased_calls_of_lines(lines: Sequence[bytes], n_samples: int, n_alts: np.nda
     simple = np.array([s >= 0 and len(line) - s == width for line, s in zip(lines, starts)], bool)
     rows = np.flatnonzero(simple)
     if len(rows):
-        # A call and the tab after it, "a|b\t", is one little-endian 32-bit word.
-        words = np.frombuffer(b"".join(lines[r][starts[r]:] + b"\t" for r in rows.tolist()), "<u4")
-        words = words.reshape(len(rows), n_samples)
-        a = (words & 0xFF).astype(np.int16) - ord("0")
-        b = ((words >> 16) & 0xFF).astype(np.int16) - ord("0")
-        fits = ((words & 0xFF00FF00) == _PHASED_AND_TAB).all(axis=1) \
-            & (a.view(np.uint16) <= 9).all(axis=1) & (b.view(np.uint16) <= 9).all(axis=1)
+        # A call and the tab after it, "a|b\t", is four bytes: a row of the matrix per line.
+        raw = np.frombuffer(b"".join(lines[r][starts[r]:] + b"\t" for r in rows.tolist()), np.uint8)
+        raw = raw.reshape(len(rows), n_samples, 4)
+        digits = raw[:, :, 0::2] - np.uint8(ord("0"))  # a and b; bytes below "0" wrap past 9
+        fits = ((raw[:, :, 1] == ord("|")) & (raw[:, :, 3] == ord("\t"))).all(axis=1) \
+            & (digits <= 9).reshape(len(rows), -1).all(axis=1)
         done = rows[fits]
-        pair = np.stack((a[fits], b[fits]), axis=2)
-        out = pair.max(axis=2) > n_alts[done][:, None]
+        pair = digits[fits].astype(np.int16)
+        out = np.maximum(pair[:, :, 0], pair[:, :, 1]) > n_alts[done][:, None]
         pair[out] = NOT_USED
         alleles[done] = pair
         reasons[done] = np.where(out, np.int8(GT_REASONS.index("allele_out_of_range")), np.int8(NOT_USED))
         simple[rows[~fits]] = False
     rest = np.flatnonzero(~simple)
     if len(rest):
-        fields = [lines[r].split(b"\t")[9:] for r in rest.tolist()]
-        columns = [column([f[s].decode() if s < len(f) else "" for f in fields], pa.string())
-                   for s in range(n_samples)]
-        calls = phased_calls(columns, n_alts[rest])
-        alleles[rest], reasons[rest] = calls.alleles, calls.reasons
+        # One column of every value of these lines, record-major: one pass of the compute kernels, however
+        # many samples.
+        values = []
+        for r in rest.tolist():
+            fields = lines[r].decode().split("\t")[9 : 9 + n_samples]
+            values += fields + [""] * (n_samples - len(fields))
+        pair, reason = _one_sample(column(values, pa.string()), np.repeat(n_alts[rest], n_samples))
+        alleles[rest] = pair.reshape(len(rest), n_samples, 2)
+        reasons[rest] = reason.reshape(len(rest), n_samples)
     return PhasedCalls(alleles, reasons)
 
 

@@ -204,17 +204,21 @@ class _Batch:
         number = np.full((len(lines), width), -1, np.int64)
         for r, numbers in enumerate(usable):
             number[r, 1 : len(numbers) + 1] = numbers
-        alleles = calls.alleles.transpose(1, 2, 0)  # [samples, 2, records]: haplotype-major, records ascending
-        s, h, r = np.nonzero(alleles > 0)
-        got = number[r, alleles[s, h, r]]
+        flat = calls.alleles.reshape(-1)  # record-major; within a record, haplotype 2s + h of sample s
+        at = np.flatnonzero(flat > 0)
+        r, haplotype = np.divmod(at, 2 * n_samples)
+        got = number[r, flat[at]]
         keep = got >= 0
-        self.haplotype = (2 * s + h)[keep]
-        self.carried = got[keep].astype(np.int32)
+        haplotype = haplotype[keep]
+        # Haplotype-major, records ascending within a haplotype (a stable sort keeps the record order).
+        order = np.argsort(haplotype, kind="stable")
+        self.haplotype = haplotype[order]
+        self.carried = got[keep][order].astype(np.int32)
         self.unusable_calls = int((~keep).sum())  # carriers of alleles the sites file counts as skipped
         reasons = calls.reasons
-        rows, codes = np.nonzero(reasons >= 0)
+        at = np.flatnonzero(reasons.reshape(-1) >= 0)
         per_record = np.zeros((len(lines), len(GT_REASONS)), np.int32)
-        np.add.at(per_record, (rows, reasons[rows, codes]), 1)
+        np.add.at(per_record, (at // n_samples, reasons.reshape(-1)[at]), 1)
         self.dropped_rows = np.flatnonzero(per_record.any(axis=1))
         self.dropped = per_record[self.dropped_rows]
 
