@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..streams import below
 from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, Tally, VariantNote, WindowContext, digest
-from .alleles import Pool, _in_intervals
+from .alleles import REF_OK, Pool, Rows, _in_intervals
 from .base import never
 from .genotypes import GT_REASONS
 from .panel import PanelStore
@@ -112,9 +112,10 @@ class HaplotypeProvider:
         self.whole_tuple_edits = self.max_edits
         self._counted_to: dict[str, int] = {}
         self._windows: dict = {}
+        self._rows_map: tuple | None = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_windows": {}, "_counted_to": {}}
+        return {**self.__dict__, "_windows": {}, "_counted_to": {}, "_rows_map": None}
 
     def inputs(self) -> tuple[str, ...]:
         return self.store.files()
@@ -180,9 +181,30 @@ class HaplotypeProvider:
         alleles = self._windows.get(key)
         if alleles is None:
             file_chrom = self.contigs.find(window.chrom)
-            a, b = self.store.span(file_chrom, window.start_bp + edge_margin, window.end_bp - edge_margin)
-            alleles = self._windows[key] = _Alleles.of(self.store, a, b, pool, window.start_bp)
+            hi = window.end_bp - edge_margin
+            a, b = self.store.span(file_chrom, window.start_bp + edge_margin, hi)
+            rows = pool.rows
+            row_of = self._rows_of(file_chrom, rows, a, b)
+            safe = np.maximum(row_of, 0)
+            # The pool's alleles: REF checked and matching, not a repeat, ending by the margin.
+            eligible = (row_of >= 0) & (rows.state[safe] == REF_OK) & (rows.end[safe] <= hi)
+            alleles = self._windows[key] = _Alleles(a, b, np.where(eligible, row_of, -1), pool, window.start_bp)
         return alleles, tally
+
+    def _rows_of(self, file_chrom: str, rows: Rows, a: int, b: int) -> np.ndarray:
+        """For the store's alleles ``[a, b)``, the row of the same allele among the sites' ``rows`` (-1: none;
+        of repeated records, the first). Found for every allele the rows reach, once per ``rows``."""
+        got = self._rows_map
+        if got is None or got[0] is not rows or not got[1] <= a or b > got[2]:
+            where = {key: r for r, key in enumerate(zip(rows.start.tolist(), rows.ref.tolist(), rows.alt.tolist()))
+                     if not rows.dup[r]}
+            first, stop = self.store.span(file_chrom, int(rows.start[0]), int(rows.start[-1]) + 1)
+            first, stop = min(first, a), max(stop, b)
+            store = self.store
+            keys = zip(store.start[first:stop].tolist(), np.char.decode(store.ref[first:stop]).tolist(),
+                       np.char.decode(store.alt[first:stop]).tolist())
+            got = self._rows_map = (rows, first, stop, np.array([where.get(k, -1) for k in keys], np.int64))
+        return got[3][a - got[1] : b - got[1]]
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
@@ -230,14 +252,6 @@ class _Alleles:
     offset: int
     made: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, store: PanelStore, a: int, b: int, pool: Pool, offset: int) -> "_Alleles":
-        rows = pool.rows
-        where = {(int(rows.start[r]), rows.ref[r], rows.alt[r]): r for r in pool.indices()}
-        keys = zip(store.start[a:b].tolist(), np.char.decode(store.ref[a:b]).tolist(),
-                   np.char.decode(store.alt[a:b]).tolist())
-        return cls(a, b, np.array([where.get(k, -1) for k in keys], np.int64), pool, offset)
 
     def edit(self, row: int) -> RelEdit:
         edit = self.made.get(row)

@@ -99,7 +99,8 @@ class PanelStore:
         arrays = {}
         for name in ARRAYS:
             try:
-                arrays[name] = np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                # Mapped, as plain arrays: a haplotype's slice is taken for every draw.
+                arrays[name] = np.asarray(np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False))
             except (OSError, ValueError) as exc:
                 raise InputError(f"{key}: {path / (name + '.npy')} cannot be read ({exc}); prepare the store "
                                  "again") from exc
