@@ -51,11 +51,12 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
     if isinstance(values, np.ndarray):
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.ascontiguousarray(values, _NUMPY_TYPES[type_]))])
-    valid = np.fromiter((v is not None for v in values), bool, n)
-    nulls = n - int(valid.sum())
+    # ``None in values`` runs in C: most columns have no null, and need no per-value pass to say so.
+    valid = np.fromiter((v is not None for v in values), bool, n) if None in values else None
+    nulls = 0 if valid is None else n - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     if type_ in _NUMPY_TYPES:
-        data = np.fromiter((0 if v is None else v for v in values), _NUMPY_TYPES[type_], n)
+        data = np.fromiter(values if not nulls else (0 if v is None else v for v in values), _NUMPY_TYPES[type_], n)
         return pa.Array.from_buffers(type_, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
     if pa.types.is_list(type_):
         items = [x for v in values if v is not None for x in v]

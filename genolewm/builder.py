@@ -248,14 +248,13 @@ def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
         chain.append(nxt)
 
 
-def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], checked: set
-                ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]]:
+def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], checked: set) -> list[tuple]:
     """:func:`_fill_slot` for a source whose one draw is one whole tuple: ``count`` draws, each tuple's
-    edits with their sources and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
+    sources, edits, notes and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
     serves that tuple one edit. ``checked`` holds the ids of the window's edit objects checked already."""
     window, margin, requested = slot.window, slot.settings.edge_margin, slot.requested
     provider = providers[requested]
-    out: list[tuple[tuple[str, ...], tuple[RelEdit, ...], tuple[str, int] | None]] = []
+    out: list[tuple] = []
     for _ in range(count):
         got = provider.draw(window, slot.rng(requested), provider.whole_tuple_edits, edge_margin=margin,
                             excluded=slot.held_out, count_floor=slot.count_floor) \
@@ -265,9 +264,8 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], 
         if got is not None and got.edits:
             edits = tuple(got.edits)
             _check_whole(window, requested, edits, provider.whole_tuple_edits, margin, slot.held_out, checked)
-            if got.notes:
-                slot.notes.update(got.notes)
-            out.append(((requested,) * len(edits), edits, got.carrier))
+            notes = tuple(map(got.notes.get, edits)) if got.notes else ()
+            out.append(((requested,) * len(edits), edits, notes, got.carrier))
             continue
         chain = [requested]
         while True:
@@ -277,7 +275,8 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], 
             chain.append(serving)
             taken = slot.take(providers[serving], serving, [], 1)
             if taken:
-                out.append(((serving,), tuple(taken), None if got is None else got.carrier))
+                out.append(((serving,), tuple(taken), (slot.notes.get(taken[0]),),
+                            None if got is None else got.carrier))
                 break
     return out
 
@@ -343,8 +342,7 @@ def draw_windows(
         for entry in slots:
             if providers[entry.source].whole_tuple_edits is not None:
                 slot = _Slot(window, entry.source, seed, settings, count_floor, skipped, classified)
-                for sources, edits, carrier in _fill_whole(slot, entry.count, providers, checked):
-                    notes = tuple(map(slot.notes.get, edits)) if slot.notes else ()
+                for sources, edits, notes, carrier in _fill_whole(slot, entry.count, providers, checked):
                     into.append(row, index, entry.source, sources, edits, notes if any(notes) else (), carrier)
                     index += 1
                 continue

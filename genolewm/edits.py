@@ -64,21 +64,25 @@ def apply_edits(
         if len(ref) == len(alt) and sequence.startswith(ref, pos):
             return sequence[:pos] + alt + sequence[pos + len(ref) :]
     ordered = sorted(edits, key=lambda e: e.rel_pos)
-    for before, after in zip(ordered, ordered[1:]):
-        if after.rel_pos < before.end:
-            raise EditError(f"{where}: edits {before} and {after} overlap")
     n = len(sequence)
-    for e in ordered:
-        check_ref(sequence, e, lambda: where)
     parts = []
     cursor = 0
-    for e in ordered:
-        parts.append(sequence[cursor : e.rel_pos])
+    before = None
+    for e in ordered:  # one pass: order, REF and the pieces (haplotype tuples hold dozens of edits)
+        pos, ref = e.rel_pos, e.ref
+        if pos < cursor:
+            raise EditError(f"{where}: edits {before} and {e} overlap")
+        if not sequence.startswith(ref, pos):
+            check_ref(sequence, e, lambda: where)
+        parts.append(sequence[cursor:pos])
         parts.append(e.alt)
-        cursor = e.end
+        cursor, before = pos + len(ref), e
     parts.append(sequence[cursor:])
     edited = "".join(parts)
-    side = adjusted_side(n, ordered, delta=len(edited) - n) if preserve_length else None
+    side = None
+    if preserve_length and len(edited) != n and ordered:
+        # The edits are sorted and apart: the span runs from the first's start to the last's end.
+        side = "right" if ordered[0].rel_pos + cursor < n else "left"
     if side is None:
         return edited
     # Keep the end away from the edits where it is. The other end loses bases, or takes them from its
@@ -100,9 +104,9 @@ def adjusted_side(window_len: int, edits: Sequence[RelEdit], delta: int | None =
     half adjust the right end, and vice versa. None when the length is unchanged.
     """
     if delta is None:
-        delta = sum(len(e.alt) - len(e.ref) for e in edits)
+        delta = sum(len(e.alt) for e in edits) - sum(len(e.ref) for e in edits)
     if delta == 0 or not edits:
         return None
     first = min(e.rel_pos for e in edits)
-    last = max(e.end for e in edits)
+    last = max(e.rel_pos + len(e.ref) for e in edits)
     return "right" if first + last < window_len else "left"

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..streams import below
-from ..types import MAX_ALLELE_BP, NOTHING_SKIPPED, Draw, Excluded, RelEdit, Tally, VariantNote, WindowContext, digest
+from ..types import MAX_ALLELE_BP, Draw, Excluded, Tally, WindowContext, digest
 from .alleles import REF_OK, Pool, Rows, _in_intervals
 from .base import never
 from .genotypes import GT_REASONS
@@ -217,33 +217,38 @@ class HaplotypeProvider:
         if alleles is None:
             return Draw([], tally.skipped, carrier=carrier)
         rows = alleles.row_of[self.store.carried_in(k, alleles.first, alleles.stop) - alleles.first]
-        rows = [r for r in rows[rows >= 0].tolist() if not excluded(alleles.edit(r))]
-        skipped: Counter = Counter(tally.skipped)
-        made = alleles.made
-        starts = [made[r].rel_pos for r in rows]
-        ends = [p + len(made[r].ref) for p, r in zip(starts, rows)]
-        if any(b < a for a, b in zip(ends, starts[1:])):  # alleles that overlap: the first by position stays
+        rows = rows[rows >= 0].tolist()
+        made, notes = alleles.made, alleles.notes
+        for r in rows:
+            if r not in made:
+                edit = made[r] = alleles.pool.edit(r, alleles.offset)
+                notes[edit] = alleles.pool.note(r)
+        edits = [e for e in map(made.__getitem__, rows) if not excluded(e)]
+        skipped = tally.skipped
+        ends = [e.rel_pos + len(e.ref) for e in edits]
+        if any(b.rel_pos < a for a, b in zip(ends, edits[1:])):  # alleles that overlap: the first stays
+            skipped = Counter(skipped)
             kept, end = [], -1
-            for r, start, stop in zip(rows, starts, ends):
-                if start < end:
+            for edit, stop in zip(edits, ends):
+                if edit.rel_pos < end:
                     skipped["overlaps_on_haplotype"] += 1
                 else:
-                    kept.append(r)
+                    kept.append(edit)
                     end = stop
-            rows = kept
+            edits = kept
         cap = min(count, self.max_edits)
-        if len(rows) > cap:
-            skipped["past_max_edits"] += len(rows) - cap
-            rows = rows[:cap]
-        edits = [made[r] for r in rows]
-        return Draw(edits, skipped or NOTHING_SKIPPED, dict(zip(edits, map(alleles.note, rows))), tally.classified,
-                    carrier=carrier)
+        if len(edits) > cap:
+            skipped = Counter(skipped)
+            skipped["past_max_edits"] += len(edits) - cap
+            edits = edits[:cap]
+        return Draw(edits, skipped, {e: notes[e] for e in edits}, tally.classified, carrier=carrier)
 
 
 @dataclass(frozen=True)
 class _Alleles:
     """The store's alleles starting inside one window's margins: ``row_of[number - first]`` is the pool row
-    of allele ``number`` (-1: not eligible). Edits and notes are made once per window, when first drawn."""
+    of allele ``number`` (-1: not eligible). ``made`` maps a pool row to its edit and ``notes`` an edit to
+    its note: made once per window, when first drawn."""
 
     first: int
     stop: int
@@ -252,15 +257,3 @@ class _Alleles:
     offset: int
     made: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
-
-    def edit(self, row: int) -> RelEdit:
-        edit = self.made.get(row)
-        if edit is None:
-            edit = self.made[row] = self.pool.edit(row, self.offset)
-        return edit
-
-    def note(self, row: int) -> VariantNote:
-        note = self.notes.get(row)
-        if note is None:
-            note = self.notes[row] = self.pool.note(row)
-        return note

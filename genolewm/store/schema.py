@@ -71,19 +71,28 @@ def window_row(w: WindowContext, sequence: bool = True) -> dict:
     return row
 
 
-def _edit_columns(tuples: TupleBlock) -> list[list]:
-    """The edits of ``tuples``, flat, one list per field of :data:`EDIT_TYPE`."""
-    rows = []
+def _edit_columns(tuples: TupleBlock) -> list:
+    """The edits of ``tuples``, flat, one list (or array) per field of :data:`EDIT_TYPE`."""
+    edits = [e for t in tuples.edits for e in t]
+    if not edits:
+        return [[] for _ in EDIT_TYPE]
+    counts = np.fromiter(map(len, tuples.edits), np.int64, len(tuples))
     windows = tuples.windows
-    for row, edits, sources, notes in zip(tuples.rows, tuples.edits, tuples.sources, tuples.notes):
-        chrom = windows[row].chrom
-        pos = None if chrom is None else windows[row].start_bp + 1
-        for e, src, note in zip(edits, sources, notes or (None,) * len(edits)):
-            rows.append((e.rel_pos, e.ref, e.alt, edit_type(e.ref, e.alt), src, chrom,
-                         None if pos is None else pos + e.rel_pos,
-                         note.id if note else None, note.af if note else None,
-                         note.clnsig if note and note.clnsig is not None else None))
-    return [list(field) for field in zip(*rows)] if rows else [[] for _ in EDIT_TYPE]
+    chroms = [windows[row].chrom for row in tuples.rows]
+    chrom = [c for c, k in zip(chroms, counts.tolist()) for _ in range(k)]
+    rel = np.fromiter((e.rel_pos for e in edits), np.int64, len(edits))
+    refs, alts = [e.ref for e in edits], [e.alt for e in edits]
+    if None in chroms:  # unplaced windows: no position
+        pos = [None if c is None else windows[row].start_bp + 1 + e.rel_pos
+               for c, row, t in zip(chroms, tuples.rows, tuples.edits) for e in t]
+    else:  # placed windows: the 1-based position, computed for all edits at once
+        starts = np.fromiter((windows[row].start_bp + 1 for row in tuples.rows), np.int64, len(tuples))
+        pos = np.repeat(starts, counts) + rel
+    notes = [n for t, ns in zip(tuples.edits, tuples.notes) for n in (ns or (None,) * len(t))]
+    return [rel.astype(np.int32), refs, alts, list(map(edit_type, refs, alts)),
+            [s for sources in tuples.sources for s in sources], chrom, pos,
+            [n.id if n else None for n in notes], [n.af if n else None for n in notes],
+            [n.clnsig if n and n.clnsig is not None else None for n in notes]]
 
 
 def tuples_schema(store_targets: bool) -> pa.Schema:
