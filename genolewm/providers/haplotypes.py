@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..streams import below
-from ..types import MAX_ALLELE_BP, Draw, Excluded, Tally, WindowContext, digest
+from ..types import MAX_ALLELE_BP, NOTHING_COUNTED, Draw, Excluded, Tally, WindowContext, digest
 from .alleles import REF_OK, Pool, Rows, _in_intervals
 from .base import never
 from .genotypes import GT_REASONS
@@ -113,9 +113,11 @@ class HaplotypeProvider:
         self._counted_to: dict[str, int] = {}
         self._windows: dict = {}
         self._rows_map: tuple | None = None
+        self._last: tuple | None = None  # the window drawn last, with its alleles
+        self._row_notes: dict = {}  # the notes of the rows _rows_map joins to: the same in every window
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_windows": {}, "_counted_to": {}, "_rows_map": None}
+        return {**self.__dict__, "_windows": {}, "_counted_to": {}, "_rows_map": None, "_last": None, "_row_notes": {}}
 
     def inputs(self) -> tuple[str, ...]:
         return self.store.files()
@@ -132,7 +134,7 @@ class HaplotypeProvider:
                 count_floor: tuple[str, int] | None = None) -> Tally:
         """The sites' pools of ``windows`` (:meth:`VariantProvider.prepare`), and the calls not used of the
         records inside them, past ``count_floor`` and once per run."""
-        self._windows = {}
+        self._windows, self._last = {}, None
         tally = self.sites.prepare(windows, edge_margin=edge_margin, count_floor=count_floor)
         calls = self._count_calls(windows, edge_margin, count_floor)
         if not calls:
@@ -174,6 +176,14 @@ class HaplotypeProvider:
 
     def _window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple["_Alleles | None", Tally]:
         """The window's eligible alleles (made once per window and block), and what making its pool counted."""
+        last = self._last
+        if last is not None and last[0] is window and last[1] == edge_margin:  # the slot's next draw
+            return last[2], NOTHING_COUNTED
+        got = self._made_window(window, edge_margin, count_floor)
+        self._last = (window, edge_margin, got[0])
+        return got
+
+    def _made_window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple["_Alleles | None", Tally]:
         pool, tally = self.sites.pool(window, edge_margin, count_floor)
         if pool is None or pool.rows is None:
             return None, tally
@@ -204,11 +214,15 @@ class HaplotypeProvider:
             keys = zip(store.start[first:stop].tolist(), np.char.decode(store.ref[first:stop]).tolist(),
                        np.char.decode(store.alt[first:stop]).tolist())
             got = self._rows_map = (rows, first, stop, np.array([where.get(k, -1) for k in keys], np.int64))
+            self._row_notes = {}
         return got[3][a - got[1] : b - got[1]]
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
-        """One haplotype's tuple: at most ``min(count, max_edits)`` edits (none: a shortfall)."""
+        """One haplotype's tuple: at most ``min(count, max_edits)`` edits (none: a shortfall).
+
+        ``excluded`` is asked once per allele and window: it may depend on the window only (the builder
+        passes its held-out variant keys)."""
         k = int(self._haplotypes[below(rng, len(self._haplotypes))])
         carrier = (self.store.samples[k // 2], k % 2)
         if window.chrom is None:
@@ -218,37 +232,46 @@ class HaplotypeProvider:
             return Draw([], tally.skipped, carrier=carrier)
         rows = alleles.row_of[self.store.carried_in(k, alleles.first, alleles.stop) - alleles.first]
         rows = rows[rows >= 0].tolist()
-        made, notes = alleles.made, alleles.notes
+        made, row_notes = alleles.made, self._row_notes
         for r in rows:
             if r not in made:
-                edit = made[r] = alleles.pool.edit(r, alleles.offset)
-                notes[edit] = alleles.pool.note(r)
-        edits = [e for e in map(made.__getitem__, rows) if not excluded(e)]
+                edit = alleles.pool.edit(r, alleles.offset)
+                note = row_notes.get(r)
+                if note is None:
+                    note = row_notes[r] = alleles.pool.note(r)
+                made[r] = None if excluded(edit) else (edit, note)
+        items = [x for x in map(made.__getitem__, rows) if x is not None]
         skipped = tally.skipped
-        ends = [e.rel_pos + len(e.ref) for e in edits]
-        if any(b.rel_pos < a for a, b in zip(ends, edits[1:])):  # alleles that overlap: the first stays
+        end = -1
+        for edit, _ in items:
+            if edit.rel_pos < end:
+                break
+            end = edit.rel_pos + len(edit.ref)
+        else:
+            end = None
+        if end is not None:  # alleles that overlap: the first by position stays
             skipped = Counter(skipped)
             kept, end = [], -1
-            for edit, stop in zip(edits, ends):
-                if edit.rel_pos < end:
+            for item in items:
+                if item[0].rel_pos < end:
                     skipped["overlaps_on_haplotype"] += 1
                 else:
-                    kept.append(edit)
-                    end = stop
-            edits = kept
+                    kept.append(item)
+                    end = item[0].rel_pos + len(item[0].ref)
+            items = kept
         cap = min(count, self.max_edits)
-        if len(edits) > cap:
+        if len(items) > cap:
             skipped = Counter(skipped)
-            skipped["past_max_edits"] += len(edits) - cap
-            edits = edits[:cap]
-        return Draw(edits, skipped, {e: notes[e] for e in edits}, tally.classified, carrier=carrier)
+            skipped["past_max_edits"] += len(items) - cap
+            items = items[:cap]
+        return Draw([edit for edit, _ in items], skipped, dict(items), tally.classified, carrier=carrier)
 
 
 @dataclass(frozen=True)
 class _Alleles:
     """The store's alleles starting inside one window's margins: ``row_of[number - first]`` is the pool row
-    of allele ``number`` (-1: not eligible). ``made`` maps a pool row to its edit and ``notes`` an edit to
-    its note: made once per window, when first drawn."""
+    of allele ``number`` (-1: not eligible). ``made`` maps a pool row to its edit and note (None: excluded),
+    made once per window, when first drawn."""
 
     first: int
     stop: int
@@ -256,4 +279,3 @@ class _Alleles:
     pool: Pool
     offset: int
     made: dict = field(default_factory=dict)
-    notes: dict = field(default_factory=dict)

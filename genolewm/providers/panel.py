@@ -37,7 +37,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,7 @@ class PanelStore:
     carried: np.ndarray
     dropped_start: np.ndarray
     dropped: np.ndarray
+    starts: list = field(repr=False, default_factory=list)  # ``offsets`` as Python ints
 
     @classmethod
     def open(cls, path, key: str = "paths.haplotypes") -> "PanelStore":
@@ -104,7 +105,8 @@ class PanelStore:
             except (OSError, ValueError) as exc:
                 raise InputError(f"{key}: {path / (name + '.npy')} cannot be read ({exc}); prepare the store "
                                  "again") from exc
-        store = cls(path, meta, **arrays)
+        # Python ints: one haplotype's slice is cut per draw.
+        store = cls(path, meta, **arrays, starts=arrays["offsets"].tolist())
         n_haps = 2 * len(meta["samples"])
         if len(store.offsets) != n_haps + 1 or int(store.offsets[-1]) != len(store.carried) \
                 or len(store.ref) != len(store.start) or len(store.alt) != len(store.start) \
@@ -146,7 +148,8 @@ class PanelStore:
 
     def carried_in(self, haplotype: int, a: int, b: int) -> np.ndarray:
         """The numbers in ``[a, b)`` of the alleles ``haplotype`` carries, ascending."""
-        own = self.carried[self.offsets[haplotype] : self.offsets[haplotype + 1]]
+        starts = self.starts
+        own = self.carried[starts[haplotype] : starts[haplotype + 1]]
         i, j = np.searchsorted(own, [a, b])
         return own[i:j]
 
