@@ -111,13 +111,12 @@ class HaplotypeProvider:
         self.contigs = self.sites.contigs
         self.whole_tuple_edits = self.max_edits
         self._counted_to: dict[str, int] = {}
-        self._windows: dict = {}
         self._rows_map: tuple | None = None
         self._last: tuple | None = None  # the window drawn last, with its alleles
         self._row_notes: dict = {}  # the notes of the rows _rows_map joins to: the same in every window
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_windows": {}, "_counted_to": {}, "_rows_map": None, "_last": None, "_row_notes": {}}
+        return {**self.__dict__, "_counted_to": {}, "_rows_map": None, "_last": None, "_row_notes": {}}
 
     def inputs(self) -> tuple[str, ...]:
         return self.store.files()
@@ -134,7 +133,7 @@ class HaplotypeProvider:
                 count_floor: tuple[str, int] | None = None) -> Tally:
         """The sites' pools of ``windows`` (:meth:`VariantProvider.prepare`), and the calls not used of the
         records inside them, past ``count_floor`` and once per run."""
-        self._windows, self._last = {}, None
+        self._last = None
         tally = self.sites.prepare(windows, edge_margin=edge_margin, count_floor=count_floor)
         calls = self._count_calls(windows, edge_margin, count_floor)
         if not calls:
@@ -175,21 +174,14 @@ class HaplotypeProvider:
         return [None] * len(windows)  # each tuple is drawn on its own
 
     def _window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple["_Alleles | None", Tally]:
-        """The window's eligible alleles (made once per window and block), and what making its pool counted."""
+        """The window's eligible alleles and what making its pool counted. A slot's draws for one window come
+        one after another: its alleles are kept until another window is drawn for."""
         last = self._last
-        if last is not None and last[0] is window and last[1] == edge_margin:  # the slot's next draw
+        if last is not None and last[0] is window and last[1] == edge_margin:
             return last[2], NOTHING_COUNTED
-        got = self._made_window(window, edge_margin, count_floor)
-        self._last = (window, edge_margin, got[0])
-        return got
-
-    def _made_window(self, window: WindowContext, edge_margin: int, count_floor) -> tuple["_Alleles | None", Tally]:
         pool, tally = self.sites.pool(window, edge_margin, count_floor)
-        if pool is None or pool.rows is None:
-            return None, tally
-        key = (window.chrom, window.start_bp, window.window_id, edge_margin)
-        alleles = self._windows.get(key)
-        if alleles is None:
+        alleles = None
+        if pool is not None and pool.rows is not None:
             file_chrom = self.contigs.find(window.chrom)
             hi = window.end_bp - edge_margin
             a, b = self.store.span(file_chrom, window.start_bp + edge_margin, hi)
@@ -198,7 +190,8 @@ class HaplotypeProvider:
             safe = np.maximum(row_of, 0)
             # The pool's alleles: REF checked and matching, not a repeat, ending by the margin.
             eligible = (row_of >= 0) & (rows.state[safe] == REF_OK) & (rows.end[safe] <= hi)
-            alleles = self._windows[key] = _Alleles(a, b, np.where(eligible, row_of, -1), pool, window.start_bp)
+            alleles = _Alleles(a, b, np.where(eligible, row_of, -1), pool, window.start_bp)
+        self._last = (window, edge_margin, alleles)
         return alleles, tally
 
     def _rows_of(self, file_chrom: str, rows: Rows, a: int, b: int) -> np.ndarray:
