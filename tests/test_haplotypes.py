@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pysam
 import pytest
@@ -95,11 +96,13 @@ def test_store_counts_every_call_not_used_and_keeps_only_usable_alleles(edge):
     assert store.start.tolist() == [199, 199, 299, 301, 699, 799, 1499]
     # Haplotype 0 of HG00096 ("0|2", "1|0", "1|1", ..., "1|0" at 700, "1|1" at 800) carries the deletion, the SNV
     # inside it, the REF-mismatch SNV and the SNV at 800; haplotype 1 the second ALT at 200, the SNV at 302, 800.
-    assert store.carried[store.offsets[0] : store.offsets[1]].tolist() == [2, 3, 4, 5]
-    assert store.carried[store.offsets[1] : store.offsets[2]].tolist() == [1, 3, 5]
+    def carried(h):
+        return store.carried_in(h, 0, len(store.start)).tolist()
+
+    assert carried(0) == [2, 3, 4, 5] and carried(1) == [1, 3, 5]
     # HG00097 "2|1": haplotype 0 the second ALT, haplotype 1 the first; "0|1" at 1500.
-    assert store.carried[store.offsets[2] : store.offsets[3]].tolist() == [1]
-    assert store.carried[store.offsets[3] : store.offsets[4]].tolist() == [0, 6]
+    assert carried(2) == [1] and carried(3) == [0, 6]
+    assert store.carried_in(3, 1, 6).tolist() == [] and store.carried_in(3, 6, 7).tolist() == [6]
 
 
 def test_one_draw_is_one_haplotypes_eligible_alleles_first_of_overlapping_ones_kept(edge):
@@ -348,3 +351,24 @@ def test_real_1000_genomes_chr22_builds_audits_and_matches_its_gt_columns(tmp_pa
                 expected.append((start + 1, ref, alt, None if cols[2] == "." else cols[2]))
                 end = start - window["start_bp"] + len(ref)
         assert [(e["pos"], e["ref"], e["alt"], e["id"]) for e in t["edits"]] == expected
+
+
+def test_store_blocks_hold_allele_numbers_past_16_bits(tmp_path, monkeypatch):
+    """Numbers are kept as their low 16 bits per block: with blocks of 64 numbers, a panel of 1,500 records
+    spans two dozen blocks, and every haplotype's alleles in any range are what a direct read gives."""
+    from genolewm.providers import panel as panel_module
+
+    monkeypatch.setattr(panel_module, "BLOCK", 64)
+    fasta, seq = _reference(tmp_path, 30_000)
+    made = write_panel(tmp_path / "panel.vcf.gz", seq, samples=12, records=1_500, seed=9)
+    write_panel_store(str(made.path), str(tmp_path / "store"), block_bytes=30_000)
+    store = PanelStore.open(tmp_path / "store")
+    assert store.meta["blocks"] > 20
+    usable = [r for r, rec in enumerate(pysam.VariantFile(str(made.path))) if not rec.alts[0].startswith("<")]
+    rng = random.Random(3)
+    for h in range(24):
+        mine = [usable.index(r) for r in np.flatnonzero(made.carriers[:, h // 2, h % 2]).tolist() if r in usable]
+        for _ in range(20):
+            a = rng.randrange(len(usable))
+            b = rng.randrange(a, len(usable) + 1)
+            assert store.carried_in(h, a, b).tolist() == [n for n in mine if a <= n < b]

@@ -14,8 +14,10 @@ directory (the idea of GenVarLoader's sparse variant store):
   which counts it by reason;
 - ``offsets.npy`` and ``carried.npy``: per haplotype (sample ``s`` has
   haplotypes ``2s`` and ``2s + 1``), the numbers of the usable alleles it
-  carries, ascending (CSR: haplotype ``h`` holds
-  ``carried[offsets[h]:offsets[h + 1]]``);
+  carries, ascending, cut into blocks of 65,536 numbers and kept as their
+  low 16 bits (CSR: haplotype ``h``'s alleles in block ``k`` are
+  ``k * 65536 + carried[offsets[h * blocks + k]:offsets[h * blocks + k + 1]]``,
+  ``blocks`` in ``meta.json``);
 - ``dropped_start.npy`` and ``dropped.npy``: per record with calls not used
   (:data:`~genolewm.providers.genotypes.GT_REASONS`), its start and the calls
   by reason, so a build counts those of the windows it serves;
@@ -57,6 +59,8 @@ STORE_FORMAT = 1
 META = "meta.json"
 SITES = "sites.vcf.gz"
 ARRAYS = ("start", "ref", "alt", "offsets", "carried", "dropped_start", "dropped")
+# Allele numbers are kept as their low 16 bits, per block of this many numbers.
+BLOCK = 1 << 16
 # Text read at once: about 2,000 records of a 3,202-sample panel (13 kB a line).
 BLOCK_BYTES = 24 << 20
 _ACGT = frozenset(b"ACGT")
@@ -108,7 +112,7 @@ class PanelStore:
         # Python ints: one haplotype's slice is cut per draw.
         store = cls(path, meta, **arrays, starts=arrays["offsets"].tolist())
         n_haps = 2 * len(meta["samples"])
-        if len(store.offsets) != n_haps + 1 or int(store.offsets[-1]) != len(store.carried) \
+        if len(store.offsets) != n_haps * meta["blocks"] + 1 or int(store.offsets[-1]) != len(store.carried) \
                 or len(store.ref) != len(store.start) or len(store.alt) != len(store.start) \
                 or len(store.dropped) != len(store.dropped_start):
             raise InputError(f"{key}: {path}: its arrays do not agree with each other or with {META}; prepare the "
@@ -148,10 +152,15 @@ class PanelStore:
 
     def carried_in(self, haplotype: int, a: int, b: int) -> np.ndarray:
         """The numbers in ``[a, b)`` of the alleles ``haplotype`` carries, ascending."""
-        starts = self.starts
-        own = self.carried[starts[haplotype] : starts[haplotype + 1]]
-        i, j = np.searchsorted(own, [a, b])
-        return own[i:j]
+        starts, blocks = self.starts, self.meta["blocks"]
+        parts = []
+        for block in range(a // BLOCK, (b - 1) // BLOCK + 1 if b > a else a // BLOCK):
+            at = haplotype * blocks + block
+            own = self.carried[starts[at] : starts[at + 1]]
+            base = block * BLOCK
+            i, j = own.searchsorted(max(a - base, 0)), own.searchsorted(min(b - base, BLOCK))
+            parts.append(own[i:j].astype(np.int64) + base)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def dropped_on(self, file_chrom: str) -> tuple[np.ndarray, np.ndarray]:
         """The starts of ``file_chrom``'s records with calls not used, and those calls by reason."""
@@ -338,19 +347,21 @@ def _convert(input_path: str, output: str, text: str, samples: list[str], work: 
     pysam.tabix_index(str(sites_tmp), preset="vcf", force=True)
     offsets = np.zeros(n_haps + 1, np.int64)
     np.cumsum(counts_per_hap, out=offsets[1:])
-    carried = np.lib.format.open_memmap(work / "carried.npy", "w+", np.int32, (int(offsets[-1]),))
+    numbers = np.lib.format.open_memmap(work / "numbers.npy", "w+", np.int32, (int(offsets[-1]),))
     filled = offsets[:-1].copy()
     for chunk, per_hap in chunks:  # each chunk haplotype-major: its run of each haplotype goes after the last
         values = np.load(chunk)
         first = np.cumsum(per_hap) - per_hap
-        carried[np.repeat(filled - first, per_hap) + np.arange(len(values))] = values
+        numbers[np.repeat(filled - first, per_hap) + np.arange(len(values))] = values
         filled += per_hap
         chunk.unlink()
-    carried.flush()
-    del carried
+    blocks = max(1, -(-n_alleles // BLOCK))
+    block_offsets = _in_blocks(numbers, offsets, blocks, work / "carried.npy")
+    del numbers
+    (work / "numbers.npy").unlink()
     gt = np.concatenate(dropped) if dropped else np.zeros((0, len(GT_REASONS)), np.int32)
     arrays = {"start": np.concatenate(starts), "ref": np.concatenate(refs), "alt": np.concatenate(alts),
-              "offsets": offsets, "dropped_start": np.concatenate(dropped_start), "dropped": gt}
+              "offsets": block_offsets, "dropped_start": np.concatenate(dropped_start), "dropped": gt}
     for name, values in arrays.items():
         np.save(work / f"{name}.npy", values)
     totals = gt.sum(axis=0)
@@ -359,10 +370,28 @@ def _convert(input_path: str, output: str, text: str, samples: list[str], work: 
         "input": _identity(input_path, output),
         "samples": samples,
         "contigs": {name: contigs[name] for name in order},
+        "blocks": blocks,
         "counts": {"records": n_records, "usable_alleles": n_alleles, "carried": int(offsets[-1]),
                    "carried_unusable": unusable_calls,
                    "calls_not_used": {r: int(n) for r, n in zip(GT_REASONS, totals.tolist()) if n}},
     }
+
+
+def _in_blocks(numbers: np.ndarray, offsets: np.ndarray, blocks: int, path: Path) -> np.ndarray:
+    """Write ``numbers`` (haplotype-major, ascending in each haplotype; haplotype ``h`` holds
+    ``offsets[h]:offsets[h + 1]``) as their low 16 bits to ``path``; return where each haplotype's run in
+    each block of :data:`BLOCK` numbers begins (``[h * blocks + b]``, then the end)."""
+    out = np.lib.format.open_memmap(path, "w+", np.uint16, (len(numbers),))
+    block_offsets = np.zeros((len(offsets) - 1) * blocks + 1, np.int64)
+    edges = np.arange(blocks, dtype=np.int64) * BLOCK
+    for h in range(len(offsets) - 1):  # a haplotype at a time: memory stays flat
+        a, b = int(offsets[h]), int(offsets[h + 1])
+        own = numbers[a:b]
+        block_offsets[h * blocks : (h + 1) * blocks] = a + np.searchsorted(own, edges)
+        out[a:b] = (own & (BLOCK - 1)).astype(np.uint16)
+    block_offsets[-1] = len(numbers)
+    out.flush()
+    return block_offsets
 
 
 def _identity(input_path: str, output: str) -> dict:
