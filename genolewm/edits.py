@@ -63,7 +63,13 @@ def apply_edits(
         pos, ref, alt = e.rel_pos, e.ref, e.alt
         if len(ref) == len(alt) and sequence.startswith(ref, pos):
             return sequence[:pos] + alt + sequence[pos + len(ref) :]
-    ordered = sorted(edits, key=lambda e: e.rel_pos)
+    return apply_sorted(sequence, sorted(edits, key=lambda e: e.rel_pos), left_flank=left_flank,
+                        right_flank=right_flank, preserve_length=preserve_length, where=where)
+
+
+def apply_sorted(sequence: str, ordered: Sequence[RelEdit], *, left_flank: str = "", right_flank: str = "",
+                 preserve_length: bool = True, where: str = "window") -> str:
+    """:func:`apply_edits` for edits already sorted by position (a tuple's, as the builder makes them)."""
     n = len(sequence)
     parts = []
     cursor = 0

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .edits import adjusted_side, apply_edits
+from .edits import adjusted_side, apply_sorted
 from .types import Carrier, RelEdit, TrainingTuple, VariantNote, WindowContext
 
 # TrainingTuple fields that are the window's, with the WindowContext attribute holding each.
@@ -28,7 +28,8 @@ def edit_source(sources: tuple[str, ...]) -> str:
 
 class TupleBlock(Sequence):
     """The tuples of a run of windows, in order: per tuple its window (a row of ``windows``), mix slot,
-    edits with the sources that served them and their notes, and index in its window.
+    edits with the sources that served them and their notes, and index in its window. A tuple's edits are
+    sorted by position and never overlap (the builder makes them so).
 
     ``pad`` and ``preserve_length`` are the target settings
     (:class:`~genolewm.builder.TupleSettings`) the targets are made with.
@@ -100,8 +101,11 @@ class TupleBlock(Sequence):
         out: list[str | None] = []
         windows = self.windows
         for row, edits in zip(self.rows, self.edits):
-            if len(edits) != 1:
-                out.append(self._side(row, edits))
+            if len(edits) != 1:  # sorted and apart: the span runs from the first's start to the last's end
+                grown = sum([len(e.alt) - len(e.ref) for e in edits])
+                last = edits[-1]
+                out.append(None if not grown else "right" if edits[0].rel_pos + last.rel_pos + len(last.ref)
+                           < len(windows[row].sequence) else "left")
                 continue
             e = edits[0]  # one edit: what adjusted_side says, without its generators
             if len(e.ref) == len(e.alt):
@@ -116,8 +120,8 @@ class TupleBlock(Sequence):
     def _target(self, row: int, edits: tuple[RelEdit, ...]) -> str:
         window = self.windows[row]
         left, right = (window.left_flank, window.right_flank) if self.pad == "flank" else ("", "")
-        return apply_edits(window.sequence, edits, left_flank=left, right_flank=right,
-                           preserve_length=self.preserve_length, where=self.labels[row])
+        return apply_sorted(window.sequence, edits, left_flank=left, right_flank=right,
+                            preserve_length=self.preserve_length, where=self.labels[row])
 
     def column(self, name: str) -> list:
         """The values of the :class:`~genolewm.types.TrainingTuple` field ``name``, one per tuple."""
