@@ -49,10 +49,11 @@ haplotypes: a phased panel shaped like the 1000 Genomes 30x release
 (genolewm/panels.py: 3,202 samples, 1 Mbp of chr22, 40,000 records with the
 neutral allele-frequency spectrum, made once into WORKDIR/haplotypes);
 times ``genolewm-prepare source=haplotypes`` on it (seconds, peak RSS, the
-store's size against the VCF's), then builds haplotype tuples only (8 a
-window, windows every 1,024 bp) in one process, and prints the median
+store's size against the VCF's), then builds haplotype tuples only (64 a
+window, the default windows) in one process, and prints the median
 tuples/s (manifest ``tuples_per_s`` and whole command), the mean edits per
-haplotype tuple and the peak RSS.
+haplotype tuple and the peak RSS; overrides change the build (e.g.
+``windows.stride_bp=1024 mix.counts.haplotypes=8``).
 
 table: every figure of the performance targets in one Markdown table, for
 this tree and, with ``--baseline REF`` (a git ref of this repository,
@@ -604,13 +605,13 @@ def bench_haplotypes(args: argparse.Namespace, data: Path | None) -> dict:
         sys.executable, "-m", "genolewm.prepare", "source=haplotypes", f"input={vcf}", f"output={store}",
         f"work_dir={args.workdir / 'haplotypes' / 'work'}", f"hydra.run.dir={args.workdir / 'haplotypes' / 'prep'}"])
     store_bytes = sum(f.stat().st_size for f in store.iterdir())
-    # Only haplotype slots (8 a window, windows every 1,024 bp); the default sources read the panel as a
-    # VCF but draw nothing.
+    # Only haplotype slots, 64 a window of the default tiling; the default sources read the panel as a VCF
+    # but draw nothing.
     overrides = ["providers=with_haplotypes", "mix=haplotypes", "paths=user", f"paths.reference={fasta}",
                  f"paths.haplotypes={store}", f"paths.gnomad={vcf}", f"paths.clinvar={vcf}",
-                 "providers.clinvar.clnsig=null", "windows.stride_bp=1024", "mix.counts.gnomad_common=0",
-                 "mix.counts.clinvar=0", "mix.counts.synthetic_snv=0", "mix.counts.synthetic_indel=0",
-                 "mix.counts.haplotypes=8", *args.overrides]
+                 "providers.clinvar.clnsig=null", "mix.counts.gnomad_common=0", "mix.counts.clinvar=0",
+                 "mix.counts.synthetic_snv=0", "mix.counts.synthetic_indel=0", "mix.counts.haplotypes=64",
+                 *args.overrides]
     results = []
     for i in range(args.repeat):
         run_dir = args.workdir / "haplotypes" / f"run-{int(time.time())}-{i}"

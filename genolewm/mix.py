@@ -18,6 +18,7 @@ SOURCE_GNOMAD_COMMON = "gnomad_common"
 SOURCE_SYNTHETIC_SNV = "synthetic_snv"
 SOURCE_SYNTHETIC_INDEL = "synthetic_indel"
 SOURCE_CLINVAR = "clinvar"
+SOURCE_HAPLOTYPES = "haplotypes"
 
 DEFAULT_EDIT_SOURCE_COUNTS: tuple[EditSourceCount, ...] = (
     EditSourceCount(SOURCE_GNOMAD_COMMON, 3),
@@ -29,6 +30,8 @@ DEFAULT_EDIT_SOURCE_COUNTS: tuple[EditSourceCount, ...] = (
 DEFAULT_SOURCE_FALLBACKS: dict[str, str] = {
     SOURCE_CLINVAR: SOURCE_SYNTHETIC_SNV,
     SOURCE_GNOMAD_COMMON: SOURCE_SYNTHETIC_SNV,
+    # Haplotype actions (providers=with_haplotypes): a haplotype with no allele in the window.
+    SOURCE_HAPLOTYPES: SOURCE_SYNTHETIC_SNV,
 }
 
 

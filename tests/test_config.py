@@ -30,6 +30,7 @@ COMBINATIONS = {
     "prepare": ["input=/data/release.vcf.bgz"],
     "regions_arrays": ["windows=regions", "output=arrays"],
     "common_indels": ["providers=with_common_indels", "mix=with_common_indels"],
+    "haplotypes": ["providers=with_haplotypes", "mix=haplotypes", "providers.haplotypes.max_edits=16"],
 }
 
 
@@ -75,6 +76,8 @@ def test_every_option_composes_and_instantiates(compose_cfg, releases_dir, group
         overrides += ["providers=synthetic", "fallback=strict"]
     if group == "mix" and option == "with_common_indels":
         overrides += ["providers=with_common_indels"]
+    if group == "mix" and option == "haplotypes":
+        overrides += ["providers=with_haplotypes"]
     builder, writer = make_builder(compose_cfg(overrides))
     inputs = builder.inputs()
     assert builder.settings.mix and writer.windows_per_shard > 0 and inputs

@@ -8,7 +8,9 @@ rows, the only change: the draws, the order and every other field are the same. 
 from counter-based streams (genolewm.streams) instead of seeded Mersenne Twisters: a slot of single-edit
 tuples draws all its edits from its source at once, a pool is sampled by a lazy Fisher-Yates taking one
 number a step, and synthetic attempts read a fixed count of numbers (indel lengths by inversion); every
-digest changed on purpose.
+digest changed on purpose. schema_version 5 adds the tuples' ``sample`` and ``haplotype`` columns (null but
+for haplotype slots) and keeps 512 flanking bases beside each window (was 64): the draws are the same (with
+``windows.flank_bp=64`` and the two columns left out, the rows give the version 4 digests).
 """
 
 import hashlib
@@ -20,14 +22,15 @@ import pytest
 from genolewm.build import run
 
 GOLDEN = {
-    "default_chr8": (["holdout=chr8"], "58195c4874224eac798c87e6b7037609e8644c740528a1aedb027a19d22cf0c0"),
-    "multi_pad_n": (["mix=multi", "target.pad=N"], "b80894e3c9f69fadda174c3d36fc9e8dfaf4b2d9ff9928c907069ff66e4ca7b1"),
-    "realism_rfc": (["mix=realism", "holdout=rfc"], "4631081527e4c4759c85d243d2e772a556238984762b4188a7b0923d0c2cf868"),
-    "val_rfc": (["holdout=rfc", "split=val"], "b306de93b6e77d4f4ab61fbeceffdfa6453cd7626e5f6eca7ac37b01ff34164e"),
+    "default_chr8": (["holdout=chr8"], "1be3ecd150815a81c5ec0d59c54d8e092a336e87faa750caa41016f78ce5db74"),
+    "multi_pad_n": (["mix=multi", "target.pad=N"], "360e5684313913d81d53e902e167c1c98615edc864562c6ab4d025b1d890b3a9"),
+    "realism_rfc": (["mix=realism", "holdout=rfc"], "aa89c3e63d0f35ab7bdcf42ab83520ad7c397545226b87129b6d72ec0060be36"),
+    "val_rfc": (["holdout=rfc", "split=val"], "565bee9410f22d982d78b038c69b34036a4d45a1cf87805e11c5a0e5f1d02179"),
     "corpus_pretrain": (["experiment=corpus_pretrain"],
-                        "d46ff1a7d00b47c0c40d2b194d26b5cde6db53334ea3e28604ab38fd54cd0c8f"),
+                        "152030c22c4f35b63eca4a52dbf02d5114fc61f2cfdffcdf5d705862c164309e"),
     "nostore_seed3": (["seed=3", "output.store_targets=false", "output.windows_per_shard=7"],
-                      "14df3217f49e4544682e6398e12009af19d21b07fd49e82481ca8463c352c634"),
+                      "2691e47e42025bea3841808e637a43785c20fe4e53e2ba1b9a47636c7e71d8ce"),
+    "haplotypes": (["providers=with_haplotypes", "mix=haplotypes", "mix.counts.haplotypes=3"], "f16a3b2b796ff3d4aed1f7b8abf44343636f198bab639e7693379b4b67e32549"),
 }
 
 

@@ -145,7 +145,7 @@ def test_corpus_windows_are_unplaced(tmp_path):
     assert [w.record_id for w in windows] == ["rec_a"] * 3
     assert all(w.chrom is None and w.source == "carbon" and not w.placed for w in windows)
     assert windows[1].sequence == seqs["rec_a"][1000:2000]
-    assert windows[1].left_flank == seqs["rec_a"][936:1000]
+    assert windows[1].left_flank == seqs["rec_a"][488:1000]  # flank_bp 512
 
 
 def test_window_context_validates():
