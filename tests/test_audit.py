@@ -26,13 +26,15 @@ def built(tmp_path_factory):
         "regions": ["windows=regions", "windows.window_bp=4096", "windows.stride_bp=2048"],
         "common_indels": ["experiment=common_indels", "holdout=chr8"],
         "arrays": ["output=arrays", "holdout=rfc", "output.windows_per_shard=9"],
+        "haplotypes": ["providers=with_haplotypes", "mix=haplotypes", "mix.counts.haplotypes=4", "holdout=chr8"],
     }.items():
         path = tmp_path_factory.mktemp(name)
         runs[name] = (path, run(composed(overrides), str(path), progress=False))
     return runs
 
 
-@pytest.mark.parametrize("name", ["rfc_multi", "val", "lean_pad_n", "corpus", "regions", "common_indels", "arrays"])
+@pytest.mark.parametrize("name", ["rfc_multi", "val", "lean_pad_n", "corpus", "regions", "common_indels", "arrays",
+                                  "haplotypes"])
 def test_audit_passes_real_builds(built, name):
     path, manifest = built[name]
     assert audit_run(path) == {"windows": manifest["windows"]["kept"], "tuples": manifest["tuples"]["total"]}
@@ -101,6 +103,44 @@ def test_tampered_edit(built, tmp_path, source, change, message):
 
     rewrite(run_dir, "tuples", i, "edits", tamper)
     with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: {message}"):
+        audit_run(run_dir)
+
+
+@pytest.mark.parametrize("what, message", [
+    ("another sample", r"edits are not {sample} haplotype {hap}'s alleles in the window per .*panel.vcf.gz"),
+    ("the other haplotype", r"edits are not {sample} haplotype {hap}'s alleles in the window per .*panel.vcf.gz"),
+    ("a name the panel lacks", r"sample 'HG99999' haplotype {hap} is not a haplotype of providers.haplotypes's samples"),
+    ("no sample", r"sample None haplotype None is not a haplotype"),
+])
+def test_tampered_haplotype_identity(built, tmp_path, what, message):
+    """A haplotype tuple's sample and haplotype say whose alleles its edits are: the audit reads them again
+    from the phased VCF and names the row whose edits are not that haplotype's."""
+    run_dir = copy_run(built["haplotypes"][0], tmp_path / "r")
+    rows = pq.read_table(run_dir / "tuples" / "part-00000.parquet").to_pylist()
+    i = first_row(run_dir, lambda r: r["edit_source"] == "haplotypes" and len(r["edits"]) >= 2)
+    samples = sorted({r["sample"] for r in rows if r["sample"]})
+    sample, hap = rows[i]["sample"], rows[i]["haplotype"]
+    if what == "another sample":
+        sample = next(s for s in samples if s != sample and not any(
+            r["sample"] == s and r["haplotype"] == hap and r["window_index"] == rows[i]["window_index"] for r in rows))
+    elif what == "the other haplotype":
+        hap = 1 - hap
+    elif what == "a name the panel lacks":
+        sample = "HG99999"
+    else:
+        sample = hap = None
+    rewrite(run_dir, "tuples", i, "sample", lambda _: sample)
+    rewrite(run_dir, "tuples", i, "haplotype", lambda _: hap)
+    expected = message.format(sample=sample, hap=hap)
+    with pytest.raises(AuditError, match=rf"tuples/part-00000.parquet row {i}: {expected}"):
+        audit_run(run_dir)
+
+
+def test_haplotype_fields_only_on_haplotype_slots(built, tmp_path):
+    run_dir = copy_run(built["haplotypes"][0], tmp_path / "r")
+    i = first_row(run_dir, lambda r: r["requested_source"] == "gnomad_common")
+    rewrite(run_dir, "tuples", i, "sample", lambda _: "HG00096")
+    with pytest.raises(AuditError, match=rf"row {i}: a gnomad_common tuple names sample 'HG00096'"):
         audit_run(run_dir)
 
 

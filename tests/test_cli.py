@@ -35,6 +35,16 @@ def test_demo_build_cli(tmp_path):
     assert (tmp_path / ".hydra" / "config.yaml").is_file()
 
 
+def test_haplotype_tuples_are_a_sweep_axis(tmp_path):
+    out = build("-m", "providers=with_haplotypes", "mix.counts.haplotypes=0,2", "mix=haplotypes",
+                f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    by_job = {job: json.loads((tmp_path / job / "manifest.json").read_text()) for job in ("0", "1")}
+    assert "haplotypes" not in by_job["0"]["tuples"]["by_requested_source"]
+    assert by_job["1"]["tuples"]["by_requested_source"]["haplotypes"] == 2 * by_job["1"]["windows"]["kept"]
+    assert by_job["0"]["data_sha256"] != by_job["1"]["data_sha256"]
+
+
 def test_multirun_writes_one_run_dir_per_job(tmp_path):
     out = build("-m", "mix=default,snv_only", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
     assert out.returncode == 0, out.stderr

@@ -61,8 +61,7 @@ def read_samples(samples, key: str) -> list[str] | None:
             raise ConfigError(f"{key}={samples}: cannot read the sample file ({exc.strerror})") from exc
         names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
         return [n for n in names if n]
-    names = [str(n) for n in samples]
-    return names
+    return [str(n) for n in samples]
 
 
 @dataclass
@@ -197,6 +196,8 @@ class HaplotypeProvider:
     def _rows_of(self, file_chrom: str, rows: Rows, a: int, b: int) -> np.ndarray:
         """For the store's alleles ``[a, b)``, the row of the same allele among the sites' ``rows`` (-1: none;
         of repeated records, the first). Found for every allele the rows reach, once per ``rows``."""
+        if not len(rows):
+            return np.full(b - a, -1, np.int64)
         got = self._rows_map
         if got is None or got[0] is not rows or not got[1] <= a or b > got[2]:
             where = {key: r for r, key in enumerate(zip(rows.start.tolist(), rows.ref.tolist(), rows.alt.tolist()))
