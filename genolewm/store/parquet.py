@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -74,13 +73,8 @@ class ParquetFormat(OutputSettings):
     def _write(self, path: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
         with pq.ParquetWriter(path, schema, compression=None if self.compression == "none" else self.compression,
                               compression_level=self.compression_level,
-                              use_dictionary=[c for c in schema.names if c in DICTIONARY_COLUMNS]) as writer, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="genolewm-row-group") as ahead:
-            # The next row group is made (Python) while this one is encoded and compressed (outside the GIL).
-            tables = iter(tables)
-            coming = ahead.submit(next, tables, None)
-            while (table := coming.result()) is not None:
-                coming = ahead.submit(next, tables, None)
+                              use_dictionary=[c for c in schema.names if c in DICTIONARY_COLUMNS]) as writer:
+            for table in tables:
                 writer.write_table(table)
 
 
