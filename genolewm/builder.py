@@ -25,6 +25,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import partial
+from operator import is_
 from random import Random
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -264,7 +265,13 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], 
         if got is not None and got.edits:
             edits = tuple(got.edits)
             _check_whole(window, requested, edits, provider.whole_tuple_edits, margin, slot.held_out, checked)
-            notes = tuple(map(got.notes.get, edits)) if got.notes else ()
+            notes = got.notes
+            if not notes:
+                notes = ()
+            elif len(notes) == len(edits) and all(map(is_, notes, edits)):  # in the edits' order: no lookups
+                notes = tuple(notes.values())
+            else:
+                notes = tuple(map(notes.get, edits))
             out.append(((requested,) * len(edits), edits, notes, got.carrier))
             continue
         chain = [requested]

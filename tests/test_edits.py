@@ -16,6 +16,16 @@ def test_edit_types():
     assert edit_type("ACG", "TT") == "INDEL"
 
 
+@given(st.lists(st.tuples(bases, bases).filter(lambda p: p[0] != p[1]), min_size=1, max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_edit_types_in_bulk_equal_edit_type(pairs):
+    """The Parquet writer types a shard's edits by array arithmetic: the same as edit_type, pair by pair."""
+    from genolewm.store.schema import _edit_types
+
+    refs, alts = [r for r, _ in pairs], [a for _, a in pairs]
+    assert _edit_types(refs, alts) == [edit_type(r, a) for r, a in pairs]
+
+
 @pytest.mark.parametrize(
     "args", [(-1, "A", "C"), (0, "a", "C"), (0, "A", "N"), (0, "A", "A"), (0, "A" * 17, "C"), (0, "", "C")]
 )

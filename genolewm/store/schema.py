@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ..arrow import column
 from ..tuples import TupleBlock
-from ..types import WindowContext, edit_type
+from ..types import EDIT_TYPES, WindowContext
 
 EDIT_TYPE = pa.struct(
     [
@@ -89,10 +89,23 @@ def _edit_columns(tuples: TupleBlock) -> list:
         starts = np.fromiter((windows[row].start_bp + 1 for row in tuples.rows), np.int64, len(tuples))
         pos = np.repeat(starts, counts) + rel
     notes = [n for t, ns in zip(tuples.edits, tuples.notes) for n in (ns or (None,) * len(t))]
-    return [rel.astype(np.int32), refs, alts, list(map(edit_type, refs, alts)),
+    return [rel.astype(np.int32), refs, alts, _edit_types(refs, alts),
             [s for sources in tuples.sources for s in sources], chrom, pos,
             [n.id if n else None for n in notes], [n.af if n else None for n in notes],
             [n.clnsig if n and n.clnsig is not None else None for n in notes]]
+
+
+def _edit_types(refs: list[str], alts: list[str]) -> list[str]:
+    """:func:`~genolewm.types.edit_type` of each allele pair, by array arithmetic on their lengths."""
+    ref_len = np.fromiter(map(len, refs), np.int64, len(refs))
+    alt_len = np.fromiter(map(len, alts), np.int64, len(alts))
+    anchored = np.fromiter((r[0] == a[0] for r, a in zip(refs, alts)), bool, len(refs))
+    kind = np.full(len(refs), EDIT_TYPES.index("INDEL"), np.int64)
+    kind[(ref_len == 1) & (alt_len > 1) & anchored] = EDIT_TYPES.index("INS")
+    kind[(alt_len == 1) & (ref_len > 1) & anchored] = EDIT_TYPES.index("DEL")
+    kind[ref_len == alt_len] = EDIT_TYPES.index("MNV")
+    kind[(ref_len == 1) & (alt_len == 1)] = EDIT_TYPES.index("SNV")
+    return np.array(EDIT_TYPES, dtype=object)[kind].tolist()
 
 
 def tuples_schema(store_targets: bool) -> pa.Schema:
