@@ -50,7 +50,8 @@ haplotypes: a phased panel shaped like the 1000 Genomes 30x release
 neutral allele-frequency spectrum, made once into WORKDIR/haplotypes);
 times ``genolewm-prepare source=haplotypes`` on it (seconds, peak RSS, the
 store's size against the VCF's), then builds haplotype tuples only (64 a
-window, the default windows) in one process, and prints the median
+window, the default windows, 32 windows a shard so that building and
+writing overlap as on a chromosome) in one process, and prints the median
 tuples/s (manifest ``tuples_per_s`` and whole command), the mean edits per
 haplotype tuple and the peak RSS; overrides change the build (e.g.
 ``windows.stride_bp=1024 mix.counts.haplotypes=8``).
@@ -606,12 +607,13 @@ def bench_haplotypes(args: argparse.Namespace, data: Path | None) -> dict:
         f"work_dir={args.workdir / 'haplotypes' / 'work'}", f"hydra.run.dir={args.workdir / 'haplotypes' / 'prep'}"])
     store_bytes = sum(f.stat().st_size for f in store.iterdir())
     # Only haplotype slots, 64 a window of the default tiling; the default sources read the panel as a VCF
-    # but draw nothing.
+    # but draw nothing. 1 Mbp makes 120 windows: 32 a shard gives the writer thread shards to write while
+    # the next is built, as a chromosome's 256-window shards do (one shard is built, then written).
     overrides = ["providers=with_haplotypes", "mix=haplotypes", "paths=user", f"paths.reference={fasta}",
                  f"paths.haplotypes={store}", f"paths.gnomad={vcf}", f"paths.clinvar={vcf}",
                  "providers.clinvar.clnsig=null", "mix.counts.gnomad_common=0", "mix.counts.clinvar=0",
                  "mix.counts.synthetic_snv=0", "mix.counts.synthetic_indel=0", "mix.counts.haplotypes=64",
-                 *args.overrides]
+                 "output.windows_per_shard=32", *args.overrides]
     results = []
     for i in range(args.repeat):
         run_dir = args.workdir / "haplotypes" / f"run-{int(time.time())}-{i}"
