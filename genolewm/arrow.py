@@ -9,6 +9,8 @@ through these instead.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import is_not
 from typing import Sequence
 
 import numpy as np
@@ -52,7 +54,7 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
     if isinstance(values, np.ndarray):
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.ascontiguousarray(values, _NUMPY_TYPES[type_]))])
     # ``None in values`` runs in C: most columns have no null, and need no per-value pass to say so.
-    valid = np.fromiter((v is not None for v in values), bool, n) if None in values else None
+    valid = np.fromiter(map(is_not, values, repeat(None)), bool, n) if None in values else None
     nulls = 0 if valid is None else n - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     if type_ in _NUMPY_TYPES:

@@ -158,16 +158,22 @@ class TupleBlock(Sequence):
         out = matrix.take(np.fromiter(self.rows, np.int64, n), axis=0)
         at, pos, refs, alts, others = [], [], [], [], []
         for k, edits in enumerate(self.edits):
-            for e in edits:
+            if len(edits) == 1:
+                e = edits[0]
                 if len(e.ref) != len(e.alt):
                     others.append(k)
-                    break
-            else:
-                for e in edits:
+                else:
                     at.append(k)
                     pos.append(e.rel_pos)
                     refs.append(e.ref)
                     alts.append(e.alt)
+            elif any([len(e.ref) != len(e.alt) for e in edits]):
+                others.append(k)
+            else:
+                at += [k] * len(edits)
+                pos += [e.rel_pos for e in edits]
+                refs += [e.ref for e in edits]
+                alts += [e.alt for e in edits]
         if at:
             sizes = np.fromiter(map(len, alts), np.int64, len(alts))
             tuple_of = np.repeat(np.array(at, np.int64), sizes)
