@@ -284,30 +284,22 @@ SYNTHETIC_KINDS = ("synthetic_snv", "synthetic_indel")
 def edit_checker(name: str, spec: dict):
     """``why_not(window row, edit row)`` for the edits of one provider, from its spec."""
     kind = spec.get("kind")
-    if kind == "vcf":
+    if kind in ("vcf", "haplotypes"):
         for predicate in spec["filter"]["predicates"]:
             if predicate["kind"] not in PREDICATE_KINDS:
                 raise AuditError(f"providers.{name}: filter predicate kind {predicate['kind']!r}: the audit cannot "
                                  "check it; add a check to genolewm.audit")
-        source = VcfSource(name, spec)
+        # A haplotype source's edits are records of its phased VCF, as a VCF source's are of its VCF.
+        source = VcfSource(name, spec) if kind == "vcf" else HaplotypeSource(name, spec)
+        what = "VCF" if kind == "vcf" else "haplotype"
 
         def why_not(window: dict, edit: dict) -> str | None:
             if window["chrom"] is None:
-                return "a VCF edit on an unplaced window"
+                return f"a {what} edit on an unplaced window"
             return source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
                                   edit)
 
         return why_not
-    if kind == "haplotypes":
-        source = HaplotypeSource(name, spec)
-
-        def why_not_carried(window: dict, edit: dict) -> str | None:
-            if window["chrom"] is None:
-                return "a haplotype edit on an unplaced window"
-            return source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
-                                  edit)
-
-        return why_not_carried
     if kind in SYNTHETIC_KINDS:
 
         def why_not_drawn(window: dict, edit: dict) -> str | None:
