@@ -53,9 +53,12 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
     if isinstance(values, np.ndarray):
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(np.ascontiguousarray(values, _NUMPY_TYPES[type_]))])
-    # ``None in values`` runs in C: most columns have no null, and need no per-value pass to say so.
-    valid = np.fromiter(map(is_not, values, repeat(None)), bool, n) if None in values else None
-    nulls = 0 if valid is None else n - int(valid.sum())
+    # ``None in values`` and ``count`` run in C: most columns have no null or only nulls, and need no
+    # per-value pass to say so.
+    nulls = values.count(None) if None in values else 0
+    if nulls == n and n:
+        return pa.nulls(n, type_)
+    valid = np.fromiter(map(is_not, values, repeat(None)), bool, n) if nulls else None
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     if type_ in _NUMPY_TYPES:
         data = np.fromiter(values if not nulls else (0 if v is None else v for v in values), _NUMPY_TYPES[type_], n)

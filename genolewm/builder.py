@@ -250,16 +250,17 @@ def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
 
 
 def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], checked: set) -> list[tuple]:
-    """:func:`_fill_slot` for a source whose one draw is one whole tuple: ``count`` draws, each tuple's
-    sources, edits, notes and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
+    """:func:`_fill_slot` for a source whose one draw is one whole tuple (a
+    :class:`~genolewm.types.TupleSource`): its ``count`` draws, asked at once, each tuple's sources, edits,
+    notes and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
     serves that tuple one edit. ``checked`` holds the ids of the window's edit objects checked already."""
     window, margin, requested = slot.window, slot.settings.edge_margin, slot.requested
     provider = providers[requested]
     out: list[tuple] = []
-    for _ in range(count):
-        got = provider.draw(window, slot.rng(requested), provider.whole_tuple_edits, edge_margin=margin,
-                            excluded=slot.held_out, count_floor=slot.count_floor) \
-            if window.placed or not provider.placed else None
+    draws = provider.draw_tuples(window, slot.rng(requested), count, provider.whole_tuple_edits, edge_margin=margin,
+                                 excluded=slot.held_out, count_floor=slot.count_floor) \
+        if window.placed or not provider.placed else [None] * count
+    for got in draws:
         if got is not None:
             _count(requested, got, slot.skipped, slot.classified)
         if got is not None and got.edits:

@@ -4,7 +4,8 @@ Value types validate themselves when made (the seed's contract: each bad
 field is a :class:`~genolewm.errors.ContractError` naming it). Roles:
 
 - :class:`WindowSource`: a plan of windows (reference tiling, corpus, regions);
-- :class:`EditProvider`: where a window's edits come from;
+- :class:`EditProvider`: where a window's edits come from (:class:`TupleSource`: one whose draw is a
+  whole tuple);
 - :class:`Holdout`: what never reaches a trainer;
 - :class:`RunWriter` / :class:`RunReader`: how a run's shards are written and read.
 
@@ -437,9 +438,8 @@ class EditProvider(Component, Protocol):
 
     ``whole_tuple_edits`` is None for sources that serve a slot's edits one
     by one. A source whose one draw is one whole tuple (a haplotype's alleles
-    applied together) sets it to the most edits such a tuple holds: the
-    builder asks it once per tuple, whatever the mix's multi-edit sizes, and
-    its :class:`Draw` names the ``carrier``; an empty draw is a shortfall.
+    applied together) sets it to the most edits such a tuple holds, and is a
+    :class:`TupleSource`.
     """
 
     name: str
@@ -457,6 +457,21 @@ class EditProvider(Component, Protocol):
         self, window: WindowContext, rng: Random, count: int, *, edge_margin: int, excluded: Excluded,
         count_floor: tuple[str, int] | None = None,
     ) -> Draw: ...
+
+
+@runtime_checkable
+class TupleSource(EditProvider, Protocol):
+    """An :class:`EditProvider` whose one draw is one whole tuple (its ``whole_tuple_edits`` is set).
+
+    The builder asks it for a slot's tuples at once, whatever the mix's
+    multi-edit sizes: ``draw_tuples`` returns ``n`` draws, the same as ``n``
+    calls of ``draw`` with the same ``rng``, each of at most ``count`` edits
+    (sorted, apart) and naming its ``carrier``; an empty draw is a shortfall,
+    which the slot's fallback serves.
+    """
+
+    def draw_tuples(self, window: WindowContext, rng: Random, n: int, count: int, *, edge_margin: int,
+                    excluded: Excluded, count_floor: tuple[str, int] | None = None) -> list[Draw]: ...
 
 
 @runtime_checkable

@@ -122,6 +122,20 @@ def test_one_draw_is_one_haplotypes_eligible_alleles_first_of_overlapping_ones_k
     assert skipped1 == {}
 
 
+def test_a_slots_draws_together_equal_its_draws_one_by_one(tmp_path):
+    fasta, seq = _reference(tmp_path, 20_000)
+    made = write_panel(tmp_path / "panel.vcf.gz", seq, samples=25, records=800, seed=4, oddities=True)
+    write_panel_store(str(made.path), str(tmp_path / "store"))
+    windows = ReferenceWindows(fasta=str(fasta), window_bp=2_048, stride_bp=1_500, margin_bp=0)
+    for index in range(windows.plan_size()):
+        window = windows.window_at(index)
+        together, alone = (HaplotypeProvider(str(tmp_path / "store"), max_edits=6) for _ in range(2))
+        many = together.draw_tuples(window, Stream(index), 40, 6, edge_margin=64)
+        stream = Stream(index)
+        one = [alone.draw(window, stream, 6, edge_margin=64) for _ in range(40)]
+        assert many == one and any(d.edits for d in many)
+
+
 def test_the_cap_keeps_the_first_alleles_by_position_and_counts_the_rest(edge):
     _, fasta, seq, store_dir, _ = edge
     window = ReferenceWindows(fasta=str(fasta), window_bp=1_000, stride_bp=1_000, margin_bp=0).window_at(0)
@@ -275,11 +289,12 @@ def test_whole_tuple_contract_is_checked_whoever_wrote_the_provider(edge):
     _, fasta, _, store_dir, _ = edge
 
     class Overlapping(HaplotypeProvider):
-        def draw(self, window, rng, count, **kw):
-            got = super().draw(window, rng, count, **kw)
-            if got.edits:
-                got.edits.append(got.edits[0])
-            return got
+        def draw_tuples(self, *args, **kw):
+            draws = super().draw_tuples(*args, **kw)
+            for got in draws:
+                if got.edits:
+                    got.edits.append(got.edits[0])
+            return draws
 
     windows = ReferenceWindows(fasta=str(fasta), window_bp=1_000, stride_bp=1_000, margin_bp=0)
     settings = TupleSettings(mix={"haplotypes": 1}, fallback_sources={"haplotypes": None})

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..streams import below
-from ..types import MAX_ALLELE_BP, NOTHING_COUNTED, Draw, Excluded, Tally, WindowContext, digest
+from ..types import MAX_ALLELE_BP, NOTHING_COUNTED, NOTHING_SKIPPED, Draw, Excluded, Tally, WindowContext, digest
 from .alleles import REF_OK, Pool, Rows, _in_intervals
 from .base import never
 from .genotypes import GT_REASONS
@@ -189,7 +189,7 @@ class HaplotypeProvider:
             safe = np.maximum(row_of, 0)
             # The pool's alleles: REF checked and matching, not a repeat, ending by the margin.
             eligible = (row_of >= 0) & (rows.state[safe] == REF_OK) & (rows.end[safe] <= hi)
-            alleles = _Alleles(a, b, np.where(eligible, row_of, -1), pool, window.start_bp)
+            alleles = _Alleles(a, b, np.where(eligible, row_of, -1).tolist(), pool, window.start_bp)
         self._last = (window, edge_margin, alleles)
         return alleles, tally
 
@@ -213,19 +213,37 @@ class HaplotypeProvider:
 
     def draw(self, window: WindowContext, rng: Random, count: int, *, edge_margin: int,
              excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> Draw:
-        """One haplotype's tuple: at most ``min(count, max_edits)`` edits (none: a shortfall).
+        """One haplotype's tuple: at most ``min(count, max_edits)`` edits (none: a shortfall)."""
+        return self.draw_tuples(window, rng, 1, count, edge_margin=edge_margin, excluded=excluded,
+                                count_floor=count_floor)[0]
+
+    def draw_tuples(self, window: WindowContext, rng: Random, n: int, count: int, *, edge_margin: int,
+                    excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> list[Draw]:
+        """``n`` tuples, as ``n`` calls of :meth:`draw` give them (one number of ``rng`` each), found together:
+        the haplotypes' alleles in the window are read in one pass over the store.
 
         ``excluded`` is asked once per allele and window: it may depend on the window only (the builder
         passes its held-out variant keys)."""
-        k = int(self._haplotypes[below(rng, len(self._haplotypes))])
-        carrier = (self.store.samples[k // 2], k % 2)
-        if window.chrom is None:
-            return Draw([], carrier=carrier)
-        alleles, tally = self._window(window, edge_margin, count_floor)
+        picks = [int(k) for k in self._haplotypes[[below(rng, len(self._haplotypes)) for _ in range(n)]]]
+        samples = self.store.samples
+        carriers = [(samples[k // 2], k % 2) for k in picks]
+        alleles, tally = (None, NOTHING_COUNTED) if window.chrom is None else \
+            self._window(window, edge_margin, count_floor)
         if alleles is None:
-            return Draw([], tally.skipped, carrier=carrier)
-        rows = alleles.row_of[self.store.carried_in(k, alleles.first, alleles.stop) - alleles.first]
-        rows = rows[rows >= 0].tolist()
+            return [Draw([], tally.skipped if i == 0 else NOTHING_SKIPPED, carrier=c) for i, c in enumerate(carriers)]
+        carried = self.store.carried_of(picks, alleles.first, alleles.stop)
+        out = []
+        for i, (numbers, carrier) in enumerate(zip(carried, carriers)):
+            # What making the window's pool counted goes with its first draw.
+            skipped, classified = (tally.skipped, tally.classified) if i == 0 else (NOTHING_SKIPPED, NOTHING_SKIPPED)
+            out.append(self._tuple(alleles, numbers, count, excluded, carrier, skipped, classified))
+        return out
+
+    def _tuple(self, alleles: "_Alleles", numbers: list[int], count: int, excluded: Excluded, carrier,
+               skipped, classified) -> Draw:
+        """The tuple of one haplotype whose alleles in the window are ``numbers`` (less the window's first)."""
+        row_of = alleles.row_of
+        rows = [r for r in map(row_of.__getitem__, numbers) if r >= 0]
         made, row_notes = alleles.made, self._row_notes
         for r in rows:
             if r not in made:
@@ -235,7 +253,6 @@ class HaplotypeProvider:
                     note = row_notes[r] = alleles.pool.note(r)
                 made[r] = None if excluded(edit) else (edit, note)
         items = [x for x in map(made.__getitem__, rows) if x is not None]
-        skipped = tally.skipped
         end = -1
         for edit, _ in items:
             if edit.rel_pos < end:
@@ -258,18 +275,18 @@ class HaplotypeProvider:
             skipped = Counter(skipped)
             skipped["past_max_edits"] += len(items) - cap
             items = items[:cap]
-        return Draw([edit for edit, _ in items], skipped, dict(items), tally.classified, carrier=carrier)
+        return Draw([edit for edit, _ in items], skipped, dict(items), classified, carrier=carrier)
 
 
 @dataclass(frozen=True)
 class _Alleles:
     """The store's alleles starting inside one window's margins: ``row_of[number - first]`` is the pool row
-    of allele ``number`` (-1: not eligible). ``made`` maps a pool row to its edit and note (None: excluded),
+    of allele ``number`` (-1: not eligible), as a list. ``made`` maps a pool row to its edit and note (None: excluded),
     made once per window, when first drawn."""
 
     first: int
     stop: int
-    row_of: np.ndarray
+    row_of: list
     pool: Pool
     offset: int
     made: dict = field(default_factory=dict)

@@ -162,6 +162,23 @@ class PanelStore:
             parts.append(own[i:j].astype(np.int64) + base)
         return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
+    def carried_of(self, haplotypes: list[int], a: int, b: int) -> list[list[int]]:
+        """For each of ``haplotypes``, the numbers in ``[a, b)`` of the alleles it carries, ascending, less
+        ``a``: the haplotypes' runs in the block read at once, and cut with array arithmetic."""
+        if b <= a or a // BLOCK != (b - 1) // BLOCK:  # none, or across blocks (rare): one at a time
+            return [(self.carried_in(h, a, b) - a).tolist() for h in haplotypes]
+        starts, blocks, block = self.starts, self.meta["blocks"], a // BLOCK
+        runs = [self.carried[starts[h * blocks + block] : starts[h * blocks + block + 1]] for h in haplotypes]
+        ends = np.cumsum(np.fromiter(map(len, runs), np.int64, len(runs)))
+        values = np.concatenate(runs) if runs else np.zeros(0, np.uint16)
+        lo, hi = a - block * BLOCK, b - block * BLOCK
+        inside = (values >= lo) & (values < hi)
+        # Each run is ascending: its numbers in [lo, hi) are one stretch, counted by the cumulative sum.
+        before = np.concatenate([[0], np.cumsum(inside)])
+        firsts, lasts = before[ends - np.fromiter(map(len, runs), np.int64, len(runs))], before[ends]
+        kept = (values[inside].astype(np.int64) - lo).tolist()
+        return [kept[i:j] for i, j in zip(firsts.tolist(), lasts.tolist())]
+
     def dropped_on(self, file_chrom: str) -> tuple[np.ndarray, np.ndarray]:
         """The starts of ``file_chrom``'s records with calls not used, and those calls by reason."""
         first, stop = self.meta["contigs"].get(file_chrom, {"dropped": [0, 0]})["dropped"]
