@@ -61,8 +61,8 @@ SITES = "sites.vcf.gz"
 ARRAYS = ("start", "ref", "alt", "offsets", "carried", "dropped_start", "dropped")
 # Allele numbers are kept as their low 16 bits, per block of this many numbers.
 BLOCK = 1 << 16
-# Text read at once: about 2,000 records of a 3,202-sample panel (13 kB a line).
-BLOCK_BYTES = 24 << 20
+# Text read at once: about 600 records of a 3,202-sample panel (13 kB a line); larger blocks only take memory.
+BLOCK_BYTES = 8 << 20
 _ACGT = frozenset(b"ACGT")
 
 
