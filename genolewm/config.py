@@ -142,7 +142,8 @@ SCHEMAS = {
                 "regions": schema(RegionWindows, contigs=(Any, RegionWindows.contigs))},
     # samples: null | a list of names | a file of names.
     "provider": {"vcf": schema(VariantProvider), "synthetic_snv": schema(SyntheticSnv),
-                 "synthetic_indel": schema(SyntheticIndel), "haplotypes": schema(HaplotypeProvider, samples=(Any, None))},
+                 "synthetic_indel": schema(SyntheticIndel),
+                 "haplotypes": schema(HaplotypeProvider, samples=(Any, None))},
     "holdout": {"files": schema(HoldoutPolicy.from_files)},
     # counts has no default here: a mix option lists its sources (merged dicts would keep the defaults').
     "mix": {"mix": schema(Mix, counts=(Dict[str, int], {}),

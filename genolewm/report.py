@@ -259,8 +259,8 @@ def _run_section(stats: RunStats, figures: list[tuple[str, str]]) -> str:
         ("CLNSIG terms", _table(stats.clnsig, ("term", "edits"))),
         ("Skipped variants", _table(stats.skipped, ("source:reason", "alleles or calls"))),
         *((("Edits per haplotype tuple", _table(stats.haplotype_edits, ("edits", "tuples"))),
-           ("Samples drawn by haplotype slots", _table(stats.draws_per_sample, ("statistic", "value")))) if stats.samples_drawn
-          else ()),
+           ("Samples drawn by haplotype slots", _table(stats.draws_per_sample, ("statistic", "value"))))
+          if stats.samples_drawn else ()),
         ("Reference bases read as N (IUPAC codes)", _table(stats.masked_bases, ("code", "bases"))),
         ("Reference sequences", _table({"tiled": windows["tiled"],
                                          **{f"left out: {k}": n for k, n in windows["left_out"].items()}},

@@ -109,7 +109,8 @@ def test_tampered_edit(built, tmp_path, source, change, message):
 @pytest.mark.parametrize("what, message", [
     ("another sample", r"edits are not {sample} haplotype {hap}'s alleles in the window per .*panel.vcf.gz"),
     ("the other haplotype", r"edits are not {sample} haplotype {hap}'s alleles in the window per .*panel.vcf.gz"),
-    ("a name the panel lacks", r"sample 'HG99999' haplotype {hap} is not a haplotype of providers.haplotypes's samples"),
+    ("a name the panel lacks",
+     r"sample 'HG99999' haplotype {hap} is not a haplotype of providers.haplotypes's samples"),
     ("no sample", r"sample None haplotype None is not a haplotype"),
 ])
 def test_tampered_haplotype_identity(built, tmp_path, what, message):

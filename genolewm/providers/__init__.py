@@ -15,7 +15,8 @@ from .synthetic import SyntheticIndel, SyntheticSnv, synthetic_indel_provider, s
 from .vcf import REF_MISMATCH_POLICIES, InMemoryVariants, VariantProvider, open_indexed_vcf_check, variant_provider
 
 __all__ = [
-    "AlleleFilter", "ClnsigIn", "EditTypeIn", "FunctionProvider", "HaplotypeProvider", "InMemoryVariants", "MinAf", "PanelStore", "PassOnly",
+    "AlleleFilter", "ClnsigIn", "EditTypeIn", "FunctionProvider", "HaplotypeProvider", "InMemoryVariants", "MinAf",
+    "PanelStore", "PassOnly",
     "REF_MISMATCH_POLICIES", "SyntheticIndel", "SyntheticSnv", "VariantProvider", "open_indexed_vcf_check",
     "synthetic_indel_provider", "synthetic_snv_provider", "variant_provider", "write_panel_store",
 ]

@@ -134,7 +134,8 @@ class PanelStore:
     def identity(self) -> str:
         """What the store holds: wherever it or its panel lies."""
         source = self.meta["input"]
-        return digest({"format": STORE_FORMAT, "input": {"name": os.path.basename(self.vcf), "size": source.get("size")},
+        return digest({"format": STORE_FORMAT,
+                       "input": {"name": os.path.basename(self.vcf), "size": source.get("size")},
                        "samples": self.samples, "contigs": self.meta["contigs"], "counts": self.meta["counts"]})
 
     @property
