@@ -502,18 +502,19 @@ class ShardRef:
 class RunWriter(Protocol):
     """How a run's shards are written (the ``output`` config group).
 
-    ``name`` goes into the manifest with ``reader``, the import path of the
-    :class:`RunReader` that reads the format back.
+    ``name`` goes into the manifest; readers find the :class:`RunReader` that
+    reads the format back by that name in the registry of formats
+    (:mod:`genolewm.store.formats`: genolewm's own and the ``genolewm.formats``
+    entry points of installed packages).
     """
 
     name: str
-    reader: str
     windows_per_shard: int
     store_targets: bool
     hash_inputs: bool
 
     def describe(self) -> dict:
-        """The manifest's ``format`` entry: ``name``, ``reader`` and the settings."""
+        """The manifest's ``format`` entry: ``name`` and the settings."""
 
     def layout(self) -> tuple[str, ...]:
         """The top-level names of a run dir that hold shards (staged, then published)."""

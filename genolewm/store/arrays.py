@@ -53,7 +53,6 @@ class ArraysFormat(OutputSettings):
     """Token arrays a trainer can memory-map: no decoding, no strings, a batch is slices."""
 
     name = "arrays"
-    reader = "genolewm.store.arrays.ArraysReader"
 
     def layout(self) -> tuple[str, ...]:
         return ("arrays",)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections import Counter
@@ -170,14 +169,10 @@ def check_schema(manifest: dict, run_dir: str | os.PathLike) -> None:
 
 
 def reader_of(manifest: dict, run_dir: str | os.PathLike) -> RunReader:
-    """The :class:`~genolewm.types.RunReader` the manifest's format names (for this schema version)."""
+    """The reader of the registered format the manifest names (for this schema version): looked up by name,
+    never imported from what the run says (:func:`~genolewm.store.formats.reader_for`)."""
+    from .formats import reader_for
+
     check_schema(manifest, run_dir)
-    target = manifest.get("format", {}).get("reader", "")
-    module, _, name = target.rpartition(".")
-    try:
-        reader = getattr(importlib.import_module(module), name)()
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise InputError(f"{run_dir}: manifest format.reader={target!r} cannot be imported ({exc})") from exc
-    if not isinstance(reader, RunReader):
-        raise InputError(f"{run_dir}: manifest format.reader={target!r} is not a RunReader")
-    return reader
+    form = manifest.get("format")
+    return reader_for(form.get("name") if isinstance(form, dict) else None, str(run_dir))

@@ -47,7 +47,6 @@ class ParquetFormat(OutputSettings):
     compression_level: int | None = None
 
     name = "parquet"
-    reader = "genolewm.store.parquet.ParquetReader"
 
     def __post_init__(self) -> None:
         super().__post_init__()
