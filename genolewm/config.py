@@ -273,3 +273,60 @@ def hydra_command(task, prog: str) -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def known_targets() -> set[str]:
+    """The ``_target_`` of every component a build's config can name: the group schemas' and the fallbacks'."""
+    targets = {f"{Fallbacks.__module__}.{Fallbacks.__qualname__}"}
+    for nodes in SCHEMAS.values():
+        for node in nodes.values():
+            default = next((f.default for f in dataclasses.fields(node) if f.name == "_target_"), None)
+            if isinstance(default, str):
+                targets.add(default)
+    return targets
+
+
+# config.yaml is a few kB; a larger one is not a run's config.
+MAX_CONFIG_BYTES = 4 << 20
+
+
+def load_run_config(run_dir: str | os.PathLike) -> tuple[str, DictConfig]:
+    """A finished run's ``config.yaml`` (text and config), read as data: a build writes it resolved, so an
+    interpolation (a resolver such as ``${oc.env:...}``) is refused, never resolved, and a ``_target_`` that
+    is not one of genolewm's components (:func:`known_targets`) is refused, never imported. Only then may
+    the caller instantiate it (the audit does, to re-derive what it checks)."""
+    from .store.manifest import inside
+
+    path = inside(run_dir, Path(run_dir) / "config.yaml")
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"over {MAX_CONFIG_BYTES >> 20} MB")
+        text = path.read_text()
+        cfg = OmegaConf.create(text)
+        plain = OmegaConf.to_container(cfg, resolve=False)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{run_dir}: no config.yaml to read") from exc
+    except (OSError, ValueError, RecursionError, OmegaConfBaseException) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: cannot be read as a run's config ({detail})") from exc
+    if not isinstance(plain, dict):
+        raise ConfigError(f"{path}: not a mapping of config groups")
+    allowed = known_targets()
+
+    def walk(node, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                where = f"{key}.{k}" if key else str(k)
+                if k == "_target_" and v not in allowed:
+                    raise ConfigError(f"{path}: {where}={v!r} is not a genolewm component; a run's config is "
+                                      "not instantiated with it")
+                walk(v, where)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(node, str) and "${" in node:
+            raise ConfigError(f"{path}: {key}={node!r} is an interpolation; a finished run's config holds values "
+                              "only, so it is not resolved")
+
+    walk(plain, "")
+    return text, cfg

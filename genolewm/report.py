@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import html
+import io
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ import numpy as np
 from .errors import GenolewmError, InputError
 from .runs import RunSet
 from .store import read_manifest
+from .store.manifest import inside
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +84,20 @@ class RunStats:
 
 
 def _settings(run_dir: Path) -> tuple[int, int]:
-    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    config = OmegaConf.load(run_dir / "config.yaml")
-    return int(config.windows.window_bp), int(config.edge_margin)
+    from .config import load_run_config  # the run's config read as data: nothing resolved or imported
+
+    _, config = load_run_config(run_dir)
+    try:
+        window_bp, margin = config.windows.window_bp, config.edge_margin
+    except OmegaConfBaseException as exc:  # a missing or mistyped key
+        raise InputError(f"{run_dir / 'config.yaml'}: no windows.window_bp or edge_margin ({exc})") from exc
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (window_bp, margin)) \
+            or window_bp < 1:
+        raise InputError(f"{run_dir / 'config.yaml'}: windows.window_bp={window_bp!r} or edge_margin={margin!r} "
+                         "is not a count")
+    return window_bp, margin
 
 
 def run_stats(run_dir: str | Path) -> RunStats:
@@ -234,7 +248,9 @@ def _figures(stats: RunStats, out_dir: Path, prefix: str) -> list[tuple[str, str
         fig, name, title = draw(plt, stats)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        fig.savefig(out_dir / f"{prefix}{name}.png", dpi=80)
+        image = io.BytesIO()
+        fig.savefig(image, format="png", dpi=80)
+        _replace(out_dir / f"{prefix}{name}.png", image.getvalue())
         plt.close(fig)
         drawn.append((title, f"{out_dir.name}/{prefix}{name}.png"))
     return drawn
@@ -290,12 +306,26 @@ def _jobs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
 
 
+def _replace(target: Path, data: bytes) -> None:
+    """Write ``target`` whole under a new temporary name beside it, then rename it into place: a link
+    already at either name is replaced, never followed."""
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_report(path: str | Path) -> Path:
     """Write ``report.html`` (and its PNGs in ``report/``) for a run dir or a sweep dir; return its path."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such run or sweep directory")
-    out_dir = path / "report"
+    # A run dir may come from anywhere: what the report writes stays inside it, whatever links it holds.
+    out_dir = inside(path, path / "report")
     out_dir.mkdir(exist_ok=True)
     if (path / "manifest.json").is_file():
         stats = run_stats(path)
@@ -316,9 +346,8 @@ def write_report(path: str | Path) -> Path:
         data = {name: asdict(stats) for name, stats in stats_by_job.items()}
         title = f"genolewm sweep {path.name}"
     target = path / "report.html"
-    tmp = target.with_suffix(".html.tmp")
-    tmp.write_text(PAGE.format(title=html.escape(title), body=body, data=json.dumps(data).replace("</", "<\\/")))
-    tmp.replace(target)
+    _replace(target, PAGE.format(title=html.escape(title), body=body,
+                                 data=json.dumps(data).replace("</", "<\\/")).encode())
     log.info("report: %s", target)
     return target
 

@@ -10,9 +10,9 @@ from typing import Iterator
 
 from omegaconf import OmegaConf
 
-from ..config import make_builder
-from ..errors import AuditError, InputError
-from ..remote import describe, is_url, read_whole
+from ..config import load_run_config, make_builder
+from ..errors import AuditError, ConfigError, InputError
+from ..remote import INDEX_SUFFIXES, describe, is_url, read_whole, where
 from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
 from ..store.manifest import data_identity
@@ -28,11 +28,12 @@ class _Audit:
         config_path = Path(run_dir) / "config.yaml"
         if not config_path.is_file():
             raise AuditError(f"{run_dir}: no config.yaml to audit against")
-        text = config_path.read_text()
-        if hashlib.sha256(text.encode()).hexdigest() != self.manifest["config_sha256"]:
+        try:
+            text, cfg = load_run_config(run_dir)
+        except ConfigError as exc:
+            raise AuditError(str(exc)) from exc
+        if hashlib.sha256(text.encode()).hexdigest() != self.manifest.get("config_sha256"):
             raise AuditError(f"{config_path}: its sha256 differs from manifest config_sha256")
-        self.check_inputs()
-        cfg = OmegaConf.create(text)
         plain = OmegaConf.to_container(cfg, resolve=True)
         self.split = self.manifest["split"]
         self.edge_margin = plain["edge_margin"]
@@ -45,6 +46,7 @@ class _Audit:
         # The components say how to check them; the checks below are the audit's own.
         builder, writer = make_builder(cfg)
         self.builder, self.writer, self.plain = builder, writer, plain
+        self.check_inputs()
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
@@ -56,8 +58,18 @@ class _Audit:
         raise AuditError(f"{self.run_dir}: {where}: {message}")
 
     def check_inputs(self) -> None:
-        for item in self.manifest["inputs"]:
+        """The inputs are what the build read. Only the files the run's components read (and their index
+        files) are opened: a manifest listing any other path fails, and that path is not read."""
+        declared = {where(p) for p in self.builder.inputs()}
+        inputs = self.manifest.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str)
+                                                   for i in inputs):
+            self.fail("manifest.json", "inputs is not a list of {path, size, sha256}")
+        for item in inputs:
             path = item["path"]
+            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES):
+                self.fail("inputs", f"{path} is not an input of the run's config (nor an index of one); it is not "
+                          "read")
             if is_url(path):
                 self.check_remote_input(item)
                 continue

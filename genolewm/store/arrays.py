@@ -27,6 +27,7 @@ tensors can be views of the files that writing to never changes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -38,14 +39,24 @@ from ..tokens import SIDE_CODES, FlatEdits, decode, encode, tokens
 from ..tuples import TupleBlock, edit_source
 from ..types import EDIT_TYPES, ShardRef, WindowContext, edit_type
 from .formats import OutputSettings
-from .manifest import unreadable
+from .manifest import inside, unreadable
 from .schema import window_row
 
 SIDES = {code: side for side, code in SIDE_CODES.items()}
 
 
+SHARD_NAME = re.compile(r"part-(\d{5,})")
+# Each array's dtype: a file holding another is refused (an object array is never unpickled).
+DTYPES = {"windows": np.uint8, "targets": np.uint8, "tuple_window": np.int64, "tuple_index": np.int64,
+          "edit_offsets": np.int64, "edit_pos": np.int64, "edit_type": np.uint8, "edit_ref": np.uint8,
+          "edit_ref_len": np.uint8, "edit_alt": np.uint8, "edit_alt_len": np.uint8, "edit_source": np.int16,
+          "tuple_requested": np.int16, "tuple_side": np.int8, "edit_af": np.float64, "tuple_sample": np.int32,
+          "tuple_haplotype": np.int8}
+
+
 def shard_dir(shard: ShardRef) -> Path:
-    return shard.run_dir / "arrays" / f"part-{shard.block:05d}"
+    """The shard's directory, if it lies inside the run (a link out of it is refused)."""
+    return inside(shard.run_dir, shard.run_dir / "arrays" / f"part-{shard.block:05d}")
 
 
 @dataclass(frozen=True)
@@ -108,21 +119,27 @@ class ArraysFormat(OutputSettings):
 class _Shard:
     """One shard's arrays, each memory-mapped when first asked for."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, run_dir: Path) -> None:
+        self.path, self.run_dir = path, run_dir
         try:
-            self.meta = json.loads((path / "meta.json").read_text())
-        except (OSError, ValueError) as exc:
+            self.meta = json.loads(inside(run_dir, path / "meta.json").read_text())
+        except (OSError, ValueError, RecursionError) as exc:
             raise unreadable(path / "meta.json", exc) from exc
+        if not isinstance(self.meta, dict):
+            raise unreadable(path / "meta.json", ValueError("not a JSON object"))
         self._arrays: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._arrays:
+            path = inside(self.run_dir, self.path / f"{name}.npy")
             try:
                 # Copy-on-write: batches can be views of the file, and writing to one never reaches it.
-                self._arrays[name] = np.load(self.path / f"{name}.npy", mmap_mode="c", allow_pickle=False)
+                array = np.load(path, mmap_mode="c", allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise unreadable(self.path / f"{name}.npy", exc) from exc
+                raise unreadable(path, exc) from exc
+            if name in DTYPES and array.dtype != DTYPES[name]:
+                raise unreadable(path, ValueError(f"dtype {array.dtype}, not {np.dtype(DTYPES[name])}"))
+            self._arrays[name] = array
         return self._arrays[name]
 
     def has(self, name: str) -> bool:
@@ -135,18 +152,19 @@ class ArraysReader:
     targets_are_views = True
 
     def blocks(self, run_dir: Path) -> list[int]:
-        return sorted(int(p.name.split("-")[1]) for p in (Path(run_dir) / "arrays").glob("part-*") if p.is_dir())
+        names = (SHARD_NAME.fullmatch(p.name) for p in inside(run_dir, Path(run_dir) / "arrays").glob("part-*"))
+        return sorted(int(m.group(1)) for m in names if m)
 
     def label(self, shard: ShardRef, table: str) -> str:
         return f"arrays/part-{shard.block:05d} {table}"
 
     def window_rows(self, shard: ShardRef) -> Iterator[dict]:
-        arrays = _Shard(shard_dir(shard))
+        arrays = _Shard(shard_dir(shard), shard.run_dir)
         for i, meta in enumerate(arrays.meta["windows"]):
             yield {**meta, "sequence": decode(arrays["windows"][i])}
 
     def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
-        arrays = _Shard(shard_dir(shard))
+        arrays = _Shard(shard_dir(shard), shard.run_dir)
         windows, sources = arrays.meta["windows"], arrays.meta["sources"]
         offsets = arrays["edit_offsets"]
         targets = arrays["targets"] if with_targets and arrays.has("targets") else None
@@ -176,7 +194,7 @@ class ArraysReader:
             yield row
 
     def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> dict:
-        arrays = _Shard(shard_dir(shard))
+        arrays = _Shard(shard_dir(shard), shard.run_dir)
         sources = arrays.meta["sources"]
         return {
             "window_tokens": arrays["windows"],

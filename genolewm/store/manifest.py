@@ -146,19 +146,72 @@ def unreadable(path: Path, exc: Exception) -> InputError:
     return InputError(f"{path}: cannot be read ({detail}); the run is damaged: rebuild it")
 
 
+# A manifest is a few kB to a few MB; a larger one is not a manifest, and is not read into memory.
+MAX_MANIFEST_BYTES = 64 << 20
+# Counts a manifest may state: far above any build, far below what would overflow arithmetic on them.
+MAX_COUNT = 1 << 48
+
+
+def inside(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` (in ``run_dir``) if it resolves inside ``run_dir``: a link out of a run, or a name climbing
+    out of it, is refused with one line naming the entry, before anything is opened."""
+    root = Path(run_dir).resolve()
+    resolved = Path(path).resolve()
+    if resolved != root and root not in resolved.parents:
+        entry = os.path.relpath(os.path.abspath(path), os.path.abspath(run_dir))
+        raise InputError(f"{run_dir}: {entry} leads outside the run directory (to {resolved}); a run's files "
+                         "must lie inside it, so it is not read")
+    return Path(path)
+
+
 def read_manifest(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / "manifest.json"
     if not Path(run_dir).is_dir():
         raise InputError(f"{run_dir}: no such run directory")
     if not path.is_file():
         raise InputError(f"{run_dir}: no manifest.json, so not a finished build")
+    inside(run_dir, path)
     try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError(f"over {MAX_MANIFEST_BYTES >> 20} MB")
         manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise unreadable(path, exc) from exc
     if not isinstance(manifest, dict):
         raise unreadable(path, ValueError("not a JSON object"))
+    check_fields(manifest, path)
     return manifest
+
+
+def check_fields(manifest: dict, path: Path) -> None:
+    """The manifest entries readers act on have their types and ranges, or the run is refused naming the
+    first that does not (the rest is only shown, never acted on)."""
+
+    def count(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+    def bad(key: str, value, want: str) -> InputError:
+        shown = json.dumps(value)[:80]
+        return unreadable(path, ValueError(f"{key}={shown} is not {want}"))
+
+    shard = manifest.get("shard")
+    if not (isinstance(shard, dict) and count(shard.get("index")) and count(shard.get("count"))
+            and shard["index"] < shard["count"]):
+        raise bad("shard", shard, "{index, count} with 0 <= index < count")
+    for key in ("preserve_length",):
+        if not isinstance(manifest.get(key), bool):
+            raise bad(key, manifest.get(key), "true or false")
+    if manifest.get("pad") not in ("flank", "N"):
+        raise bad("pad", manifest.get("pad"), "flank or N")
+    tuples = manifest.get("shard_tuples")
+    if not (isinstance(tuples, dict) and all(k.isdigit() and count(v) for k, v in tuples.items())):
+        raise bad("shard_tuples", tuples, "{block: tuples} of counts")
+    for key in ("windows", "tuples"):
+        section = manifest.get(key)
+        if not (isinstance(section, dict)
+                and all(count(v) or isinstance(v, dict) and all(count(n) for n in v.values())
+                        for v in section.values())):
+            raise bad(key, section, "an object of counts")
 
 
 def check_schema(manifest: dict, run_dir: str | os.PathLike) -> None:

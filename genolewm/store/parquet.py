@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -17,7 +18,7 @@ from ..tokens import SIDE_CODES, FlatEdits, column_tokens
 from ..tuples import TupleBlock
 from ..types import ShardRef, WindowContext
 from .formats import OutputSettings
-from .manifest import unreadable
+from .manifest import inside, unreadable
 from .schema import WINDOWS_SCHEMA, tuples_schema, tuples_table, windows_table
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -27,14 +28,42 @@ DICTIONARY_COLUMNS = ("record_id", "source", "chrom", "requested_source", "edit_
 ROW_GROUP_TUPLES = 2048
 
 
+SHARD_NAME = re.compile(r"part-(\d{5,})\.parquet")
+
+
 def shard_path(shard: ShardRef, table: str) -> Path:
-    return shard.run_dir / table / f"part-{shard.block:05d}.parquet"
+    """The shard's file, if it lies inside the run (a link out of it is refused)."""
+    return inside(shard.run_dir, shard.run_dir / table / f"part-{shard.block:05d}.parquet")
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    """A shard file whose schema is the run schema (a file that says otherwise is refused, not read)."""
+    try:
+        # One file: ParquetFile skips read_table's dataset layer (and its import).
+        found = pq.ParquetFile(path)
+        schema = found.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(path, exc) from exc
+    expected = (WINDOWS_SCHEMA,) if path.parent.name == "windows" else (tuples_schema(True), tuples_schema(False))
+    if not any(schema.equals(e, check_metadata=False) for e in expected):
+        raise unreadable(path, ValueError(f"its schema is not the run schema ({_first_difference(schema, expected[0])})"))
+    return found
+
+
+def _first_difference(schema: pa.Schema, expected: pa.Schema) -> str:
+    for field in expected:
+        if field.name not in schema.names:
+            return f"no column {field.name}"
+        if not schema.field(field.name).type.equals(field.type):
+            return f"column {field.name} is {schema.field(field.name).type}, not {field.type}"
+    extra = [n for n in schema.names if n not in expected.names]
+    return f"extra column {extra[0]}" if extra else "columns in another order"
 
 
 def _read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    found = _open(path)
     try:
-        # One file: ParquetFile skips read_table's dataset layer (and its import).
-        return pq.ParquetFile(path).read(columns=columns)
+        return found.read(columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise unreadable(path, exc) from exc
 
@@ -83,7 +112,7 @@ def _ints(table: pa.Table, name: str) -> np.ndarray:
 
 def _tuple_columns(path: Path, with_targets: bool) -> list[str] | None:
     """The columns of a tuples file to read: all (None), or all but the targets."""
-    return None if with_targets else [n for n in pq.read_schema(path).names if n != "target_window"]
+    return None if with_targets else [n for n in _open(path).schema_arrow.names if n != "target_window"]
 
 
 def _coded(column) -> tuple[np.ndarray, list[str]]:
@@ -100,15 +129,16 @@ class ParquetReader:
     targets_are_views = False  # decompressing stored targets costs more than rebuilding them
 
     def blocks(self, run_dir: Path) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in (Path(run_dir) / "tuples").glob("part-*.parquet"))
+        names = (SHARD_NAME.fullmatch(p.name) for p in inside(run_dir, Path(run_dir) / "tuples").glob("part-*"))
+        return sorted(int(m.group(1)) for m in names if m)
 
     def label(self, shard: ShardRef, table: str) -> str:
         return f"{table}/part-{shard.block:05d}.parquet"
 
     def _rows(self, path: Path, columns: list[str] | None = None) -> Iterator[dict]:
+        found = _open(path)
         try:
-            batches = pq.ParquetFile(path).iter_batches(columns=columns)
-            for batch in batches:
+            for batch in found.iter_batches(columns=columns):
                 yield from batch.to_pylist()
         except (pa.ArrowException, OSError) as exc:
             raise unreadable(path, exc) from exc
