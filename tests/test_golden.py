@@ -30,7 +30,8 @@ GOLDEN = {
                         "152030c22c4f35b63eca4a52dbf02d5114fc61f2cfdffcdf5d705862c164309e"),
     "nostore_seed3": (["seed=3", "output.store_targets=false", "output.windows_per_shard=7"],
                       "2691e47e42025bea3841808e637a43785c20fe4e53e2ba1b9a47636c7e71d8ce"),
-    "haplotypes": (["providers=with_haplotypes", "mix=haplotypes", "mix.counts.haplotypes=3"], "f16a3b2b796ff3d4aed1f7b8abf44343636f198bab639e7693379b4b67e32549"),
+    "haplotypes": (["providers=with_haplotypes", "mix=haplotypes", "mix.counts.haplotypes=3"],
+                   "f16a3b2b796ff3d4aed1f7b8abf44343636f198bab639e7693379b4b67e32549"),
 }
 
 

@@ -194,7 +194,8 @@ def test_draws_are_deterministic_and_cover_the_chosen_samples(tmp_path):
     def build():
         providers = {"haplotypes": HaplotypeProvider(str(tmp_path / "store"), samples=chosen, max_edits=8),
                      "synthetic_snv": SyntheticSnv()}
-        return list(TupleBuilder(windows, providers, seed=11, settings=settings).run_block(0, windows.plan_size()).tuples)
+        builder = TupleBuilder(windows, providers, seed=11, settings=settings)
+        return list(builder.run_block(0, windows.plan_size()).tuples)
 
     first, second = build(), build()
     assert first == second

@@ -46,7 +46,8 @@ def _open(path: Path) -> pq.ParquetFile:
         raise unreadable(path, exc) from exc
     expected = (WINDOWS_SCHEMA,) if path.parent.name == "windows" else (tuples_schema(True), tuples_schema(False))
     if not any(schema.equals(e, check_metadata=False) for e in expected):
-        raise unreadable(path, ValueError(f"its schema is not the run schema ({_first_difference(schema, expected[0])})"))
+        difference = _first_difference(schema, expected[0])
+        raise unreadable(path, ValueError(f"its schema is not the run schema ({difference})"))
     return found
 
 
