@@ -64,6 +64,9 @@ class RunSet:
         owner: dict[int, Path] = {}
         for d in dirs:
             for block in self.reader.blocks(d):
+                if str(block) not in self.manifests[d]["shard_tuples"]:
+                    raise InputError(f"{d}: shard {block} is not in its manifest's shard_tuples; the run is damaged: "
+                                     "rebuild it")
                 if block in owner:
                     raise InputError(f"{d}: block {block} is also in {owner[block]}; runs overlap")
                 owner[block] = d

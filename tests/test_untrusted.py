@@ -140,6 +140,8 @@ CATALOGUE = {  # name: (the run it starts from, how it is crafted)
     "negative shard count": ("parquet", _manifest(lambda m: m["shard"].update(count=-3))),
     "huge tuple count": ("parquet", _manifest(lambda m: m["shard_tuples"].update({"0": 1 << 62}))),
     "negative tuple count": ("parquet", _manifest(lambda m: m["shard_tuples"].update({"0": -5}))),
+    "shard name climbing out": ("parquet", _manifest(lambda m: m["shard_tuples"].update({"../../etc/passwd": 1}))),
+    "shard missing from the manifest": ("parquet", _manifest(lambda m: m["shard_tuples"].pop("0"))),
     "window counts not numbers": ("parquet", _manifest(lambda m: m["windows"].update(kept="all"))),
     "manifest links out": ("parquet", lambda d, o: _link(d / "manifest.json", o / "manifest.json")),
     "shard links out": ("parquet", lambda d, o: _link(d / "tuples" / "part-00000.parquet", o / "part.parquet")),

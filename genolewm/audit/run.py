@@ -35,6 +35,7 @@ class _Audit:
         if hashlib.sha256(text.encode()).hexdigest() != self.manifest.get("config_sha256"):
             raise AuditError(f"{config_path}: its sha256 differs from manifest config_sha256")
         plain = OmegaConf.to_container(cfg, resolve=True)
+        self.check_inputs(_strings(plain))
         self.split = self.manifest["split"]
         self.edge_margin = plain["edge_margin"]
         self.preserve = plain["target"]["preserve_length"]
@@ -46,7 +47,6 @@ class _Audit:
         # The components say how to check them; the checks below are the audit's own.
         builder, writer = make_builder(cfg)
         self.builder, self.writer, self.plain = builder, writer, plain
-        self.check_inputs()
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
@@ -57,18 +57,21 @@ class _Audit:
     def fail(self, where: str, message: str) -> None:
         raise AuditError(f"{self.run_dir}: {where}: {message}")
 
-    def check_inputs(self) -> None:
-        """The inputs are what the build read. Only the files the run's components read (and their index
-        files) are opened: a manifest listing any other path fails, and that path is not read."""
-        declared = {where(p) for p in self.builder.inputs()}
+    def check_inputs(self, named: set[str]) -> None:
+        """The inputs are what the build read. Only files the run's config names (``named``: its values), their
+        index files and the files of directories it names are opened: a manifest listing any other path
+        fails, and that path is not read. (Whether they are exactly the components' inputs is the data
+        identity's check.)"""
+        declared = {where(p) for p in named if p}
         inputs = self.manifest.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str)
                                                    for i in inputs):
             self.fail("manifest.json", "inputs is not a list of {path, size, sha256}")
         for item in inputs:
             path = item["path"]
-            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES):
-                self.fail("inputs", f"{path} is not an input of the run's config (nor an index of one); it is not "
+            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES) \
+                    and not any(path.startswith(p.rstrip("/") + "/") for p in declared if not is_url(p)):
+                self.fail("inputs", f"{path} is not a file the run's config names (nor an index of one); it is not "
                           "read")
             if is_url(path):
                 self.check_remote_input(item)
@@ -191,21 +194,25 @@ class _Audit:
             self.fail(where, f"edits are not {sample} haplotype {haplotype}'s alleles in the window per "
                       f"{source.path}: missing {missing}, not carried {extra}")
 
-    def rows(self, table: str) -> Iterator[tuple[str, dict]]:
-        """``(where, row)`` for every row of ``windows`` or ``tuples``, in plan order, via the format's reader."""
+    def rows(self, table: str, per_block: Counter | None = None) -> Iterator[tuple[str, dict]]:
+        """``(where, row)`` for every row of ``windows`` or ``tuples``, in plan order, via the format's reader;
+        counting the rows of each block into ``per_block``."""
         for block in self.reader.blocks(Path(self.run_dir)):
             shard = ShardRef(Path(self.run_dir), block)
             label = self.reader.label(shard, table)
             rows = self.reader.window_rows(shard) if table == "windows" else self.reader.tuple_rows(shard)
             for number, row in enumerate(rows):
+                if per_block is not None:
+                    per_block[str(block)] += 1
                 yield f"{label} row {number}", row
 
     def run(self) -> dict:
         windows = self.rows("windows")
-        totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0}
+        totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0,
+                  "per_shard": Counter()}
         window, last_index, slots, expected_index = None, -1, Counter(), 0
         kept: list[dict] = []
-        for where, row in self.rows("tuples"):
+        for where, row in self.rows("tuples", totals["per_shard"]):
             while window is None or window["window_index"] < row["window_index"]:
                 self.close_window(window, slots)
                 wwhere, window = next(windows, (None, None))
@@ -316,6 +323,8 @@ class _Audit:
             "tuples.by_requested_source": (m["tuples"]["by_requested_source"], dict(totals["by_requested"])),
             "fallbacks": (m["fallbacks"], dict(totals["fallbacks"])),
             "shards": (m["shards"], len(self.reader.blocks(Path(self.run_dir)))),
+            "shard_tuples": (m["shard_tuples"], {str(b): totals["per_shard"][str(b)]
+                                                 for b in self.reader.blocks(Path(self.run_dir))}),
             "windows.seen": (
                 m["windows"]["seen"],
                 m["windows"]["kept"] + m["windows"]["excluded_by_holdout"] + m["windows"]["skipped_n"],
@@ -324,6 +333,15 @@ class _Audit:
         for key, (recorded, found) in checks.items():
             if recorded != found:
                 self.fail("manifest.json", f"{key} is {recorded}, the files give {found}")
+
+
+def _strings(node) -> set[str]:
+    """Every string value of a plain config (the paths and URLs among them)."""
+    if isinstance(node, dict):
+        return set().union(*map(_strings, node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*map(_strings, node)) if node else set()
+    return {node} if isinstance(node, str) else set()
 
 
 def audit_run(run_dir: str | os.PathLike) -> dict:
