@@ -302,7 +302,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} img{{max-width:10
 
 
 def _jobs(sweep_dir: Path) -> list[Path]:
-    jobs = [d for d in sweep_dir.iterdir() if (d / "manifest.json").is_file()]
+    """The finished job dirs of a sweep dir, in job order; one that leads outside it is refused."""
+    jobs = [inside(sweep_dir, d) for d in sweep_dir.iterdir() if (d / "manifest.json").is_file()]
     return sorted(jobs, key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
 
 

@@ -226,3 +226,20 @@ def test_commands_on_a_crafted_run_print_one_line(demo_run, tmp_path, command):
     done = subprocess.run([sys.executable, "-m", command, str(run_dir)], capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
     assert len((done.stderr + done.stdout).strip().splitlines()) == 1, done.stderr + done.stdout
+
+
+def test_a_sweep_job_linking_out_of_the_sweep_is_not_read(demo_run, tmp_path, capsys):
+    from genolewm.audit import main as audit_main
+    from genolewm.report import write_report
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(demo_run, sweep / "0")
+    (sweep / "1").symlink_to(demo_run)  # a finished run elsewhere, passed off as a job of this sweep
+    with pytest.raises(SystemExit) as done:
+        audit_main([str(sweep)])
+    lines = capsys.readouterr()
+    assert done.value.code == 1 and "genolewm.audit: ok:" in lines.out
+    assert "FAIL: " in lines.err and "1 leads outside the run directory" in lines.err
+    with pytest.raises(InputError, match=r"1 leads outside the run directory"):
+        write_report(sweep)
+    assert not (demo_run / "report").exists()

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AuditError, GenolewmError
+from ..store.manifest import inside
 from .run import audit_run
 
 __all__ = ["AuditError", "audit_run", "main"]
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="run dirs, or sweep dirs whose job dirs are audited one by one")
     args = parser.parse_args(argv)
     failed = 0
-    for run_dir in [run for path in args.run_dirs for run in runs_of(path)]:
+    for sweep, run_dir in [(path, run) for path in args.run_dirs for run in runs_of(path)]:
         try:
+            if run_dir != sweep:
+                inside(sweep, run_dir)  # a job of a sweep dir is read only if it lies inside it
             checked = audit_run(run_dir)
         except GenolewmError as exc:
             failed += 1
