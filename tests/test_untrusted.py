@@ -243,3 +243,21 @@ def test_a_sweep_job_linking_out_of_the_sweep_is_not_read(demo_run, tmp_path, ca
     with pytest.raises(InputError, match=r"1 leads outside the run directory"):
         write_report(sweep)
     assert not (demo_run / "report").exists()
+
+
+def _meta(change):
+    def apply(run_dir, outside):
+        path = next((run_dir / "arrays").glob("part-*")) / "meta.json"
+        meta = json.loads(path.read_text())
+        change(meta)
+        path.write_text(json.dumps(meta))
+    return apply
+
+
+CATALOGUE.update({
+    "arrays meta windows not a list": ("arrays", _meta(lambda m: m.update(windows=5))),
+    "arrays meta without sources": ("arrays", _meta(lambda m: m.pop("sources"))),
+    "arrays code past its list": ("arrays", _npy("tuple_window", __import__("numpy").full(48, 10**6, "int64"))),
+    "arrays negative code": ("arrays", _npy("edit_source", __import__("numpy").full(48, -1, "int16"))),
+    "arrays fewer windows than meta": ("arrays", _npy("windows", __import__("numpy").zeros((1, 12_288), "uint8"))),
+})

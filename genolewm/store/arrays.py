@@ -40,7 +40,7 @@ from ..tuples import TupleBlock, edit_source
 from ..types import EDIT_TYPES, ShardRef, WindowContext, edit_type
 from .formats import OutputSettings
 from .manifest import inside, unreadable
-from .schema import window_row
+from .schema import WINDOW_META, window_row
 
 SIDES = {code: side for side, code in SIDE_CODES.items()}
 
@@ -125,9 +125,43 @@ class _Shard:
             self.meta = json.loads(inside(run_dir, path / "meta.json").read_text())
         except (OSError, ValueError, RecursionError) as exc:
             raise unreadable(path / "meta.json", exc) from exc
-        if not isinstance(self.meta, dict):
+        meta = self.meta
+        if not isinstance(meta, dict):
             raise unreadable(path / "meta.json", ValueError("not a JSON object"))
+        windows, names = meta.get("windows"), (meta.get("sources"), meta.get("samples", []))
+        if not (isinstance(windows, list) and all(isinstance(w, dict) and set(WINDOW_META) <= set(w) for w in windows)
+                and all(isinstance(n, list) and all(isinstance(x, str) for x in n) for n in names)
+                and all(isinstance(meta.get(k), list) for k in ("edit_ids", "edit_clnsig"))):
+            raise unreadable(path / "meta.json", ValueError("its windows, sources, samples or edit notes are not "
+                                                            "lists of what a shard holds"))
         self._arrays: dict[str, np.ndarray] = {}
+
+    def check_codes(self) -> None:
+        """Every index the tuple arrays hold points into the shard (a code past a list is refused, not read
+        as some other entry)."""
+        meta = self.meta
+
+        def within(name: str, lo: int, hi: int) -> None:
+            values = self[name]
+            if len(values) and (int(values.min()) < lo or int(values.max()) >= hi):
+                raise unreadable(self.path / f"{name}.npy", ValueError(f"values outside [{lo}, {hi})"))
+
+        n_edits = len(self["edit_pos"])
+        offsets = self["edit_offsets"]
+        runs_fit = len(offsets) == len(self["tuple_index"]) + 1 and offsets[0] == 0 and offsets[-1] == n_edits \
+            and not (np.diff(offsets) < 0).any()
+        if not runs_fit:
+            raise unreadable(self.path / "edit_offsets.npy", ValueError("not the tuples' runs of edits"))
+        if len(meta["edit_ids"]) != n_edits or len(meta["edit_clnsig"]) != n_edits:
+            raise unreadable(self.path / "meta.json", ValueError("edit notes are not one per edit"))
+        within("tuple_window", 0, len(meta["windows"]))
+        within("edit_source", 0, len(meta["sources"]))
+        within("tuple_requested", 0, len(meta["sources"]))
+        within("tuple_sample", -1, len(meta.get("samples", [])))
+        within("edit_type", 0, len(EDIT_TYPES))
+        within("tuple_side", -1, 2)
+        within("edit_ref_len", 1, 17)
+        within("edit_alt_len", 1, 17)
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._arrays:
@@ -160,11 +194,14 @@ class ArraysReader:
 
     def window_rows(self, shard: ShardRef) -> Iterator[dict]:
         arrays = _Shard(shard_dir(shard), shard.run_dir)
+        if len(arrays["windows"]) != len(arrays.meta["windows"]):
+            raise unreadable(arrays.path / "windows.npy", ValueError("not one row per window of meta.json"))
         for i, meta in enumerate(arrays.meta["windows"]):
             yield {**meta, "sequence": decode(arrays["windows"][i])}
 
     def tuple_rows(self, shard: ShardRef, with_targets: bool = True) -> Iterator[dict]:
         arrays = _Shard(shard_dir(shard), shard.run_dir)
+        arrays.check_codes()
         windows, sources = arrays.meta["windows"], arrays.meta["sources"]
         offsets = arrays["edit_offsets"]
         targets = arrays["targets"] if with_targets and arrays.has("targets") else None
@@ -195,6 +232,7 @@ class ArraysReader:
 
     def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> dict:
         arrays = _Shard(shard_dir(shard), shard.run_dir)
+        arrays.check_codes()
         sources = arrays.meta["sources"]
         return {
             "window_tokens": arrays["windows"],
