@@ -131,6 +131,15 @@ def os_call():  # what an object array would bring back if it were unpickled
     raise AssertionError("unpickled")
 
 
+def _meta(change):
+    def apply(run_dir, outside):
+        path = next((run_dir / "arrays").glob("part-*")) / "meta.json"
+        meta = json.loads(path.read_text())
+        change(meta)
+        path.write_text(json.dumps(meta))
+    return apply
+
+
 CATALOGUE = {  # name: (the run it starts from, how it is crafted)
     "reader named os.abort": ("parquet", _manifest(lambda m: m["format"].update(name="os.abort"))),
     "format not an object": ("parquet", _manifest(lambda m: m.update(format="genolewm.store.parquet.ParquetReader"))),
@@ -159,6 +168,12 @@ CATALOGUE = {  # name: (the run it starts from, how it is crafted)
     "npy of objects": ("arrays", _npy("tuple_index", _object_array())),
     "npy of another dtype": ("arrays", _npy("windows", __import__("numpy").zeros((2, 3), "float64"))),
     "arrays meta nested": ("arrays", lambda d, o: _nested(next((d / "arrays").glob("part-*")) / "meta.json")),
+    "arrays meta windows not a list": ("arrays", _meta(lambda m: m.update(windows=5))),
+    "arrays meta without sources": ("arrays", _meta(lambda m: m.pop("sources"))),
+    "arrays code past its list": ("arrays", _npy("tuple_window", __import__("numpy").full(48, 10**6, "int64"))),
+    "arrays negative code": ("arrays", _npy("edit_source", __import__("numpy").full(48, -1, "int16"))),
+    "arrays fewer windows than meta": ("arrays", _npy("windows", __import__("numpy").zeros((1, 12_288), "uint8"))),
+    "arrays fewer edit types than edits": ("arrays", _npy("edit_type", __import__("numpy").zeros(2, "uint8"))),
 }
 
 
@@ -243,21 +258,3 @@ def test_a_sweep_job_linking_out_of_the_sweep_is_not_read(demo_run, tmp_path, ca
     with pytest.raises(InputError, match=r"1 leads outside the run directory"):
         write_report(sweep)
     assert not (demo_run / "report").exists()
-
-
-def _meta(change):
-    def apply(run_dir, outside):
-        path = next((run_dir / "arrays").glob("part-*")) / "meta.json"
-        meta = json.loads(path.read_text())
-        change(meta)
-        path.write_text(json.dumps(meta))
-    return apply
-
-
-CATALOGUE.update({
-    "arrays meta windows not a list": ("arrays", _meta(lambda m: m.update(windows=5))),
-    "arrays meta without sources": ("arrays", _meta(lambda m: m.pop("sources"))),
-    "arrays code past its list": ("arrays", _npy("tuple_window", __import__("numpy").full(48, 10**6, "int64"))),
-    "arrays negative code": ("arrays", _npy("edit_source", __import__("numpy").full(48, -1, "int16"))),
-    "arrays fewer windows than meta": ("arrays", _npy("windows", __import__("numpy").zeros((1, 12_288), "uint8"))),
-})

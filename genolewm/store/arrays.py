@@ -52,6 +52,8 @@ DTYPES = {"windows": np.uint8, "targets": np.uint8, "tuple_window": np.int64, "t
           "edit_ref_len": np.uint8, "edit_alt": np.uint8, "edit_alt_len": np.uint8, "edit_source": np.int16,
           "tuple_requested": np.int16, "tuple_side": np.int8, "edit_af": np.float64, "tuple_sample": np.int32,
           "tuple_haplotype": np.int8}
+PER_EDIT = ("edit_type", "edit_ref", "edit_ref_len", "edit_alt", "edit_alt_len", "edit_source", "edit_af")
+PER_TUPLE = ("tuple_window", "tuple_requested", "tuple_side", "tuple_sample", "tuple_haplotype")
 
 
 def shard_dir(shard: ShardRef) -> Path:
@@ -146,12 +148,20 @@ class _Shard:
             if len(values) and (int(values.min()) < lo or int(values.max()) >= hi):
                 raise unreadable(self.path / f"{name}.npy", ValueError(f"values outside [{lo}, {hi})"))
 
-        n_edits = len(self["edit_pos"])
+        n_edits, n_tuples = len(self["edit_pos"]), len(self["tuple_index"])
+        for names, size in ((PER_EDIT, n_edits), (PER_TUPLE, n_tuples)):
+            for name in names:
+                if len(self[name]) != size or name in ("edit_ref", "edit_alt") and self[name].shape[1:] != (16,):
+                    raise unreadable(self.path / f"{name}.npy", ValueError(f"not {size} rows like the shard's others"))
         offsets = self["edit_offsets"]
-        runs_fit = len(offsets) == len(self["tuple_index"]) + 1 and offsets[0] == 0 and offsets[-1] == n_edits \
+        runs_fit = len(offsets) == n_tuples + 1 and offsets[0] == 0 and offsets[-1] == n_edits \
             and not (np.diff(offsets) < 0).any()
         if not runs_fit:
             raise unreadable(self.path / "edit_offsets.npy", ValueError("not the tuples' runs of edits"))
+        if len(self["windows"]) != len(meta["windows"]):
+            raise unreadable(self.path / "windows.npy", ValueError("not one row per window of meta.json"))
+        if self.has("targets") and len(self["targets"]) != n_tuples:
+            raise unreadable(self.path / "targets.npy", ValueError("not one row per tuple"))
         if len(meta["edit_ids"]) != n_edits or len(meta["edit_clnsig"]) != n_edits:
             raise unreadable(self.path / "meta.json", ValueError("edit notes are not one per edit"))
         within("tuple_window", 0, len(meta["windows"]))
