@@ -47,6 +47,7 @@ class _Audit:
         # The components say how to check them; the checks below are the audit's own.
         builder, writer = make_builder(cfg)
         self.builder, self.writer, self.plain = builder, writer, plain
+        self.check_input_contents()
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
@@ -58,10 +59,10 @@ class _Audit:
         raise AuditError(f"{self.run_dir}: {where}: {message}")
 
     def check_inputs(self, named: set[str]) -> None:
-        """The inputs are what the build read. Only files the run's config names (``named``: its values), their
-        index files and the files of directories it names are opened: a manifest listing any other path
-        fails, and that path is not read. (Whether they are exactly the components' inputs is the data
-        identity's check.)"""
+        """The inputs are what the build read, first by what a stat or a HEAD request says (size, ETag),
+        before any component is made: only paths the run's config names (``named``: its values), index
+        files beside them and files of directories it names; a manifest listing any other path fails, and
+        that path is not looked at. Their contents are read in :meth:`check_input_contents`."""
         declared = {where(p) for p in named if p}
         inputs = self.manifest.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str)
@@ -74,13 +75,27 @@ class _Audit:
                 self.fail("inputs", f"{path} is not a file the run's config names (nor an index of one); it is not "
                           "read")
             if is_url(path):
-                self.check_remote_input(item)
+                if not item.get("sha256"):  # an index is compared by its contents, later
+                    self.check_remote_input(item)
                 continue
             if not os.path.isfile(path):
                 self.fail("inputs", f"{path} is gone")
-            if os.path.getsize(path) != item["size"]:
+            if os.path.getsize(path) != item.get("size"):
                 self.fail("inputs", f"{path} changed size since the build")
-            if item["sha256"] and file_sha256(path) != item["sha256"]:
+
+    def check_input_contents(self) -> None:
+        """The inputs' contents are what the build read: only the files the run's components read and their
+        index files are read (a manifest listing another fails first)."""
+        declared = {where(p) for p in self.builder.inputs()}
+        for item in self.manifest["inputs"]:
+            path = item["path"]
+            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES):
+                self.fail("inputs", f"{path} is not read by the run's components (nor an index of one); it is not "
+                          "read")
+            if is_url(path):
+                if item.get("sha256"):
+                    self.check_remote_input(item)
+            elif item.get("sha256") and file_sha256(path) != item["sha256"]:
                 self.fail("inputs", f"{path} changed content since the build")
 
     def check_remote_input(self, item: dict) -> None:
