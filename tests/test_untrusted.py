@@ -140,6 +140,18 @@ def _meta(change):
     return apply
 
 
+def _config_naming_root(run_dir, outside):
+    """A config naming ``/`` (with its sha256 in the manifest), and an input outside listed under it."""
+    import hashlib
+
+    _config(lambda t: t.replace("source: reference", "source: /"))(run_dir, outside)
+    text = (run_dir / "config.yaml").read_bytes()
+    other = outside / "part.parquet"
+    _manifest(lambda m: (m.update(config_sha256=hashlib.sha256(text).hexdigest()),
+                         m["inputs"].append({"path": str(other), "size": other.stat().st_size,
+                                             "sha256": "0" * 64})))(run_dir, outside)
+
+
 CATALOGUE = {  # name: (the run it starts from, how it is crafted)
     "reader named os.abort": ("parquet", _manifest(lambda m: m["format"].update(name="os.abort"))),
     "format not an object": ("parquet", _manifest(lambda m: m.update(format="genolewm.store.parquet.ParquetReader"))),
@@ -165,11 +177,7 @@ CATALOGUE = {  # name: (the run it starts from, how it is crafted)
     "inputs naming other files": ("parquet", _manifest(lambda m: m["inputs"].append(
         {"path": "/etc/passwd", "size": 1, "sha256": None}))),
     "inputs not a list": ("parquet", _manifest(lambda m: m.update(inputs="/etc/passwd"))),
-    "config naming / and inputs under it": ("parquet", lambda d, o: (
-        _config(lambda t: t.replace("source: reference", "source: /"))(d, o),
-        _manifest(lambda m: m.update(config_sha256=__import__("hashlib").sha256(
-            (d / "config.yaml").read_bytes()).hexdigest()) or m["inputs"].append(
-            {"path": str(o / "part.parquet"), "size": (o / "part.parquet").stat().st_size, "sha256": "0" * 64}))(d, o))),
+    "config naming / and inputs under it": ("parquet", lambda d, o: _config_naming_root(d, o)),
     "npy of objects": ("arrays", _npy("tuple_index", _object_array())),
     "npy of another dtype": ("arrays", _npy("windows", __import__("numpy").zeros((2, 3), "float64"))),
     "arrays meta nested": ("arrays", lambda d, o: _nested(next((d / "arrays").glob("part-*")) / "meta.json")),
