@@ -6,6 +6,7 @@ their filter predicates, synthetic shapes, holdouts and window sequences. A kind
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
@@ -281,6 +282,20 @@ PREDICATE_KINDS = ("pass_only", "min_af", "clnsig", "edit_types")
 SYNTHETIC_KINDS = ("synthetic_snv", "synthetic_indel")
 
 
+@dataclass(frozen=True)
+class RecordCheck:
+    """``why_not(window row, edit row)`` for the edits of a VCF or haplotype source: records of its VCF."""
+
+    source: VcfSource
+
+    def __call__(self, window: dict, edit: dict) -> str | None:
+        if window["chrom"] is None:
+            what = "haplotype" if isinstance(self.source, HaplotypeSource) else "VCF"
+            return f"a {what} edit on an unplaced window"
+        return self.source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
+                                   edit)
+
+
 def edit_checker(name: str, spec: dict):
     """``why_not(window row, edit row)`` for the edits of one provider, from its spec."""
     kind = spec.get("kind")
@@ -290,16 +305,7 @@ def edit_checker(name: str, spec: dict):
                 raise AuditError(f"providers.{name}: filter predicate kind {predicate['kind']!r}: the audit cannot "
                                  "check it; add a check to genolewm.audit")
         # A haplotype source's edits are records of its phased VCF, as a VCF source's are of its VCF.
-        source = VcfSource(name, spec) if kind == "vcf" else HaplotypeSource(name, spec)
-        what = "VCF" if kind == "vcf" else "haplotype"
-
-        def why_not(window: dict, edit: dict) -> str | None:
-            if window["chrom"] is None:
-                return f"a {what} edit on an unplaced window"
-            return source.why_not(window["chrom"], window["start_bp"] + edit["rel_pos"], edit["ref"], edit["alt"],
-                                  edit)
-
-        return why_not
+        return RecordCheck(VcfSource(name, spec) if kind == "vcf" else HaplotypeSource(name, spec))
     if kind in SYNTHETIC_KINDS:
 
         def why_not_drawn(window: dict, edit: dict) -> str | None:

@@ -17,7 +17,7 @@ from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
 from ..store.manifest import data_identity
 from ..types import ShardRef, digest
-from .checks import HaplotypeSource, HoldoutCheck, Sequences, edit_checker, edit_type_of, expected_target
+from .checks import HaplotypeSource, HoldoutCheck, RecordCheck, Sequences, edit_checker, edit_type_of, expected_target
 from .recount import plan_accounting, skipped_alleles
 
 
@@ -51,8 +51,9 @@ class _Audit:
         self.sequences = Sequences(builder.windows.audit_spec())
         self.holdout = HoldoutCheck(builder.holdouts.audit_spec())
         self.checks = {name: edit_checker(name, p.audit_spec()) for name, p in builder.providers.items()}
-        self.haplotypes = {name: HaplotypeSource(name, spec) for name, spec in
-                           ((n, p.audit_spec()) for n, p in builder.providers.items()) if spec["kind"] == "haplotypes"}
+        # The haplotype sources' tuples are re-derived whole, from the reader that checks their edits.
+        self.haplotypes = {name: check.source for name, check in self.checks.items()
+                           if isinstance(check, RecordCheck) and isinstance(check.source, HaplotypeSource)}
         self.reader = reader_of(self.manifest, run_dir)
 
     def fail(self, where: str, message: str) -> None:
@@ -70,7 +71,7 @@ class _Audit:
             self.fail("manifest.json", "inputs is not a list of {path, size, sha256}")
         for item in inputs:
             path = item["path"]
-            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES) \
+            if not _listed(path, declared) \
                     and not any(path.startswith(p.rstrip("/") + "/") for p in declared if not is_url(p)):
                 self.fail("inputs", f"{path} is not a file the run's config names (nor an index of one); it is not "
                           "read")
@@ -89,7 +90,7 @@ class _Audit:
         declared = {where(p) for p in self.builder.inputs()}
         for item in self.manifest["inputs"]:
             path = item["path"]
-            if path not in declared and not any(path == p + s for p in declared for s in INDEX_SUFFIXES):
+            if not _listed(path, declared):
                 self.fail("inputs", f"{path} is not read by the run's components (nor an index of one); it is not "
                           "read")
             if is_url(path):
@@ -348,6 +349,11 @@ class _Audit:
         for key, (recorded, found) in checks.items():
             if recorded != found:
                 self.fail("manifest.json", f"{key} is {recorded}, the files give {found}")
+
+
+def _listed(path: str, declared: set[str]) -> bool:
+    """Whether ``path`` is one of ``declared`` or an index file beside one."""
+    return path in declared or any(path == p + s for p in declared for s in INDEX_SUFFIXES)
 
 
 def _strings(node) -> set[str]:

@@ -201,10 +201,7 @@ class Pass:
         if self.rows is None:
             return [Pool(None, np.zeros(0, np.int64), 0, 0, 0, int(hi)) for hi in his]
         rows = self.rows
-        previous = np.maximum.accumulate(np.concatenate([[self.counted_to], his[:-1]]))
-        since = np.maximum(np.maximum(los, floor), previous)
-        inside = his > since
-        self._count(since[inside], his[inside], counts, classified)
+        self._count(*uncounted(los, his, floor, self.counted_to), counts, classified)
         self.counted_to, self.at = max(self.counted_to, top), int(los[-1])
         a, b = np.searchsorted(rows.start, [los[0], top])
         self._check_refs(windows, los, his, int(a), int(b), floor, mismatch, counts)
@@ -267,6 +264,16 @@ class Pass:
             n = int(hit.sum())
             if n:
                 counts[reason] += n
+
+
+def uncounted(los: np.ndarray, his: np.ndarray, floor: int, counted_to: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts ``[since, his)`` of window interiors ``[los, his)`` (windows in order along a contig) that
+    no count has covered: past ``floor`` (an earlier block's), ``counted_to`` (this reader's) and the
+    windows before; disjoint and in order, windows already covered left out."""
+    previous = np.maximum.accumulate(np.concatenate([[counted_to], his[:-1]]))
+    since = np.maximum(np.maximum(los, floor), previous)
+    inside = his > since
+    return since[inside], his[inside]
 
 
 def _in_intervals(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..streams import below
 from ..types import MAX_ALLELE_BP, NOTHING_COUNTED, NOTHING_SKIPPED, Draw, Excluded, Tally, WindowContext, digest
-from .alleles import REF_OK, Pool, Rows, _in_intervals
+from .alleles import REF_OK, Pool, Rows, _in_intervals, uncounted
 from .base import never
 from .genotypes import GT_REASONS
 from .panel import PanelStore
@@ -156,14 +156,12 @@ class HaplotypeProvider:
             done = self._counted_to.get(file_chrom, -1)
             if los[0] > done + READ_THROUGH_BP:
                 done = -1
-            since = np.maximum(np.maximum(los, floor),
-                               np.maximum.accumulate(np.concatenate([[done], his[:-1]])))
-            inside = his > since
+            since, until = uncounted(los, his, floor, done)
             self._counted_to[file_chrom] = max(done, int(his.max()))
             starts, calls = self.store.dropped_on(file_chrom)
-            if not len(starts) or not inside.any():
+            if not len(starts) or not len(since):
                 continue
-            hit = _in_intervals(starts, since[inside], his[inside])
+            hit = _in_intervals(starts, since, until)
             for reason, n in zip(GT_REASONS, calls[hit].sum(axis=0).tolist()):
                 if n:
                     out[f"gt_{reason}"] += n
