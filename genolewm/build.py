@@ -79,14 +79,14 @@ def run(cfg: DictConfig, run_dir: str, progress: bool = True) -> dict:
         from .audit import AuditError, audit_run  # imported only when asked for: start-up stays short
 
         try:
-            manifest["audit"] = audit_run(run_dir)
+            manifest["audit"] = audit_run(run_dir, progress)
         except AuditError:
             os.replace(Path(run_dir) / "manifest.json", Path(run_dir) / "manifest.failed.json")
             raise
     if cfg.report:
         from .report import write_report
 
-        write_report(run_dir)
+        log.info("report: %s", write_report(run_dir, progress))
     return manifest
 
 

@@ -23,6 +23,12 @@ class ConsoleFilter(logging.Filter):
         return not getattr(record, "log_only", False)
 
 
+def command_logging() -> None:
+    """Logging for a command without Hydra's job log (audit, report): INFO records as plain lines on stderr,
+    where its progress lines go when no terminal shows a bar."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
 PROGRESS_EVERY_S = 10.0  # a progress line this often when no terminal shows a bar
 
 

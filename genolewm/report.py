@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GenolewmError, InputError
+from .logs import command_logging, progress
 from .runs import RunSet
 from .store import read_manifest
 from .store.manifest import inside
@@ -100,8 +101,9 @@ def _settings(run_dir: Path) -> tuple[int, int]:
     return window_bp, margin
 
 
-def run_stats(run_dir: str | Path) -> RunStats:
-    """Count one finished run, shard by shard, a batch of rows at a time."""
+def run_stats(run_dir: str | Path, show_progress: bool = False) -> RunStats:
+    """Count one finished run, shard by shard, a batch of rows at a time (``show_progress``: a bar over its
+    tuples on a terminal, a log line every few seconds otherwise)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     runs = RunSet(run_dir, complete=False)
@@ -111,24 +113,27 @@ def run_stats(run_dir: str | Path) -> RunStats:
     indels: dict[str, Counter] = {}
     af: dict[str, np.ndarray] = {}
     positions = np.zeros(POSITION_BINS, np.int64)
-    for shard in runs.shards:
-        for row in runs.reader.tuple_rows(shard, with_targets=False):
-            chroms[row["edits"][0]["chrom"] or "unplaced"] += 1
-            if row["sample"] is not None:
-                samples[row["sample"]] += 1
-                if row["edit_source"] == row["requested_source"]:
-                    haplotype_edits[len(row["edits"])] += 1
-            for e in row["edits"]:
-                served[f"{row['requested_source']} -> {e['source']}"] += 1
-                types[e["edit_type"]] += 1
-                positions[min(POSITION_BINS - 1, e["rel_pos"] * POSITION_BINS // window_bp)] += 1
-                if e["edit_type"] in ("INS", "DEL"):
-                    indels.setdefault(e["source"], Counter())[abs(len(e["alt"]) - len(e["ref"]))] += 1
-                if e["af"] is not None:
-                    bins = af.setdefault(e["source"], np.zeros(len(AF_EDGES) - 1, np.int64))
-                    bins[min(len(bins) - 1, max(0, int(np.searchsorted(AF_EDGES, e["af"], "right")) - 1))] += 1
-                for term in e["clnsig"] or ():
-                    clnsig[term] += 1
+    with progress(log, show_progress, f"report: {run_dir.name}", sum(manifest["shard_tuples"].values()),
+                  "tuple") as update:
+        for shard in runs.shards:
+            for row in runs.reader.tuple_rows(shard, with_targets=False):
+                chroms[row["edits"][0]["chrom"] or "unplaced"] += 1
+                if row["sample"] is not None:
+                    samples[row["sample"]] += 1
+                    if row["edit_source"] == row["requested_source"]:
+                        haplotype_edits[len(row["edits"])] += 1
+                for e in row["edits"]:
+                    served[f"{row['requested_source']} -> {e['source']}"] += 1
+                    types[e["edit_type"]] += 1
+                    positions[min(POSITION_BINS - 1, e["rel_pos"] * POSITION_BINS // window_bp)] += 1
+                    if e["edit_type"] in ("INS", "DEL"):
+                        indels.setdefault(e["source"], Counter())[abs(len(e["alt"]) - len(e["ref"]))] += 1
+                    if e["af"] is not None:
+                        bins = af.setdefault(e["source"], np.zeros(len(AF_EDGES) - 1, np.int64))
+                        bins[min(len(bins) - 1, max(0, int(np.searchsorted(AF_EDGES, e["af"], "right")) - 1))] += 1
+                    for term in e["clnsig"] or ():
+                        clnsig[term] += 1
+                update(1)
     return RunStats(
         run_dir=str(run_dir), window_bp=window_bp, edge_margin=edge_margin, served=dict(sorted(served.items())),
         edit_types=dict(sorted(types.items())),
@@ -320,8 +325,9 @@ def _replace(target: Path, data: bytes) -> None:
             os.remove(tmp)
 
 
-def write_report(path: str | Path) -> Path:
-    """Write ``report.html`` (and its PNGs in ``report/``) for a run dir or a sweep dir; return its path."""
+def write_report(path: str | Path, show_progress: bool = False) -> Path:
+    """Write ``report.html`` (and its PNGs in ``report/``) for a run dir or a sweep dir; return its path.
+    ``show_progress``: see :func:`run_stats`."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such run or sweep directory")
@@ -329,14 +335,14 @@ def write_report(path: str | Path) -> Path:
     out_dir = inside(path, path / "report")
     out_dir.mkdir(exist_ok=True)
     if (path / "manifest.json").is_file():
-        stats = run_stats(path)
+        stats = run_stats(path, show_progress)
         body, data = _run_section(stats, _figures(stats, out_dir, "")), asdict(stats)
         title = f"genolewm run {path.name}"
     else:
         jobs = _jobs(path)
         if not jobs:
             raise InputError(f"{path}: neither a finished run (no manifest.json) nor a sweep with finished jobs")
-        stats_by_job = {job.name: run_stats(job) for job in jobs}
+        stats_by_job = {job.name: run_stats(job, show_progress) for job in jobs}
         columns = "".join(
             f"<div><h2>job {html.escape(name)}</h2>{_run_section(stats, _figures(stats, out_dir, f'job-{name}-'))}</div>"
             for name, stats in stats_by_job.items())
@@ -349,7 +355,6 @@ def write_report(path: str | Path) -> Path:
     target = path / "report.html"
     _replace(target, PAGE.format(title=html.escape(title), body=body,
                                  data=json.dumps(data).replace("</", "<\\/")).encode())
-    log.info("report: %s", target)
     return target
 
 
@@ -357,8 +362,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="genolewm-report", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR")
     args = parser.parse_args(argv)
+    command_logging()
     try:
-        target = write_report(args.path)
+        target = write_report(args.path, show_progress=True)
     except GenolewmError as exc:
         print(f"genolewm.report: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -191,7 +191,7 @@ def test_audit_cli(built, tmp_path):
 def test_build_with_failed_audit_is_not_finished(compose_cfg, tmp_path, monkeypatch):
     import genolewm.audit
 
-    def failing(run_dir):
+    def failing(run_dir, progress):
         raise AuditError(f"{run_dir}: tuples/part-00000.parquet row 0: simulated")
 
     monkeypatch.setattr(genolewm.audit, "audit_run", failing)  # the build imports it when it audits

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AuditError, GenolewmError
+from ..logs import command_logging
 from ..store.manifest import inside
 from .run import audit_run
 
@@ -49,12 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_OR_SWEEP_DIR",
                         help="run dirs, or sweep dirs whose job dirs are audited one by one")
     args = parser.parse_args(argv)
+    command_logging()
     failed = 0
     for sweep, run_dir in [(path, run) for path in args.run_dirs for run in runs_of(path)]:
         try:
             if run_dir != sweep:
                 inside(sweep, run_dir)  # a job of a sweep dir is read only if it lies inside it
-            checked = audit_run(run_dir)
+            checked = audit_run(run_dir, progress=True)
         except GenolewmError as exc:
             failed += 1
             print(f"genolewm.audit: FAIL: {exc}", file=sys.stderr)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from omegaconf import OmegaConf
 
 from ..config import load_run_config, make_builder
 from ..errors import AuditError, ConfigError, InputError
+from ..logs import progress
 from ..remote import INDEX_SUFFIXES, describe, is_url, read_whole, where
 from ..runs import first_difference
 from ..store import file_sha256, read_manifest, reader_of
@@ -20,10 +22,12 @@ from ..types import ShardRef, digest
 from .checks import HaplotypeSource, HoldoutCheck, RecordCheck, Sequences, edit_checker, edit_type_of, expected_target
 from .recount import plan_accounting, skipped_alleles
 
+log = logging.getLogger(__name__)
+
 
 class _Audit:
-    def __init__(self, run_dir: str) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: str, show_progress: bool = False) -> None:
+        self.run_dir, self.show_progress = run_dir, show_progress
         self.manifest = read_manifest(run_dir)
         config_path = Path(run_dir) / "config.yaml"
         if not config_path.is_file():
@@ -226,8 +230,20 @@ class _Audit:
         windows = self.rows("windows")
         totals = {"by_edit": Counter(), "by_requested": Counter(), "fallbacks": Counter(), "windows": 0, "tuples": 0,
                   "per_shard": Counter()}
-        window, last_index, slots, expected_index = None, -1, Counter(), 0
         kept: list[dict] = []
+        total = sum(self.manifest["shard_tuples"].values())
+        with progress(log, self.show_progress, "audit: tuples", total, "tuple") as update:
+            self.check_tuples(windows, totals, kept, update)
+        self.check_manifest(totals)
+        self.check_plan(kept)
+        self.check_skipped(kept)
+        self.check_identity()
+        return {"windows": totals["windows"], "tuples": totals["tuples"]}
+
+    def check_tuples(self, windows: Iterator[tuple[str, dict]], totals: dict, kept: list[dict],
+                     update: Callable[[int], None]) -> None:
+        """Every tuple row against its window row, its sources and the holdout, counting into ``totals``."""
+        window, last_index, slots, expected_index = None, -1, Counter(), 0
         for where, row in self.rows("tuples", totals["per_shard"]):
             while window is None or window["window_index"] < row["window_index"]:
                 self.close_window(window, slots)
@@ -263,14 +279,10 @@ class _Audit:
                 if e["source"] != row["requested_source"]:
                     totals["fallbacks"][f"{row['requested_source']}->{e['source']}"] += 1
             totals["tuples"] += 1
+            update(1)
         self.close_window(window, slots)
         for wwhere, extra in windows:
             self.fail(wwhere, f"window {extra['window_index']} has no tuples")
-        self.check_manifest(totals)
-        self.check_plan(kept)
-        self.check_skipped(kept)
-        self.check_identity()
-        return {"windows": totals["windows"], "tuples": totals["tuples"]}
 
     def check_plan(self, kept: list[dict]) -> None:
         """Every planned window of the run's blocks is kept (and in the files), held out or mostly N."""
@@ -365,6 +377,7 @@ def _strings(node) -> set[str]:
     return {node} if isinstance(node, str) else set()
 
 
-def audit_run(run_dir: str | os.PathLike) -> dict:
-    """Check a finished run; raise :class:`AuditError` at the first violation, else return what was checked."""
-    return _Audit(str(run_dir)).run()
+def audit_run(run_dir: str | os.PathLike, progress: bool = False) -> dict:
+    """Check a finished run; raise :class:`AuditError` at the first violation, else return what was checked.
+    ``progress``: a bar over the tuples on a terminal, a log line every few seconds otherwise."""
+    return _Audit(str(run_dir), progress).run()
