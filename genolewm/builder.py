@@ -67,11 +67,17 @@ class TupleSettings:
     """
 
     mix: Mix = field(default_factory=Mix)
+    """Tuples per window from each source (see `Mix`)."""
     fallback_sources: Fallbacks = field(default_factory=lambda: Fallbacks(DEFAULT_SOURCE_FALLBACKS))
+    """Which source tops up a source that runs short (see `Fallbacks`)."""
     holdouts: Holdout = field(default_factory=HoldoutPolicy)
+    """What never reaches a trainer (see `HoldoutPolicy`)."""
     preserve_length: bool = True
+    """Bring targets back to the window length, on the side away from the edits."""
     pad: str = "flank"
+    """What refills a shortened target: `flank` (the real bases beyond the window) or `N`."""
     edge_margin: int = 64
+    """Edits keep this many bases from both window ends."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mix", as_mix(self.mix))

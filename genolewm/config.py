@@ -118,14 +118,23 @@ class BuildConfig:
     """The top level of ``conf/build.yaml``: the run's own settings; the groups fill the rest."""
 
     seed: int = TupleBuilder.seed
+    """Every random draw derives from it (and the window and slot it is for)."""
     split: str = TupleBuilder.split
+    """`train`: the windows the holdout keeps; `val`: the windows it removes."""
     edge_margin: int = TupleSettings.edge_margin
+    """Edits keep this many bases from both window ends."""
     audit: bool = False
+    """Re-check the finished run against its inputs (`genolewm-audit`); a failure leaves `manifest.failed.json`."""
     report: bool = False
+    """Write `report.html` (figures and counts) in the run dir (`genolewm-report`)."""
     overwrite: bool = False
+    """Replace a finished run in the run dir when the new build completes."""
     workers: int = 1
+    """Processes building and writing shards; the files are the same for any number."""
     shard: ShardConfig = field(default_factory=ShardConfig)
+    """This run builds the plan's blocks `k` with `k % shard.count == shard.index`."""
     target: TargetConfig = field(default_factory=TargetConfig)
+    """How targets keep the window length (`preserve_length`, `pad`)."""
     paths: Any = None
     windows: Any = None
     providers: Any = None
@@ -133,6 +142,59 @@ class BuildConfig:
     fallback: Any = None
     holdout: Any = None
     output: Any = None
+
+
+@dataclass
+class PathsConfig:
+    """The ``paths`` group: where inputs and outputs live, so no other group hard-codes a location."""
+
+    reference: str = "???"
+    """The reference FASTA (indexed), a path or a URL."""
+    gnomad: str = "???"
+    """The gnomAD sites VCF (bgzipped, tabix-indexed), a path or a URL."""
+    clinvar: str = "???"
+    """The ClinVar VCF (bgzipped, tabix-indexed), a path or a URL."""
+    holdout_bed: str = "???"
+    """A BED of held-out intervals (`holdout=intervals`, `holdout=rfc`)."""
+    holdout_keys: str = "???"
+    """A file of held-out variant keys `chrom:pos:ref:alt` (`holdout=keys`, `holdout=rfc`)."""
+    corpus: str = "???"
+    """A FASTA/FASTQ corpus of unplaced sequences (`windows=corpus`)."""
+    regions: str = "???"
+    """A BED of the regions to tile (`windows=regions`)."""
+    haplotypes: str = "???"
+    """A haplotype panel store made by `genolewm-prepare source=haplotypes` (`providers=with_haplotypes`)."""
+    output_root: str = "outputs"
+    """Where run dirs (`runs/<date>/<time>`) and sweeps (`multirun/...`) are made."""
+
+
+@dataclass
+class PrepareConfig:
+    """The top level of ``conf/prepare/prepare.yaml`` (``genolewm-prepare``); ``paths`` and ``providers`` are
+    the build's groups."""
+
+    source: str = "gnomad"
+    """The provider whose filter decides what is kept: `gnomad` (= `gnomad_common`), `clinvar`, any VCF provider's
+    name, or `haplotypes` (a phased VCF made into a panel store)."""
+    input: str = "???"
+    """The release VCF, bgzipped or plain: a path or an `https://`, `s3://` or `gs://` URL."""
+    output: Optional[str] = None
+    """Where the result goes; null: `<run dir>/<source>.prepared.vcf.gz` (+ `.tbi`, `.report.json`), or
+    `<run dir>/haplotypes.store`."""
+    index: Optional[str] = None
+    """The input's `.tbi` where it is not beside the input (a path or a URL)."""
+    reference: Optional[str] = None
+    """A FASTA to check REF against: alleles that disagree are dropped (or fatal, by `ref_mismatch`)."""
+    ref_mismatch: str = "skip"
+    """`skip` (counted in the report) or `error`."""
+    workers: int = 1
+    """Processes preparing parts; the output is the same for any number."""
+    part_mb: float = 64.0
+    """At most this many compressed MB per part; smaller inputs are cut in 16 (at record starts)."""
+    work_dir: str = "${paths.output_root}/prepare/work"
+    """Finished parts wait here until the output is whole, so a rerun of a killed prepare resumes."""
+    paths: Any = None
+    providers: Any = None
 
 
 SCHEMAS = {
@@ -145,6 +207,7 @@ SCHEMAS = {
                  "synthetic_indel": schema(SyntheticIndel),
                  "haplotypes": schema(HaplotypeProvider, samples=(Any, None))},
     "holdout": {"files": schema(HoldoutPolicy.from_files)},
+    "paths": {"paths": PathsConfig},
     # counts has no default here: a mix option lists its sources (merged dicts would keep the defaults').
     "mix": {"mix": schema(Mix, counts=(Dict[str, int], {}),
                           multi_edit=(MultiEditConfig, MultiEditConfig()))},
@@ -156,6 +219,7 @@ def register() -> None:
     """Put every schema into Hydra's ConfigStore (``schema/<group>/<name>``, and ``build_schema``)."""
     store = ConfigStore.instance()
     store.store(name="build_schema", node=BuildConfig)
+    store.store(name="prepare_schema", node=PrepareConfig)
     for group, nodes in SCHEMAS.items():
         for name, node in nodes.items():
             store.store(group=f"schema/{group}", name=name, node=node)

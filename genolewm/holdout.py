@@ -73,7 +73,15 @@ class HoldoutPolicy:
         keys: str | None = None,
         record_ids: Sequence[str] = (),
     ) -> "HoldoutPolicy":
-        """Build a policy from chromosome names, a BED file and a key-list file."""
+        """Build a policy from chromosome names, a BED file and a key-list file.
+
+        Args:
+            chroms: Whole chromosomes held out, in any naming (`chr8`, `8`, `NC_000008.11`).
+            bed: A BED file of held-out intervals (0-based half-open); null: none.
+            keys: A file of held-out variant keys `chrom:pos:ref:alt` (1-based pos, as in VCF), one per line;
+                null: none.
+            record_ids: Held-out record ids: a window of such a record yields nothing.
+        """
         return cls(
             holdout_chroms=tuple(str(c) for c in chroms),
             intervals=tuple(read_bed(bed)) if bed else (),

@@ -44,7 +44,9 @@ class MultiEdit:
     """
 
     fraction: float = 0.0
+    """The share of tuples that carry several edits."""
     max_edits: int = 1
+    """The most edits such a tuple carries (at least 2 when `fraction` > 0)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)) \
@@ -81,7 +83,9 @@ class Mix:
     """
 
     counts: Sequence[EditSourceCount] | Mapping[str, int] = DEFAULT_EDIT_SOURCE_COUNTS
+    """Tuples per window from each source, `{source: count}`, built in this order."""
     multi_edit: MultiEdit = field(default_factory=MultiEdit)
+    """How often a tuple carries several edits (`fraction`, `max_edits`)."""
 
     def __post_init__(self) -> None:
         slots = _as_slots(self.counts)

@@ -21,7 +21,9 @@ class Consumer:
     """Consumer ``index`` of ``count``."""
 
     index: int = 0
+    """Which of the `count` shares this is (0-based)."""
     count: int = 1
+    """How many shares the plan's blocks are dealt into (block `k` goes to `k % count`)."""
 
     def __post_init__(self) -> None:
         ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (self.index, self.count))

@@ -47,12 +47,20 @@ class Tiling:
     """
 
     window_bp: int = 12_288
+    """Bases in every window."""
     stride_bp: int = 8_192
+    """Bases from one window's start to the next one's along a sequence."""
     margin_bp: int = 256
+    """Bases kept clear of each sequence end; a sequence shorter than `window_bp + 2 * margin_bp` gives no window."""
     max_n_fraction: float = 0.5
+    """Windows with more than this fraction of N (assembly gaps) are skipped and counted as `skipped_n`."""
     non_acgtn: str = "mask"
+    """IUPAC codes other than N: `mask` reads them as N and counts them in the manifest's `masked_bases`; `error` stops
+    the build."""
     flank_bp: int = 512  # enough to refill the deletions of 32 edits (a haplotype tuple holds up to 32)
+    """Real bases kept on each side of a window, to refill targets that indels shorten (`target.pad: flank`)."""
     source: str = "reference"
+    """The `source` label every window of this source carries."""
 
     placed = True
     sequence_names = ContigNames(())
@@ -216,7 +224,9 @@ class ReferenceWindows(Tiling):
     """
 
     fasta: str = ""
+    """The indexed FASTA (`.fai` beside it; bgzipped with `.gzi`, or a URL) whose sequences are tiled."""
     contigs: str | Sequence[str] = "primary"
+    """`primary` (1-22, X, Y in any naming), `all`, or a list of sequence names in any naming."""
 
     input_fields: ClassVar[tuple[str, ...]] = ("fasta",)
 
@@ -300,9 +310,11 @@ class RegionWindows(ReferenceWindows):
     """
 
     regions: str = ""
+    """A BED file (0-based half-open) of the intervals to tile."""
     margin_bp: int = 0
-    # The BED says where to tile: every sequence it names, unless a list narrows them.
+    """Bases kept clear of each merged interval's ends."""
     contigs: str | Sequence[str] = "all"
+    """`all` (every sequence the BED names) or a list of sequence names that narrows it."""
 
     input_fields: ClassVar[tuple[str, ...]] = ("fasta", "regions")
 
@@ -353,9 +365,14 @@ class CorpusWindows(Tiling):
     """
 
     path: str = ""
+    """The corpus: FASTA or FASTQ, optionally gzipped."""
     margin_bp: int = 0
+    """Bases kept clear of each record's ends."""
     source: str = "corpus"
+    """The `source` label of windows whose header names none."""
     source_tag: str | None = None
+    """A header-comment key (`source_tag=label`) whose value labels the record's windows; null: every window is
+    labelled `source`."""
 
     placed = False
     input_fields: ClassVar[tuple[str, ...]] = ("path",)

@@ -74,15 +74,25 @@ class HaplotypeProvider:
     """
 
     path: str
+    """The panel store `genolewm-prepare source=haplotypes` made from a phased VCF."""
     name: str = "haplotypes"
+    """The source name: what `mix.counts`, `fallback` and the manifest call it."""
     samples: Sequence[str] | str | None = None
+    """The samples drawn from: a list of names, a file of names (one per line), or null for every sample."""
     max_edits: int = DEFAULT_MAX_EDITS
+    """The most edits one haplotype tuple holds; the first by position are kept."""
     af_field: str = "AF"
+    """As `VariantProvider.af_field`."""
     min_af: float | None = None
+    """As `VariantProvider.min_af`."""
     pass_only: bool = True
+    """As `VariantProvider.pass_only`."""
     max_allele_len: int = MAX_ALLELE_BP
+    """As `VariantProvider.max_allele_len`."""
     edit_types: Sequence[str] | None = None
+    """As `VariantProvider.edit_types`."""
     ref_mismatch: str = "skip"
+    """As `VariantProvider.ref_mismatch`."""
 
     placed = True
 

@@ -46,8 +46,11 @@ class SyntheticIndel(SyntheticProvider):
     """
 
     p: float = 0.5
+    """The success probability of the geometric event length."""
     max_event_bp: int = 15
+    """The longest event (inserted or deleted bases), at most 15."""
     insertion_fraction: float = 0.5
+    """The share of events that are insertions."""
     kind = "synthetic_indel"
 
     def __post_init__(self) -> None:

@@ -136,15 +136,25 @@ class VariantProvider:
     """
 
     path: str
+    """The bgzipped, tabix-indexed VCF (a path or an `https://`, `s3://` or `gs://` URL)."""
     name: str = "variants"
+    """The source name: what `mix.counts`, `fallback` and the manifest call it."""
     af_field: str = "AF"
+    """The INFO key holding the allele frequency (`AF`; `AF_joint` in gnomAD v4.1 joint files)."""
     min_af: float | None = None
+    """Keep alleles whose `af_field` value is at least this; null: no frequency filter."""
     clnsig: Sequence[str] | None = None
+    """Keep records whose ClinVar classification (INFO `CLNSIG`) is one of these whole terms; null: no filter."""
     onc: Sequence[str] | None = None
+    """Also keep records whose oncogenicity classification (INFO `ONC`) is one of these; null: none."""
     pass_only: bool = True
+    """Keep only records whose FILTER is `PASS` (or `.`)."""
     max_allele_len: int = MAX_ALLELE_BP
+    """The longest REF or ALT kept (at most 16)."""
     edit_types: Sequence[str] | None = None
+    """Keep only these edit types (SNV, INS, DEL, MNV, INDEL); null: all."""
     ref_mismatch: str = "skip"
+    """A REF that disagrees with the reference: `skip` (counted in the manifest) or `error` (the build stops)."""
 
     placed = True
     whole_tuple_edits = None

@@ -31,8 +31,11 @@ class OutputSettings:
     """How a run is written: shard size, whether targets are stored, whether inputs are hashed."""
 
     windows_per_shard: int = 256
+    """Planned windows per shard: the unit of writing, reading and sharing out."""
     store_targets: bool = True
+    """Write the target windows; false leaves them to readers, which rebuild them from the window and edits."""
     hash_inputs: bool = True
+    """Record each input's sha256 in the manifest (false: size and mtime only; for very large inputs)."""
 
     name: ClassVar[str] = ""
 

@@ -74,7 +74,9 @@ class ParquetFormat(OutputSettings):
     """Zstd-compressed (by default) Parquet shards; any Parquet reader opens ``tuples/*.parquet``."""
 
     compression: str = "zstd"
+    """The Parquet codec: zstd, snappy, gzip, lz4 or none."""
     compression_level: int | None = None
+    """The codec's level; null: its default."""
 
     name = "parquet"
 
