@@ -55,6 +55,10 @@ PREPARE_CONFIG_PATH = (str(_CHECKOUT_CONF / "prepare") if CONFIG_PATH == str(_CH
 INPUT_PATH_KEYS = ("reference", "gnomad", "clinvar", "holdout_bed", "holdout_keys", "corpus", "regions")
 
 
+# Each generated schema -> the class or function it was generated from, whose docstrings document its keys.
+SCHEMA_SOURCES: dict[type, Any] = {}
+
+
 def _config_type(hint, where: str):
     """The OmegaConf-supported type of an annotation: primitives, Optional, lists and dicts of them."""
     if hint in (int, float, bool, str):
@@ -99,7 +103,9 @@ def schema(target, *, with_target: bool = True, only: tuple[str, ...] | None = N
             fields.append((param.name, kind, field(default_factory=lambda d=default: d)))
         else:
             fields.append((param.name, kind, field(default=default)))
-    return dataclasses.make_dataclass(f"{target.__qualname__.replace('.', '_')}Config", fields)
+    node = dataclasses.make_dataclass(f"{target.__qualname__.replace('.', '_')}Config", fields)
+    SCHEMA_SOURCES[node] = target
+    return node
 
 
 def _plain(value):

@@ -66,7 +66,7 @@ def read_samples(samples, key: str) -> list[str] | None:
 
 @dataclass
 class HaplotypeProvider:
-    """Whole tuples of haplotype alleles from a panel store (see the module docstring).
+    """Whole tuples of haplotype alleles from a panel store (see `genolewm.providers.haplotypes`).
 
     ``samples``: the samples drawn from (a list, a file of names, or None for
     all); ``max_edits``: the most edits a tuple holds; the allele filter
