@@ -130,7 +130,7 @@ def evaluate(model: WorldModel, loader: DataLoader, device: torch.device) -> dic
 
 def train(train_runs: list[str], val_runs: list[str], *, epochs: int = 6, batch_size: int = 16, lr: float = 3e-3,
           edited_weight: float = 1.0, workers: int = 0, seed: int = 0, device: str | None = None) -> dict:
-    """Train on ``train_runs`` and return the metrics on ``val_runs`` (see :func:`evaluate`)."""
+    """Train on ``train_runs`` and return the metrics on ``val_runs`` (see `evaluate`)."""
     torch.manual_seed(seed)
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     train_set = RunDataset(train_runs, batch_size=batch_size, shuffle=True, seed=seed)

@@ -1,6 +1,6 @@
 """genolewm: training tuples (reference window, edits, target window) for genomic world models.
 
-The seed's names are here: the value types and protocols (:mod:`genolewm.types`),
+The seed's names are here: the value types and protocols (`genolewm.types`),
 the builder, the holdout, the mix, the providers and the window sources.
 """
 

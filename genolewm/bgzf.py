@@ -33,8 +33,8 @@ def _span(text: bytes, lo: int, hi: int) -> bytes:
 
 
 class Reader(Protocol):
-    """What :class:`BgzfText` reads compressed bytes from: ``read(n)`` returns exactly ``n`` bytes or
-    raises :class:`~genolewm.errors.InputError`."""
+    """What `BgzfText` reads compressed bytes from: ``read(n)`` returns exactly ``n`` bytes or
+    raises `InputError`."""
 
     def read(self, n: int) -> bytes: ...
 
@@ -105,7 +105,7 @@ def _block_size(header: bytes, where: str) -> int:
 
 
 class BgzfText:
-    """The text between virtual offsets ``begin`` and ``end`` of a BGZF file, read with :meth:`lines`;
+    """The text between virtual offsets ``begin`` and ``end`` of a BGZF file, read with `lines`;
     ``reader`` yields the compressed bytes from ``begin``'s block on, and nothing past ``end``'s block is
     asked of it. ``consumed`` counts the compressed bytes inflated so far."""
 

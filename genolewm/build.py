@@ -1,6 +1,6 @@
 """``python -m genolewm.build``: compose the config, build the tuples, write the run.
 
-Hydra lives here, in :mod:`genolewm.config` and in ``conf/``; everything else
+Hydra lives here, in `genolewm.config` and in ``conf/``; everything else
 is plain library code. Bad configuration or input stops the run with one
 line on stderr naming what to fix, exit status 2, and no finished-looking
 output.

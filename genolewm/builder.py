@@ -1,7 +1,7 @@
 """Training tuples: a window, the edits of one mix slot, and the edited target.
 
 Randomness: with ``seed`` every draw for a window comes from its own
-counter-based stream (:mod:`genolewm.streams`), keyed by
+counter-based stream (`genolewm.streams`), keyed by
 ``stream_seed(seed, window, requested, serving)``: the first 8 bytes
 (big-endian) of
 ``sha256("{seed}/{requested}/{serving}/{record_id}/{start_bp}/{window_id}")``.
@@ -10,7 +10,7 @@ differ when a fallback serves); the number of edits per tuple comes from the
 stream with ``serving`` = ``edits-per-tuple``. A slot of single-edit tuples
 asks its source for all of its edits at once, and the fallback for what is
 missing; for a block's windows, that first draw is settled together where
-the source can (:meth:`EditProvider.draw_block`), from the same streams, so
+the source can (`EditProvider.draw_block`), from the same streams, so
 the tuples are the same. No draw depends on which process, worker or shard
 handles the window, or on the windows before it.
 
@@ -61,8 +61,8 @@ def stream_seed(seed: int, window: WindowContext, requested: str, serving: str) 
 class TupleSettings:
     """How one window's tuples are made: the seed's arguments plus the target padding and edge margin.
 
-    ``mix`` takes a :class:`~genolewm.mix.Mix` (with its multi-edit rate), a
-    ``{source: count}`` mapping or :class:`EditSourceCount` entries;
+    ``mix`` takes a `Mix` (with its multi-edit rate), a
+    ``{source: count}`` mapping or `EditSourceCount` entries;
     ``fallback_sources`` a ``{source: fallback}`` mapping.
     """
 
@@ -114,7 +114,7 @@ class TupleSettings:
 
 
 def as_providers(providers) -> dict[str, EditProvider]:
-    """``providers`` as named :class:`EditProvider` objects; seed-style functions are wrapped."""
+    """``providers`` as named `EditProvider` objects; seed-style functions are wrapped."""
     if not isinstance(providers, Mapping):
         raise ContractError(f"providers={providers!r}: give a mapping {{source name: provider}}")
     out = {}
@@ -238,7 +238,7 @@ def _fill_slot(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
 
 def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
                  ) -> list[tuple[tuple[str, ...], tuple[RelEdit, ...]]]:
-    """:func:`_fill_slot` for ``count`` tuples of one edit each: every edit the slot's source can give in
+    """`_fill_slot` for ``count`` tuples of one edit each: every edit the slot's source can give in
     one draw, then its fallback's for the rest, and so on down the chain."""
     fallbacks = slot.settings.fallback_sources
     out: list[tuple[tuple[str, ...], tuple[RelEdit, ...]]] = []
@@ -256,8 +256,8 @@ def _fill_single(slot: _Slot, count: int, providers: Mapping[str, EditProvider]
 
 
 def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], checked: set) -> list[tuple]:
-    """:func:`_fill_slot` for a source whose one draw is one whole tuple (a
-    :class:`~genolewm.types.TupleSource`): its ``count`` draws, asked at once, each tuple's sources, edits,
+    """`_fill_slot` for a source whose one draw is one whole tuple (a
+    `TupleSource`): its ``count`` draws, asked at once, each tuple's sources, edits,
     notes and the draw's carrier. A draw with no edit is a shortfall: the fallback chain
     serves that tuple one edit. ``checked`` holds the ids of the window's edit objects checked already."""
     window, margin, requested = slot.window, slot.settings.edge_margin, slot.requested
@@ -297,7 +297,7 @@ def _fill_whole(slot: _Slot, count: int, providers: Mapping[str, EditProvider], 
 
 def _check_whole(window: WindowContext, serving: str, edits: tuple[RelEdit, ...], most: int, margin: int,
                  held_out: Callable[[RelEdit], bool], checked: set) -> None:
-    """A whole tuple keeps the draw contract: at most ``most`` edits, each as :func:`_check` wants, sorted
+    """A whole tuple keeps the draw contract: at most ``most`` edits, each as `_check` wants, sorted
     by position and none overlapping the next. Haplotypes of a window share alleles, and edits are
     immutable: an edit object whose id is in ``checked`` (kept alive by the block) was checked already."""
     if len(edits) > most:
@@ -336,7 +336,7 @@ def draw_windows(
     ``into``; return the variants the sources skipped (``{"<provider>:<reason>": n}``) and classified
     (``{(provider, CLNSIG value, "selected" | "rejected"): n}``). Held-out windows add nothing.
 
-    Each source the mix can reach is first told all the windows (:meth:`EditProvider.prepare`), so a
+    Each source the mix can reach is first told all the windows (`EditProvider.prepare`), so a
     VCF source reads and checks its variants for them at once.
     """
     skipped: Counter = Counter()
@@ -386,7 +386,7 @@ def draw_windows(
 
 
 def _count(serving: str, tally, skipped: Counter, classified: Counter) -> None:
-    """Add a source's counts (a :class:`Draw` or :class:`Tally`) to a block's, keyed by the source."""
+    """Add a source's counts (a `Draw` or `Tally`) to a block's, keyed by the source."""
     if tally.skipped:
         skipped.update({f"{serving}:{reason}": n for reason, n in tally.skipped.items()})
     if tally.classified:
@@ -419,7 +419,7 @@ def build_training_tuples(
     """Build one window's tuples: ``count`` tuples per mix slot, in mix order.
 
     Give ``seed`` (worker-invariant: see the module docstring) or the seed's
-    ``rng``. A tuple carries one edit, or with a :class:`~genolewm.mix.Mix`
+    ``rng``. A tuple carries one edit, or with a `Mix`
     whose ``multi_edit`` says so, sometimes several applied together. A
     held-out window yields nothing. A source that comes up short is topped
     up from its configured fallback (and that one's, in turn); with no
@@ -456,7 +456,7 @@ class BlockResult:
 
     @property
     def windows(self) -> list[WindowContext]:
-        """The kept windows, in plan order: the rows of :attr:`tuples`."""
+        """The kept windows, in plan order: the rows of `tuples`."""
         return self.tuples.windows
 
     @property

@@ -363,7 +363,7 @@ MAX_CONFIG_BYTES = 4 << 20
 def load_run_config(run_dir: str | os.PathLike) -> tuple[str, DictConfig]:
     """A finished run's ``config.yaml`` (text and config), read as data: a build writes it resolved, so an
     interpolation (a resolver such as ``${oc.env:...}``) is refused, never resolved, and a ``_target_`` that
-    is not one of genolewm's components (:func:`known_targets`) is refused, never imported. Only then may
+    is not one of genolewm's components (`known_targets`) is refused, never imported. Only then may
     the caller instantiate it (the audit does, to re-derive what it checks)."""
     from .store.manifest import inside
 

@@ -1,12 +1,12 @@
 """The config reference: every group, option and key of ``conf/``, as Markdown, generated from the schemas.
 
 Keys, types and defaults come from the structured configs of
-:mod:`genolewm.config` (themselves generated from the components'
+`genolewm.config` (themselves generated from the components'
 signatures); each key's description is the docstring of the field or
 parameter it comes from, read with griffe (the docstring reader of
 mkdocstrings: ``pip install genolewm[docs]``). Options are the YAML files of
 each group, described by their leading comment. The docs site builds its
-config reference page from :func:`markdown`, so the page cannot drift from
+config reference page from `markdown`, so the page cannot drift from
 the code; ``python -m genolewm.config_reference`` prints it.
 """
 

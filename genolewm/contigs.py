@@ -2,7 +2,7 @@
 
 Each file names contigs its own way; the reference FASTA's names are the
 ones genolewm uses everywhere (windows, manifest, variant keys). A
-:class:`ContigNames` built from one file's names translates a name written
+`ContigNames` built from one file's names translates a name written
 in any convention to that file's spelling.
 """
 
@@ -92,6 +92,6 @@ def sequence_kind(name: str) -> str:
 
 
 def count_kinds(names: Iterable[str]) -> dict[str, int]:
-    """How many of ``names`` are of each :func:`sequence_kind`, in :data:`SEQUENCE_KINDS` order."""
+    """How many of ``names`` are of each `sequence_kind`, in `SEQUENCE_KINDS` order."""
     counts = Counter(map(sequence_kind, names))
     return {kind: counts[kind] for kind in SEQUENCE_KINDS if counts[kind]}

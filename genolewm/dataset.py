@@ -1,7 +1,7 @@
 """``GenoLeWMDataset``: the live tuple stream as a torch ``IterableDataset``.
 
 The window plan is cut into blocks of ``windows_per_block`` windows and each
-consumer (distributed rank x DataLoader worker, see :mod:`genolewm.partition`)
+consumer (distributed rank x DataLoader worker, see `genolewm.partition`)
 builds only its blocks. Every window's draws derive from the run seed and
 the window alone, so the multiset of tuples is the same for any number of
 workers or ranks, and equals what a build with
@@ -92,15 +92,15 @@ class GenoLeWMDataset(IterableDataset):
     """Deterministic iterable dataset over windows and edit-source providers.
 
     ``windows`` is a window source, or as in the seed an iterable of
-    :class:`WindowContext` (or a callable returning one). Yields
-    :class:`TrainingTuple` values, or :class:`TrainingDatasetItem` (source
-    window + tuple, what :func:`genolewm.tensors.collate` takes) when
-    ``with_windows``. ``settings`` are :class:`~genolewm.builder.TupleSettings`'
+    `WindowContext` (or a callable returning one). Yields
+    `TrainingTuple` values, or `TrainingDatasetItem` (source
+    window + tuple, what `genolewm.tensors.collate` takes) when
+    ``with_windows``. ``settings`` are `TupleSettings`'
     fields (the seed's ``mix``, ``holdouts``, ``fallback_sources``,
     ``preserve_length``, and ``pad``, ``edge_margin``). ``rank``/``world_size``
     override the distributed defaults (torch.distributed when initialised,
     else ``RANK``/``WORLD_SIZE``). ``shuffle=True`` permutes blocks and items
-    per epoch (module docstring; call :meth:`set_epoch`).
+    per epoch (module docstring; call `set_epoch`).
     """
 
     def __init__(
@@ -162,14 +162,14 @@ class RunDataset(IterableDataset):
     """A finished build (one run dir, or the run dirs of a sharded sweep) as batches of tensors.
 
     Each consumer (rank x DataLoader worker) reads its shards, the same
-    blocks the live :class:`GenoLeWMDataset` gives it when its
+    blocks the live `GenoLeWMDataset` gives it when its
     ``windows_per_block`` equals the build's ``output.windows_per_shard``, and
-    yields :func:`genolewm.tensors.collate`-shaped batches of ``batch_size``
-    tuples with source and contig labels (see :attr:`vocabulary`; the last
+    yields `genolewm.tensors.collate`-shaped batches of ``batch_size``
+    tuples with source and contig labels (see `vocabulary`; the last
     batch may be shorter; use ``DataLoader(dataset, batch_size=None)``), or
-    with ``tensors=False`` the :class:`TrainingDatasetItem` values the live
+    with ``tensors=False`` the `TrainingDatasetItem` values the live
     dataset yields with ``with_windows=True``. ``shuffle=True`` permutes
-    shards and tuples per epoch (module docstring; call :meth:`set_epoch`).
+    shards and tuples per epoch (module docstring; call `set_epoch`).
     ``len()`` is this consumer's number of batches (items with
     ``tensors=False``), from the manifests.
     """

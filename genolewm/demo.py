@@ -6,7 +6,7 @@ assembly gap and soft-masked repeats, a gnomAD-like VCF (INFO AF) and a
 ClinVar-like VCF (INFO CLNSIG) whose REF alleles match the reference, both
 bgzipped and tabix-indexed, a holdout BED, a held-out variant-key list and an
 unplaced sequence corpus, and a phased panel of 40 samples on chr21
-(:mod:`genolewm.panels`) with the haplotype store made from it. The VCFs include the awkward records real releases
+(`genolewm.panels`) with the haplotype store made from it. The VCFs include the awkward records real releases
 have: multi-allelic sites, indels, an allele over 16 bp, a symbolic allele, a
 spanning deletion, a missing AF and non-PASS records.
 """

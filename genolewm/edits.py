@@ -69,7 +69,7 @@ def apply_edits(
 
 def apply_sorted(sequence: str, ordered: Sequence[RelEdit], *, left_flank: str = "", right_flank: str = "",
                  preserve_length: bool = True, where: str = "window") -> str:
-    """:func:`apply_edits` for edits already sorted by position (a tuple's, as the builder makes them)."""
+    """`apply_edits` for edits already sorted by position (a tuple's, as the builder makes them)."""
     n = len(sequence)
     parts = []
     cursor = 0

@@ -3,7 +3,7 @@
 Hydra writes ``.hydra/`` and opens the job log before the build starts; a
 second build into a dir that is being built, or that holds a finished run,
 must fail before that, changing no byte of the dir. The claim (a lock held
-until the process ends; see :mod:`genolewm.store.lock`) is taken here for
+until the process ends; see `genolewm.store.lock`) is taken here for
 single runs. A multirun refuses a sweep dir that already holds one; its
 jobs claim their own dirs when they build.
 """

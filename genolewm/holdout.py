@@ -1,4 +1,4 @@
-"""Holdouts: what must never reach a trainer (:class:`~genolewm.types.Holdout`).
+"""Holdouts: what must never reach a trainer (`Holdout`).
 
 Intervals are 0-based half-open (BED); variant keys are ``chrom:pos:ref:alt``
 with the 1-based VCF position. Lookup structures are built once, when the
@@ -166,7 +166,7 @@ class HoldoutPolicy:
         }
 
     def identity(self) -> str:
-        """``sha256:`` + the sha256 of :meth:`to_dict` as canonical JSON."""
+        """``sha256:`` + the sha256 of `to_dict` as canonical JSON."""
         return digest(self.to_dict())
 
     def inputs(self) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ In a Lightning + Hydra project (the lightning-hydra-template's
     val: /data/runs/val              # e.g. built with split=val
     batch_size: 64
 
-Each loader reads a :class:`~genolewm.dataset.RunDataset`, which yields whole
+Each loader reads a `RunDataset`, which yields whole
 batches and shares shards out across distributed ranks and DataLoader
 workers itself, so Lightning's own samplers are not used. The training set
 is shuffled per epoch: the module sets the dataset's epoch from the
@@ -48,7 +48,7 @@ class RunDataModule(pl.LightningDataModule):
     """Train, validation and test loaders over run dirs (each a path, a list of paths, or None).
 
     ``batch_size``, ``max_edits``, ``shuffle_buffer`` and ``seed`` are
-    :class:`~genolewm.dataset.RunDataset`'s; only ``train`` is shuffled.
+    `RunDataset`'s; only ``train`` is shuffled.
     ``num_workers`` and ``pin_memory`` are the DataLoaders'.
     """
 

@@ -66,7 +66,7 @@ _PREFIXES = {1e3: "k", 1e6: "M", 1e9: "G"}
 def progress(log: logging.Logger, enabled: bool, what: str, total: int, unit: str = "",
              scale: float = 1.0) -> Iterator[Callable[[int, str], None]]:
     """``update(n, detail)`` adds ``n`` done: a bar with rate and ETA on a terminal; without one, a log
-    line every :data:`PROGRESS_EVERY_S` seconds."""
+    line every `PROGRESS_EVERY_S` seconds."""
     if not enabled:
         yield lambda n, detail="": None
     elif sys.stderr.isatty():

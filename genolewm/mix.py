@@ -1,6 +1,6 @@
 """The per-window mix of edit sources and the fallbacks between sources.
 
-:data:`DEFAULT_EDIT_SOURCE_COUNTS` and :data:`DEFAULT_SOURCE_FALLBACKS` are
+`DEFAULT_EDIT_SOURCE_COUNTS` and `DEFAULT_SOURCE_FALLBACKS` are
 the data contract's defaults; ``conf/mix/default.yaml`` and
 ``conf/fallback/default.yaml`` say the same (a test keeps them equal).
 """
@@ -79,7 +79,7 @@ class Mix:
     """Tuples per window from each source, in order, and how many edits each tuple carries.
 
     ``counts`` is a ``{source: count}`` mapping (its order is the order
-    tuples are built in) or a sequence of :class:`EditSourceCount`.
+    tuples are built in) or a sequence of `EditSourceCount`.
     """
 
     counts: Sequence[EditSourceCount] | Mapping[str, int] = DEFAULT_EDIT_SOURCE_COUNTS
@@ -177,7 +177,7 @@ def as_fallbacks(value: Mapping[str, str | None] | None) -> Fallbacks:
 
 
 def as_mix(value, multi_edit: MultiEdit | None = None) -> Mix:
-    """``value`` as a :class:`Mix`: a Mix, a ``{source: count}`` mapping or EditSourceCount entries."""
+    """``value`` as a `Mix`: a Mix, a ``{source: count}`` mapping or EditSourceCount entries."""
     if isinstance(value, Mix):
         return value if multi_edit is None else Mix(value.counts, multi_edit)
     return Mix(value, multi_edit or MultiEdit())

@@ -10,7 +10,7 @@ reason. Build configs point at the output
 
 A bgzipped input with a tabix index is cut into parts of about ``part_mb``
 compressed megabytes at record starts the index names
-(:mod:`genolewm.bgzf`); ``workers`` processes prepare the parts in any order,
+(`genolewm.bgzf`); ``workers`` processes prepare the parts in any order,
 each part's output is kept in a work directory named by what the output
 depends on, and the output is their concatenation in file order: the same
 bytes for any number of workers, and a rerun of a killed prepare does only
@@ -72,7 +72,7 @@ MIN_PARTS = 16
 
 
 def allele_filter(settings) -> AlleleFilter:
-    """The :class:`AlleleFilter` of one provider's config node."""
+    """The `AlleleFilter` of one provider's config node."""
     try:
         return AlleleFilter.from_settings(**{k: settings[k] for k in FILTER_SETTINGS if k in settings})
     except ConfigError as exc:
@@ -517,7 +517,7 @@ def run(cfg: DictConfig, run_dir: str, show_progress: bool = True) -> dict:
 
 
 def _prepare_haplotypes(cfg: DictConfig, run_dir: str, show_progress: bool) -> dict:
-    """Convert a phased VCF into a haplotype store (:mod:`genolewm.providers.panel`)."""
+    """Convert a phased VCF into a haplotype store (`genolewm.providers.panel`)."""
     try:
         input_path = where(str(cfg.input))
         output = os.path.abspath(cfg.output or str(Path(run_dir) / "haplotypes.store"))

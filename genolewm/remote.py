@@ -7,10 +7,10 @@ A remote file is never downloaded to be hashed: it is known by its URL,
 size, ``ETag`` and ``Last-Modified`` from one HEAD request, and by the
 sha256 of its index, which is small and read whole.
 
-:class:`RangeReader` reads a byte range through an htslib handle. htslib
+`RangeReader` reads a byte range through an htslib handle. htslib
 reconnects a dropped transfer a few times by itself; when it gives up, the
 range is reopened at the byte it stopped at, after a pause, and after
-:data:`RETRY_DELAYS_S` the read fails with one line naming the URL and the
+`RETRY_DELAYS_S` the read fails with one line naming the URL and the
 byte offset. A transfer that ends early is a failure, never a short read.
 """
 
@@ -107,7 +107,7 @@ def describe(url: str, warn: bool = True) -> dict:
 
 class RangeReader(io.RawIOBase):
     """Bytes ``[start, end)`` of ``path`` (a local path or a URL) through an htslib handle; ``end`` None
-    reads to the end of the file. :meth:`read` returns exactly what it is asked for, short only at
+    reads to the end of the file. `read` returns exactly what it is asked for, short only at
     ``end`` or the end of the file."""
 
     def __init__(self, path: str, start: int = 0, end: int | None = None) -> None:
@@ -215,7 +215,7 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=None)
 def local_index(path: str, suffixes: tuple[str, ...] = (".tbi", ".csi")) -> str | None:
     """A local copy of the index of ``path`` (the file beside a local path; for a URL, the remote index
-    kept in :func:`cache_dir` under its sha256), or None without one. Handing htslib this copy keeps it
+    kept in `cache_dir` under its sha256), or None without one. Handing htslib this copy keeps it
     from downloading the index into the working directory."""
     if not is_url(path):
         return next((path + s for s in suffixes if os.path.isfile(path + s)), None)

@@ -327,7 +327,7 @@ def _replace(target: Path, data: bytes) -> None:
 
 def write_report(path: str | Path, show_progress: bool = False) -> Path:
     """Write ``report.html`` (and its PNGs in ``report/``) for a run dir or a sweep dir; return its path.
-    ``show_progress``: see :func:`run_stats`."""
+    ``show_progress``: see `run_stats`."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such run or sweep directory")

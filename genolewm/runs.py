@@ -3,7 +3,7 @@
 A run's shard ``k`` is block ``k`` of the window plan, so the shards of
 several runs built with the same config and ``shard.index``
 0..``shard.count``-1 fit together without overlap. Shards are read through
-the :class:`~genolewm.types.RunReader` the manifest's format names.
+the `RunReader` the manifest's format names.
 """
 
 from __future__ import annotations

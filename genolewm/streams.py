@@ -1,7 +1,7 @@
 """Counter-based random streams: the n-th number of a stream is a pure function of its key and n.
 
 A build's draws come from one stream per (window, mix slot, source): its
-key is the builder's stream seed (:func:`genolewm.builder.stream_seed`), and
+key is the builder's stream seed (`genolewm.builder.stream_seed`), and
 its n-th 64-bit number (n = 0, 1, 2, ...) is
 
     mix(key + (n + 1) * 0x9E3779B97F4A7C15 mod 2**64)
@@ -16,11 +16,11 @@ generator behind Java's SplittableRandom):
 
 (products mod 2**64). Nothing is seeded: making a stream costs nothing,
 and any stretch of it can be computed at once, for one window or for a
-block of windows (:meth:`Stream.u64s`, :func:`numbers`). A uniform integer
+block of windows (`Stream.u64s`, `numbers`). A uniform integer
 in ``[0, n)`` is ``(u * n) >> 64`` of one number ``u`` (a bias below
 ``n / 2**64``); a uniform float in [0, 1) is ``(u >> 11) / 2**53``.
 
-:class:`Stream` is a :class:`random.Random`, so providers written against
+`Stream` is a `random.Random`, so providers written against
 ``random.Random`` (``randrange``, ``random``, ``choice``, ``shuffle``) draw
 from it unchanged.
 """
@@ -65,7 +65,7 @@ def below(rng: random.Random, n: int) -> int:
 
 
 def u64s(rng: random.Random, n: int) -> np.ndarray:
-    """The next ``n`` 64-bit numbers of ``rng``: at once from a :class:`Stream`, one by one otherwise."""
+    """The next ``n`` 64-bit numbers of ``rng``: at once from a `Stream`, one by one otherwise."""
     if isinstance(rng, Stream):
         return rng.u64s(n)
     return np.array([rng.getrandbits(64) for _ in range(n)], np.uint64)

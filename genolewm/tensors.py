@@ -17,11 +17,11 @@ window_index   ``[B]``         int64  the tuple's window in the plan
 tuple_index    ``[B]``         int64  the tuple within its window
 =============  ==============  =====  ===============================================
 
-With a :class:`~genolewm.tokens.Vocabulary` (``RunDataset`` always has one,
+With a `Vocabulary` (``RunDataset`` always has one,
 ``collate(..., vocabulary=...)`` for live items), batches also carry labels:
 ``requested_source`` ``[B]`` and ``edit_source`` ``[B, E]`` (source ids, 0
 where padded) and ``chrom`` ``[B]`` (contig id, -1 for unplaced windows).
-:func:`decode` turns a batch back into sequences and edits.
+`decode` turns a batch back into sequences and edits.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Batch(dict):
     ``DataLoader(dataset, batch_size=N)`` would stack N batches into one
     (``[N, B, L]``) or fail on their shapes. torch's ``default_collate``
     looks a batch element's type up in ``default_collate_fn_map``, its hook for
-    types of their own; :class:`Batch` is entered there, for this type only,
+    types of their own; `Batch` is entered there, for this type only,
     and refuses.
     """
 
@@ -54,7 +54,7 @@ default_collate_fn_map[Batch] = _refuse
 
 
 def batch(arrays: dict[str, np.ndarray]) -> Batch:
-    """Arrays as a :class:`Batch` of tensors."""
+    """Arrays as a `Batch` of tensors."""
     return Batch(to_tensors(arrays))
 
 
@@ -64,7 +64,7 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def collate(items: Sequence, max_edits: int | None = None, vocabulary: Vocabulary | None = None
             ) -> dict[str, torch.Tensor]:
-    """A DataLoader ``collate_fn`` for :class:`~genolewm.types.TrainingDatasetItem` lists (with
+    """A DataLoader ``collate_fn`` for `TrainingDatasetItem` lists (with
     ``vocabulary``, source and contig labels too: ``functools.partial(collate, vocabulary=...)``)."""
     tuples = [item.training_tuple for item in items]
     edits = [e for t in tuples for e in t.rel_edits]

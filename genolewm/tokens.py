@@ -1,6 +1,6 @@
 """Tokens: sequences and edits as NumPy arrays (A=0 C=1 G=2 T=3 N=4), with no torch.
 
-What run formats write and read; :mod:`genolewm.tensors` turns batches of
+What run formats write and read; `genolewm.tensors` turns batches of
 them into torch tensors.
 """
 
@@ -135,9 +135,9 @@ def edited_tokens(windows: np.ndarray, counts: np.ndarray, edits: FlatEdits, sid
                   flanks: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Length-preserved targets as tokens: row ``i`` of ``windows`` with its ``counts[i]`` edits applied
     (``edits`` flat, in tuple order, each tuple's sorted by position), as
-    :func:`genolewm.edits.apply_edits` with ``preserve_length`` makes them.
+    `genolewm.edits.apply_edits` with ``preserve_length`` makes them.
 
-    ``sides`` is each tuple's stored ``adjusted_side`` (:data:`SIDE_CODES`);
+    ``sides`` is each tuple's stored ``adjusted_side`` (`SIDE_CODES`);
     ``flanks(i)`` gives tuple ``i``'s left and right flank tokens (empty
     for ``pad: N``), read only for tuples whose length changes. Tuples of
     same-length edits are written in one scatter over the batch.

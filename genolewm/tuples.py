@@ -1,6 +1,6 @@
 """A block's tuples held as columns: what the builder draws, and what the run formats write in bulk.
 
-A :class:`TupleBlock` is a sequence of :class:`~genolewm.types.TrainingTuple`
+A `TupleBlock` is a sequence of `TrainingTuple`
 made on access. Formats read its columns and its targets in bulk instead:
 a target is its window with the edits applied, so keeping one string per
 tuple (~8 per window) would only be copied again by every writer.
@@ -32,7 +32,7 @@ class TupleBlock(Sequence):
     sorted by position and never overlap (the builder makes them so).
 
     ``pad`` and ``preserve_length`` are the target settings
-    (:class:`~genolewm.builder.TupleSettings`) the targets are made with.
+    (`TupleSettings`) the targets are made with.
     """
 
     def __init__(self, pad: str, preserve_length: bool) -> None:
@@ -49,7 +49,7 @@ class TupleBlock(Sequence):
         self._shared: dict = {}  # what a block and its slices make once (see window_bytes)
 
     def add_window(self, window: WindowContext) -> int:
-        """Add ``window``; return its row for :meth:`append`."""
+        """Add ``window``; return its row for `append`."""
         self.windows.append(window)
         self.labels.append(window.label)
         return len(self.windows) - 1
@@ -124,7 +124,7 @@ class TupleBlock(Sequence):
                             preserve_length=self.preserve_length, where=self.labels[row])
 
     def column(self, name: str) -> list:
-        """The values of the :class:`~genolewm.types.TrainingTuple` field ``name``, one per tuple."""
+        """The values of the `TrainingTuple` field ``name``, one per tuple."""
         if name in _WINDOW_FIELDS:
             attr, windows = _WINDOW_FIELDS[name], self.windows
             return [getattr(windows[r], attr) for r in self.rows]
@@ -148,7 +148,7 @@ class TupleBlock(Sequence):
         rows of a matrix: each tuple's window bytes, copied in one NumPy call
         (which leaves the GIL to other threads), with the ALTs of edits that
         keep their length written over where their REF matches. Any other
-        tuple goes through :func:`apply_edits`, which also names a mismatch.
+        tuple goes through `apply_edits`, which also names a mismatch.
         """
         n = len(self)
         matrix = self.window_bytes() if n and self.preserve_length else None
@@ -191,8 +191,8 @@ class TupleBlock(Sequence):
 
     def _shift(self, target: np.ndarray, window: np.ndarray, context: WindowContext, e: RelEdit) -> bool:
         """Make ``target`` (a copy of ``window``'s bytes) the length-preserved target of the one edit ``e``
-        that changes the length, as :func:`apply_edits` does: the end away from the edit stays, the other
-        loses bases or takes them from its flank (then N). False, leaving it to :func:`apply_edits`, when
+        that changes the length, as `apply_edits` does: the end away from the edit stays, the other
+        loses bases or takes them from its flank (then N). False, leaving it to `apply_edits`, when
         the REF is not the window's or the edit sits too near an end to shift."""
         pos, n, ref_len, alt_len = e.rel_pos, len(window), len(e.ref), len(e.alt)
         if window[pos : pos + ref_len].tobytes() != e.ref.encode():

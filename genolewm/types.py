@@ -1,13 +1,13 @@
 """The value types every module shares, and one protocol per role.
 
 Value types validate themselves when made (the seed's contract: each bad
-field is a :class:`~genolewm.errors.ContractError` naming it). Roles:
+field is a `ContractError` naming it). Roles:
 
-- :class:`WindowSource`: a plan of windows (reference tiling, corpus, regions);
-- :class:`EditProvider`: where a window's edits come from (:class:`TupleSource`: one whose draw is a
+- `WindowSource`: a plan of windows (reference tiling, corpus, regions);
+- `EditProvider`: where a window's edits come from (`TupleSource`: one whose draw is a
   whole tuple);
-- :class:`Holdout`: what never reaches a trainer;
-- :class:`RunWriter` / :class:`RunReader`: how a run's shards are written and read.
+- `Holdout`: what never reaches a trainer;
+- `RunWriter` / `RunReader`: how a run's shards are written and read.
 
 Every component says what it reads (``inputs()``: the files the manifest
 hashes), what it is (``identity()``: a digest of everything that changes its
@@ -352,9 +352,9 @@ class Draw:
 
 @dataclass(frozen=True)
 class Tally:
-    """What a provider counted while making a block's windows ready (:meth:`EditProvider.prepare`): the
+    """What a provider counted while making a block's windows ready (`EditProvider.prepare`): the
     alleles it skipped by reason and, for sources that filter on ClinVar classifications, the alleles it
-    classified by ``(CLNSIG value, "selected" | "rejected")``; each allele once per run, as in :class:`Draw`."""
+    classified by ``(CLNSIG value, "selected" | "rejected")``; each allele once per run, as in `Draw`."""
 
     skipped: Mapping[str, int] = field(default_factory=lambda: NOTHING_SKIPPED)
     classified: Mapping[tuple[str, str], int] = field(default_factory=lambda: NOTHING_SKIPPED)
@@ -371,7 +371,7 @@ class Component(Protocol):
         """The files it reads; the manifest records their size and sha256."""
 
     def identity(self) -> str:
-        """``sha256:...`` of everything that changes its output (see :func:`digest`)."""
+        """``sha256:...`` of everything that changes its output (see `digest`)."""
 
     def audit_spec(self) -> dict:
         """How the audit re-checks its output: ``{"kind": ..., ...}``."""
@@ -383,7 +383,7 @@ class WindowSource(Component, Protocol):
 
     ``placed`` sources have genome coordinates (``sequence_names`` names the
     input's sequences); unplaced ones have empty ``sequence_names``. ``iter_plan`` yields
-    :data:`Planned` ``(plan index, window, codes)`` for plan indices in
+    `Planned` ``(plan index, window, codes)`` for plan indices in
     ``[start, stop)``, with window None where the planned window is skipped
     as mostly N, and ``codes`` the IUPAC codes read as N among the bases no
     earlier window of its sequence covers, by code. ``sequences`` says which
@@ -430,7 +430,7 @@ class EditProvider(Component, Protocol):
 
     ``draw_block`` settles the first draw of many windows at once: per
     window, what ``draw`` would return for ``count`` edits from the
-    counter-based stream ``keys[i]`` (:class:`genolewm.streams.Stream`) with
+    counter-based stream ``keys[i]`` (`genolewm.streams.Stream`) with
     only ``holdouts``' edits excluded, when that is exactly ``count`` edits;
     None where the window must be drawn on its own (too few eligible edits, a
     draw that repeats, is held out or meets an N, or a source that draws only
@@ -439,7 +439,7 @@ class EditProvider(Component, Protocol):
     ``whole_tuple_edits`` is None for sources that serve a slot's edits one
     by one. A source whose one draw is one whole tuple (a haplotype's alleles
     applied together) sets it to the most edits such a tuple holds, and is a
-    :class:`TupleSource`.
+    `TupleSource`.
     """
 
     name: str
@@ -461,7 +461,7 @@ class EditProvider(Component, Protocol):
 
 @runtime_checkable
 class TupleSource(EditProvider, Protocol):
-    """An :class:`EditProvider` whose one draw is one whole tuple (its ``whole_tuple_edits`` is set).
+    """An `EditProvider` whose one draw is one whole tuple (its ``whole_tuple_edits`` is set).
 
     The builder asks it for a slot's tuples at once, whatever the mix's
     multi-edit sizes: ``draw_tuples`` returns ``n`` draws, the same as ``n``
@@ -502,9 +502,9 @@ class ShardRef:
 class RunWriter(Protocol):
     """How a run's shards are written (the ``output`` config group).
 
-    ``name`` goes into the manifest; readers find the :class:`RunReader` that
+    ``name`` goes into the manifest; readers find the `RunReader` that
     reads the format back by that name in the registry of formats
-    (:mod:`genolewm.store.formats`: genolewm's own and the ``genolewm.formats``
+    (`genolewm.store.formats`: genolewm's own and the ``genolewm.formats``
     entry points of installed packages).
     """
 
@@ -525,8 +525,8 @@ class RunWriter(Protocol):
     def write_shard(self, directory: Path, index: int, windows: Sequence[WindowContext], tuples: TupleBlock) -> None:
         """Write block ``index``; the same block gives the same bytes whichever process writes it.
 
-        ``tuples`` are the block's, over ``windows``: a sequence of :class:`TrainingTuple` made on access,
-        whose columns and targets (:meth:`~genolewm.tuples.TupleBlock.target_bytes`) are cheaper in bulk.
+        ``tuples`` are the block's, over ``windows``: a sequence of `TrainingTuple` made on access,
+        whose columns and targets (`target_bytes`) are cheaper in bulk.
         """
 
     def identity(self) -> str: ...
@@ -554,6 +554,6 @@ class RunReader(Protocol):
         """The tuples of a shard, batch by batch; without the (large) targets when ``with_targets`` is False."""
 
     def shard_arrays(self, shard: ShardRef, with_targets: bool = True) -> Mapping:
-        """Token and edit arrays of a shard (see :mod:`genolewm.tensors`), read without decoding sequences;
+        """Token and edit arrays of a shard (see `genolewm.tensors`), read without decoding sequences;
         with the source of each tuple and edit (``(codes, names)``: names[codes[i]]) and the contig of each
         window; the stored targets (None when there are none) only ``with_targets``."""

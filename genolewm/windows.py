@@ -1,6 +1,6 @@
 """Window sources: tiling a FASTA (placed), the regions of a BED file on it, or a sequence corpus (unplaced).
 
-Each is a :class:`~genolewm.types.WindowSource`: a plan of windows addressed
+Each is a `WindowSource`: a plan of windows addressed
 by plan index, read block by block. Coordinates are 0-based half-open:
 ``start_bp`` inclusive, ``end_bp`` exclusive.
 """
@@ -42,7 +42,7 @@ class Tiling:
 
     A subclass says which sequences it tiles (``_tiles``) and how it reads
     them (``iter_plan``), and what it reads and is (``inputs``,
-    ``audit_spec``); the rest of the :class:`~genolewm.types.WindowSource`
+    ``audit_spec``); the rest of the `WindowSource`
     protocol comes from here.
     """
 
@@ -218,7 +218,7 @@ class ReferenceWindows(Tiling):
     chromosomes (1-22, X, Y, in any naming: ``chr1``, ``1`` or RefSeq's
     ``NC_000001.11``; no mitochondrion), ``all`` every sequence, or a list of
     names in any convention. The others are counted by kind (alt, random,
-    unplaced, decoy, HLA, EBV, ...: :func:`~genolewm.contigs.sequence_kind`).
+    unplaced, decoy, HLA, EBV, ...: `sequence_kind`).
     Sequences are tiled in file order; the FASTA's own names are the ones
     every output uses.
     """
@@ -453,7 +453,7 @@ class CorpusWindows(Tiling):
 
 
 class WindowList:
-    """The seed's window sources as a plan: an iterable of :class:`WindowContext` (or a callable returning one).
+    """The seed's window sources as a plan: an iterable of `WindowContext` (or a callable returning one).
 
     The windows are read once, when the dataset is made; plan index ``i`` is
     the ``i``-th window. They have no files the build could hash: for tests

@@ -8,7 +8,7 @@ after ``drop_after`` bytes of body with the full ``Content-Length`` announced
 
 It runs in a forked process: htslib holds the interpreter lock while it
 opens a URL, so a server thread in the reading process would never answer.
-:class:`S3Server` is an S3 endpoint for the same purpose.
+`S3Server` is an S3 endpoint for the same purpose.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The audit's own checks, written apart from the builder's on purpose (a bug in one cannot hide in the
 other; ``tests/test_conformance.py`` runs both on the same cases): targets, edit types, VCF records and
 their filter predicates, synthetic shapes, holdouts and window sequences. A kind it does not know is an
-:class:`~genolewm.errors.AuditError`.
+`AuditError`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class VcfSource:
 
 class HaplotypeSource(VcfSource):
     """A haplotype source of the run, read again from the phased VCF its store was made from: which alleles
-    one haplotype carries in a window, by the rules :mod:`genolewm.providers.haplotypes` documents."""
+    one haplotype carries in a window, by the rules `genolewm.providers.haplotypes` documents."""
 
     def __init__(self, name: str, spec: dict) -> None:
         super().__init__(name, {"path": spec["vcf"], "filter": spec["filter"]})

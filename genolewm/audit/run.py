@@ -67,7 +67,7 @@ class _Audit:
         """The inputs are what the build read, first by what a stat or a HEAD request says (size, ETag),
         before any component is made: only paths the run's config names (``named``: its values), index
         files beside them and files of directories it names; a manifest listing any other path fails, and
-        that path is not looked at. Their contents are read in :meth:`check_input_contents`."""
+        that path is not looked at. Their contents are read in `check_input_contents`."""
         declared = {where(p) for p in named if p}
         inputs = self.manifest.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("path"), str)
@@ -378,6 +378,6 @@ def _strings(node) -> set[str]:
 
 
 def audit_run(run_dir: str | os.PathLike, progress: bool = False) -> dict:
-    """Check a finished run; raise :class:`AuditError` at the first violation, else return what was checked.
+    """Check a finished run; raise `AuditError` at the first violation, else return what was checked.
     ``progress``: a bar over the tuples on a terminal, a log line every few seconds otherwise."""
     return _Audit(str(run_dir), progress).run()

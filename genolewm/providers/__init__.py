@@ -1,10 +1,10 @@
-"""Edit providers (:class:`~genolewm.types.EditProvider`): where a window's edits come from.
+"""Edit providers (`EditProvider`): where a window's edits come from.
 
-- :mod:`.synthetic`: uniform SNVs and truncated-geometric indels;
-- :mod:`.vcf`: a tabix-indexed VCF (or in-memory variants) through an allele filter;
-- :mod:`.haplotypes`: whole tuples of one haplotype's alleles, from a panel store (:mod:`.panel`);
-- :mod:`.filters`: the allele predicates a variant source composes;
-- :mod:`.base`: sampling helpers and seed-style callables as providers.
+- `.synthetic`: uniform SNVs and truncated-geometric indels;
+- `.vcf`: a tabix-indexed VCF (or in-memory variants) through an allele filter;
+- `.haplotypes`: whole tuples of one haplotype's alleles, from a panel store (`.panel`);
+- `.filters`: the allele predicates a variant source composes;
+- `.base`: sampling helpers and seed-style callables as providers.
 """
 
 from .base import FunctionProvider

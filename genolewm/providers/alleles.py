@@ -1,8 +1,8 @@
 """The usable alleles a VCF source has read along one contig, and the pools of a block of windows.
 
-A :class:`Pass` reads a contig forward (windows arrive in order along it and
-overlap), keeping the alleles its filter accepts as columns (:class:`Rows`)
-and the skipped ones with their reasons. :meth:`Pass.prepare` serves a run
+A `Pass` reads a contig forward (windows arrive in order along it and
+overlap), keeping the alleles its filter accepts as columns (`Rows`)
+and the skipped ones with their reasons. `Pass.prepare` serves a run
 of windows at once: it reads on past the last one, counts the skipped
 alleles that start inside them, checks each new allele's REF against the
 window that holds it, and finds each window's pool with ``searchsorted``
@@ -32,7 +32,7 @@ class Rows:
     ``ref_bytes`` (REF padded to 16 bytes), and ``ref``, ``alt``, ``id``, ``af``, ``clnsig`` (the note's
     fields) and ``classes`` (the record's CLNSIG as written, when the filter classifies; else None).
 
-    A new :class:`Rows` is made whenever alleles are added or dropped, so a window's pool keeps the
+    A new `Rows` is made whenever alleles are added or dropped, so a window's pool keeps the
     columns it indexes; only ``state`` is filled in place, once per allele.
     """
 

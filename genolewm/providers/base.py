@@ -87,7 +87,7 @@ class SyntheticProvider(Unprepared, ABC):
     attempts may fall (``span``: the bounds inside the edge margins, None when
     the window is too short); ``draw`` and ``draw_block`` are made of those:
     attempts repeat until ``count`` distinct edits that are not excluded are
-    found (:func:`draw_unique`).
+    found (`draw_unique`).
     """
 
     kind = "synthetic"
@@ -137,7 +137,7 @@ class SyntheticProvider(Unprepared, ABC):
 
     def draw_block(self, windows, keys, count: int, *, edge_margin: int, holdouts) -> list[Draw | None]:
         """The first ``count`` attempts of each window, from numbers computed for the block at once: they
-        settle the draw when none meets an N, repeats or is held out (:func:`draw_unique` would take them)."""
+        settle the draw when none meets an N, repeats or is held out (`draw_unique` would take them)."""
         n = self.numbers_per_attempt
         out: list[Draw | None] = []
         for window, u in zip(windows, block_numbers(keys, n * count)):
@@ -150,7 +150,7 @@ class SyntheticProvider(Unprepared, ABC):
 
 
 class FunctionProvider(Unprepared):
-    """A seed-style provider function ``f(window, rng, count, ...) -> edits`` as an :class:`EditProvider`.
+    """A seed-style provider function ``f(window, rng, count, ...) -> edits`` as an `EditProvider`.
 
     ``f`` is called with ``edge_margin`` and ``excluded`` keywords when it
     accepts them. It reads no files and the audit cannot check it; it is

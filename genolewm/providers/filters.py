@@ -1,4 +1,4 @@
-"""Which VCF alleles a variant source may use: small predicates composed by :class:`AlleleFilter`.
+"""Which VCF alleles a variant source may use: small predicates composed by `AlleleFilter`.
 
 Every ALT allele of a record is checked in a fixed order and gets the first
 reason that rejects it (``None``: usable):
@@ -15,7 +15,7 @@ reason that rejects it (``None``: usable):
 A predicate is a frozen dataclass with ``kind`` (what the audit checks it
 as), ``first`` (checked before the alleles' shape), ``info_fields`` (the
 INFO keys it reads), ``check_header`` and ``reasons(batch, rows)``: masks
-over a :class:`~genolewm.providers.records.RecordBatch`'s alleles, so a
+over a `RecordBatch`'s alleles, so a
 filter runs over thousands of records per call.
 """
 
@@ -111,7 +111,7 @@ class MinAf:
 @dataclass(frozen=True)
 class ClnsigIn:
     """Records with a ClinVar classification in ``terms`` (INFO ``CLNSIG``) or in ``onc`` (INFO ``ONC``,
-    the oncogenicity classification), matched whole (:func:`~genolewm.providers.records.split_terms`).
+    the oncogenicity classification), matched whole (`split_terms`).
 
     A record with neither key (an ONC-only record when ``onc`` is empty, a
     somatic SCI-only one) is ``clnsig_missing``; one whose classifications
@@ -180,12 +180,12 @@ def spec_of(predicate: AllelePredicate) -> dict:
 
 @dataclass
 class Selected:
-    """The alleles of a :class:`RecordBatch` a filter keeps, as columns in file order, and the ones it
+    """The alleles of a `RecordBatch` a filter keeps, as columns in file order, and the ones it
     skips (their record's start and the reason).
 
     ``af`` (NaN: none) and ``clnsig`` (frozenset, or None) are what the
     filter selected each kept allele by: with ``id``, the fields of its
-    :class:`VariantNote`, made only for the alleles drawn.
+    `VariantNote`, made only for the alleles drawn.
     """
 
     start: np.ndarray
@@ -211,7 +211,7 @@ class Selected:
 
 
 def variant_note(id_: str | None, af: float, clnsig: frozenset[str] | None) -> VariantNote:
-    """The note of a kept allele from its :class:`Selected` fields (``af`` NaN: none)."""
+    """The note of a kept allele from its `Selected` fields (``af`` NaN: none)."""
     return VariantNote(id_, None if af != af else float(af), None if clnsig is None else tuple(sorted(clnsig)))
 
 

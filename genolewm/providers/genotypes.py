@@ -44,7 +44,7 @@ class PhasedCalls:
     ``alleles`` is int16 ``[records, samples, 2]``: 0 the REF, ``k`` the
     k-th ALT, -1 where the call is not used. ``reasons`` is int8
     ``[records, samples]``: -1 where the call is used, else an index into
-    :data:`GT_REASONS`.
+    `GT_REASONS`.
     """
 
     alleles: np.ndarray
@@ -68,7 +68,7 @@ def phased_calls(samples: Sequence[pa.Array], n_alts: np.ndarray) -> PhasedCalls
 
 
 def _one_sample(values: pa.Array, n_alts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One sample's ``[records, 2]`` alleles and per-record reasons (see :class:`PhasedCalls`).
+    """One sample's ``[records, 2]`` alleles and per-record reasons (see `PhasedCalls`).
 
     No Python scalar enters a compute call: pyarrow would import pandas for it (see genolewm.arrow)."""
     parts = pc.extract_regex(values, pattern=_DIPLOID)

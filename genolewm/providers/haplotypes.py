@@ -1,19 +1,19 @@
 """Haplotype actions: the alleles one haplotype of one person carries together inside a window, as one tuple.
 
-A :class:`HaplotypeProvider` reads a store that ``genolewm-prepare
+A `HaplotypeProvider` reads a store that ``genolewm-prepare
 source=haplotypes`` made from a phased VCF
-(:class:`~genolewm.providers.panel.PanelStore`). Its one draw for a window
+(`PanelStore`). Its one draw for a window
 is one whole tuple:
 
 1. the haplotype: ``k = below(stream, 2 * samples)`` over the chosen samples
    in their configured order (all of the store's, in VCF order, by default);
    sample ``k // 2``, haplotype ``k % 2`` (0 the first allele of ``a|b``, 1
-   the second). The stream is the mix slot's (see :mod:`genolewm.builder`);
+   the second). The stream is the mix slot's (see `genolewm.builder`);
 2. the alleles it carries that start inside the window's edge margins, in
    VCF order, keeping those the source's allele filter accepts, that end by
    the margin and whose REF matches the reference (the same rules and skip
    counts as any VCF source: the store's sites file is read by
-   :class:`~genolewm.providers.vcf.VariantProvider`);
+   `VariantProvider`);
 3. held-out variant keys left out;
 4. an allele overlapping one kept before it on the same haplotype (two
    records whose REF spans meet) is left out and counted
@@ -70,7 +70,7 @@ class HaplotypeProvider:
 
     ``samples``: the samples drawn from (a list, a file of names, or None for
     all); ``max_edits``: the most edits a tuple holds; the allele filter
-    settings and ``ref_mismatch`` are :class:`VariantProvider`'s.
+    settings and ``ref_mismatch`` are `VariantProvider`'s.
     """
 
     path: str
@@ -140,7 +140,7 @@ class HaplotypeProvider:
 
     def prepare(self, windows: Sequence[WindowContext], *, edge_margin: int,
                 count_floor: tuple[str, int] | None = None) -> Tally:
-        """The sites' pools of ``windows`` (:meth:`VariantProvider.prepare`), and the calls not used of the
+        """The sites' pools of ``windows`` (`VariantProvider.prepare`), and the calls not used of the
         records inside them, past ``count_floor`` and once per run."""
         self._last = None
         tally = self.sites.prepare(windows, edge_margin=edge_margin, count_floor=count_floor)
@@ -227,7 +227,7 @@ class HaplotypeProvider:
 
     def draw_tuples(self, window: WindowContext, rng: Random, n: int, count: int, *, edge_margin: int,
                     excluded: Excluded = never, count_floor: tuple[str, int] | None = None) -> list[Draw]:
-        """``n`` tuples, as ``n`` calls of :meth:`draw` give them (one number of ``rng`` each), found together:
+        """``n`` tuples, as ``n`` calls of `draw` give them (one number of ``rng`` each), found together:
         the haplotypes' alleles in the window are read in one pass over the store.
 
         ``excluded`` is asked once per allele and window: it may depend on the window only (the builder

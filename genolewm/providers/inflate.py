@@ -5,7 +5,7 @@ pysam's BGZF reader inflates on the calling thread and holds the interpreter
 lock while it does, so a build reading a release file (kilobytes of INFO a
 record) would spend most of its reading time inflating and cutting. A child
 that reads the file from the same place and writes the cut records
-(:func:`~genolewm.providers.records.keep_info`) to a pipe takes that work to
+(`keep_info`) to a pipe takes that work to
 the second core; the parent reads a few dozen bytes a record.
 
 The child inflates with ISA-L (the ``isal`` package's gzip reader, about
@@ -33,8 +33,8 @@ CUT_BYTES = 1 << 18
 
 class CutRecords:
     """The records of the BGZF file ``path`` from virtual offset ``voffset`` on, their INFO cut to ``keys``
-    (:func:`~genolewm.providers.records.keep_info` for ``n_columns`` columns), read with :meth:`read` as
-    a file's ``read`` is; :meth:`close` (or reading to the end) ends the child."""
+    (`keep_info` for ``n_columns`` columns), read with `read` as
+    a file's ``read`` is; `close` (or reading to the end) ends the child."""
 
     def __init__(self, path: str, voffset: int, keys: tuple[str, ...], n_columns: int) -> None:
         self.path, self.voffset = path, voffset

@@ -19,7 +19,7 @@ directory (the idea of GenVarLoader's sparse variant store):
   ``k * 65536 + carried[offsets[h * blocks + k]:offsets[h * blocks + k + 1]]``,
   ``blocks`` in ``meta.json``);
 - ``dropped_start.npy`` and ``dropped.npy``: per record with calls not used
-  (:data:`~genolewm.providers.genotypes.GT_REASONS`), its start and the calls
+  (`GT_REASONS`), its start and the calls
   by reason, so a build counts those of the windows it serves;
 - ``meta.json``: format, samples, contigs with their ranges in the arrays,
   the input's identity (a URL, or where the file lies from the store's
@@ -72,7 +72,7 @@ def _usable(allele: bytes) -> bool:
 
 @dataclass(frozen=True)
 class PanelStore:
-    """A store directory made by :func:`write_panel_store`, opened read-only (arrays memory-mapped)."""
+    """A store directory made by `write_panel_store`, opened read-only (arrays memory-mapped)."""
 
     path: Path
     meta: dict
@@ -398,7 +398,7 @@ def _convert(input_path: str, output: str, text: str, samples: list[str], work: 
 def _in_blocks(numbers: np.ndarray, offsets: np.ndarray, blocks: int, path: Path) -> np.ndarray:
     """Write ``numbers`` (haplotype-major, ascending in each haplotype; haplotype ``h`` holds
     ``offsets[h]:offsets[h + 1]``) as their low 16 bits to ``path``; return where each haplotype's run in
-    each block of :data:`BLOCK` numbers begins (``[h * blocks + b]``, then the end)."""
+    each block of `BLOCK` numbers begins (``[h * blocks + b]``, then the end)."""
     out = np.lib.format.open_memmap(path, "w+", np.uint16, (len(numbers),))
     block_offsets = np.zeros((len(offsets) - 1) * blocks + 1, np.int64)
     edges = np.arange(blocks, dtype=np.int64) * BLOCK

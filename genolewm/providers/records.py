@@ -65,7 +65,7 @@ def info_is_list(number) -> bool:
 
 
 def header_layout(header, info_keys: Iterable[str]) -> tuple[int, dict[str, bool]]:
-    """What :func:`record_batches` needs from a pysam ``VariantHeader``: the number of columns of its
+    """What `record_batches` needs from a pysam ``VariantHeader``: the number of columns of its
     ``#CHROM`` line, and whether each of ``info_keys`` is list-valued."""
     n_columns = len(str(header).rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
     return n_columns, {key: info_is_list(header.info[key].number) for key in info_keys}
@@ -150,7 +150,7 @@ class RecordBatch:
 
     def info_term_hits(self, key: str, terms: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per allele: whether its record has INFO ``key`` (not ``.``), and whether any of its terms (see
-        :func:`split_terms`) is in ``terms``."""
+        `split_terms`) is in ``terms``."""
         values = self.info_raw(key)
         present = as_numpy(pc.is_valid(values), False) & ~is_missing(values)
         parent = np.arange(len(values))
@@ -166,7 +166,7 @@ class RecordBatch:
         return present[self.rec], (hit & present)[self.rec]
 
     def info_terms(self, key: str, row: int) -> frozenset[str]:
-        """The terms (:func:`split_terms`) of INFO ``key`` of the record of allele ``row``."""
+        """The terms (`split_terms`) of INFO ``key`` of the record of allele ``row``."""
         raw = self.info_raw(key)[int(self.rec[row])].as_py()
         if raw is None or raw == ".":
             return frozenset()
@@ -301,7 +301,7 @@ def keep_info(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS), l
 
 def slim(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS), lo: int = 0,
          hi: int | None = None) -> bytes:
-    """``text[lo:hi]`` (whole VCF body lines), with INFO cut to ``keys`` (:func:`keep_info`) if its first
+    """``text[lo:hi]`` (whole VCF body lines), with INFO cut to ``keys`` (`keep_info`) if its first
     line is long: release files' lines, where the cut costs less than parsing what it removes."""
     hi = len(text) if hi is None else hi
     if text.find(b"\n", lo, min(hi, lo + LONG_LINE_BYTES)) < 0 < hi - lo - LONG_LINE_BYTES:
@@ -310,7 +310,7 @@ def slim(text: bytes, keys: Iterable[str], n_columns: int = len(COLUMNS), lo: in
 
 
 def decode(text: bytes, n_columns: int, info_lists: dict[str, bool], where: str) -> RecordBatch:
-    """Records (tab-separated VCF body lines) as a :class:`RecordBatch`."""
+    """Records (tab-separated VCF body lines) as a `RecordBatch`."""
     text = slim(text, info_lists, n_columns)
     read, parse, convert = _read_options(max(n_columns, len(COLUMNS)))
     try:

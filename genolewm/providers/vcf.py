@@ -1,7 +1,7 @@
 """Variant sources: a bgzipped, tabix-indexed VCF, or variants held in memory (tests, notebooks).
 
 Both decompose records per ALT allele, keep the alleles their
-:class:`~genolewm.providers.filters.AlleleFilter` accepts, check each REF
+`AlleleFilter` accepts, check each REF
 against the window once, and draw a uniform sample without replacement of
 the eligible alleles inside a window's edge margins.
 """
@@ -118,20 +118,20 @@ def open_indexed_vcf_check(path: str, key: str) -> list[str]:
 class VariantProvider:
     """Variants from a bgzipped, tabix-indexed VCF, decomposed per ALT allele.
 
-    Alleles are selected by the :class:`AlleleFilter` the filter settings
+    Alleles are selected by the `AlleleFilter` the filter settings
     describe (``af_field``/``min_af``, ``clnsig``/``onc``, ``pass_only``,
     ``max_allele_len``, ``edit_types``). A REF that disagrees with the
     reference is counted and skipped (``ref_mismatch: skip``) or fatal
     (``error``); one over a base the reference leaves open (N, or an IUPAC
     code read as N) is ``ref_ambiguous``, skipped and counted whatever the
-    policy. :meth:`prepare` (or, for a window not prepared, its
-    :meth:`draw`) returns the alleles skipped, by reason, counted once for
+    policy. `prepare` (or, for a window not prepared, its
+    `draw`) returns the alleles skipped, by reason, counted once for
     the records that start inside the windows served (and at or past
     ``count_floor``).
 
     Windows arrive in order along each chromosome and overlap, so records are
-    read once, as columns, along a contig (:class:`~genolewm.providers.alleles.Pass`);
-    :meth:`prepare` makes the pools of a block's windows at once, kept for
+    read once, as columns, along a contig (`Pass`);
+    `prepare` makes the pools of a block's windows at once, kept for
     every draw on them until the next block.
     """
 
@@ -285,7 +285,7 @@ class VariantProvider:
 
     def draw_block(self, windows: Sequence[WindowContext], keys: Sequence[int], count: int, *, edge_margin: int,
                    holdouts) -> list[Draw | None]:
-        """Each window's first draw, where its pool (made by :meth:`prepare`) holds ``count`` alleles that
+        """Each window's first draw, where its pool (made by `prepare`) holds ``count`` alleles that
         are not held out; None for the others and for windows not prepared, whose draw would count what it
         reads."""
         out: list[Draw | None] = []
@@ -305,7 +305,7 @@ class VariantProvider:
     def pool(self, window: WindowContext, edge_margin: int, count_floor: tuple[str, int] | None = None
              ) -> tuple[Pool | None, Tally]:
         """The eligible alleles of ``window`` (None where the VCF has no such contig), and what was counted
-        making them: nothing when :meth:`prepare` made them with its block."""
+        making them: nothing when `prepare` made them with its block."""
         key = self._key(window, edge_margin)
         if key is None:
             return None, NOTHING_COUNTED
@@ -429,7 +429,7 @@ class InMemoryVariants(Unprepared):
 
 
 def variant_provider(source, **settings) -> VariantProvider | InMemoryVariants:
-    """A provider of VCF variants: ``source`` is a VCF path (filters as :class:`VariantProvider`'s
+    """A provider of VCF variants: ``source`` is a VCF path (filters as `VariantProvider`'s
     settings) or, as in the seed, an iterable of ``(chrom, 1-based pos, ref, alt)``."""
     if isinstance(source, (str, os.PathLike)):
         return VariantProvider(source, **settings)

@@ -11,12 +11,12 @@ Everything is staged under ``.partial/`` and moved into place only when the
 whole build succeeded, so an interrupted or failed run never leaves a file
 that looks finished.
 
-- :mod:`.schema`: the row schema every format shares;
-- :mod:`.formats`, :mod:`.parquet`, :mod:`.arrays`: the writers (``output`` group) and their readers;
-- :mod:`.staging`: ``.partial/`` and publishing;
-- :mod:`.manifest`: input hashes, totals, reading manifests;
-- :mod:`.pool`: building shards here or in worker processes;
-- :mod:`.run`: :func:`write_run`.
+- `.schema`: the row schema every format shares;
+- `.formats`, `.parquet`, `.arrays`: the writers (``output`` group) and their readers;
+- `.staging`: ``.partial/`` and publishing;
+- `.manifest`: input hashes, totals, reading manifests;
+- `.pool`: building shards here or in worker processes;
+- `.run`: `write_run`.
 """
 
 from .arrays import ArraysFormat, ArraysReader

@@ -4,7 +4,7 @@ registry of the formats a run can be read in.
 A run's manifest names its format (``format.name``); readers are found by
 that name among genolewm's own formats and those installed packages declare
 in the entry-point group ``genolewm.formats`` (name = format name, object =
-its :class:`~genolewm.types.RunReader` class), for example in a package's
+its `RunReader` class), for example in a package's
 ``pyproject.toml``::
 
     [project.entry-points."genolewm.formats"]
@@ -56,7 +56,7 @@ class OutputSettings:
 
 
 def registered_readers() -> dict[str, type]:
-    """Format name -> :class:`~genolewm.types.RunReader` class: genolewm's own, then the installed packages'
+    """Format name -> `RunReader` class: genolewm's own, then the installed packages'
     (``genolewm.formats`` entry points; these cannot replace a built-in name)."""
     from .arrays import ArraysReader
     from .parquet import ParquetReader

@@ -25,7 +25,7 @@ def finished(run_dir: Path) -> bool:
 
 
 class RunDirLock:
-    """The claim of one build on ``run_dir``; raises :class:`InputError` if another build holds it."""
+    """The claim of one build on ``run_dir``; raises `InputError` if another build holds it."""
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.run_dir = Path(run_dir)

@@ -54,7 +54,7 @@ def content_key(item: dict) -> str:
 
 def describe_inputs(paths: Iterable[str], hash_files: bool = True) -> list[dict]:
     """Path, size and sha256 of each input file and of the index files beside it (for a URL,
-    :func:`_describe_url`)."""
+    `_describe_url`)."""
     out: list[dict] = []
     for path in paths:
         if is_url(path):
@@ -74,7 +74,7 @@ def describe_inputs(paths: Iterable[str], hash_files: bool = True) -> list[dict]
 
 def data_identity(builder, inputs: list[dict]) -> dict:
     """What changes a tuple: the builder's identity, and the contents of the files its components read
-    (their sha256, or size when unhashed, from ``inputs`` as :func:`describe_inputs` gives them), in
+    (their sha256, or size when unhashed, from ``inputs`` as `describe_inputs` gives them), in
     component order; their paths do not count."""
     by_path = {item["path"]: item for item in inputs}
     files = [by_path[where(p)] for p in builder.inputs()]
@@ -223,7 +223,7 @@ def check_schema(manifest: dict, run_dir: str | os.PathLike) -> None:
 
 def reader_of(manifest: dict, run_dir: str | os.PathLike) -> RunReader:
     """The reader of the registered format the manifest names (for this schema version): looked up by name,
-    never imported from what the run says (:func:`~genolewm.store.formats.reader_for`)."""
+    never imported from what the run says (`reader_for`)."""
     from .formats import reader_for
 
     check_schema(manifest, run_dir)

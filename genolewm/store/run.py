@@ -50,7 +50,7 @@ def write_run(
     build per dir: another build writing it, or a finished run in it
     (unless ``overwrite``), is refused before anything is written. On any
     error the staged files are removed and the error propagates; a failed
-    write is an :class:`InputError` naming the path. ``overrides`` (the
+    write is an `InputError` naming the path. ``overrides`` (the
     command line's) go into the manifest's ``provenance``.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:

@@ -72,7 +72,7 @@ def window_row(w: WindowContext, sequence: bool = True) -> dict:
 
 
 def _edit_columns(tuples: TupleBlock) -> list:
-    """The edits of ``tuples``, flat, one list (or array) per field of :data:`EDIT_TYPE`."""
+    """The edits of ``tuples``, flat, one list (or array) per field of `EDIT_TYPE`."""
     edits = [e for t in tuples.edits for e in t]
     if not edits:
         return [[] for _ in EDIT_TYPE]
@@ -96,7 +96,7 @@ def _edit_columns(tuples: TupleBlock) -> list:
 
 
 def _edit_types(refs: list[str], alts: list[str]) -> list[str]:
-    """:func:`~genolewm.types.edit_type` of each allele pair, by array arithmetic on their lengths."""
+    """`edit_type` of each allele pair, by array arithmetic on their lengths."""
     ref_len = np.fromiter(map(len, refs), np.int64, len(refs))
     alt_len = np.fromiter(map(len, alts), np.int64, len(alts))
     anchored = np.fromiter((r[0] == a[0] for r, a in zip(refs, alts)), bool, len(refs))
@@ -116,7 +116,7 @@ def tuples_schema(store_targets: bool) -> pa.Schema:
 
 def windows_table(windows: Sequence[WindowContext], bases: np.ndarray | None = None) -> pa.Table:
     """Windows as an Arrow table in the run schema; ``bases``, when given, are their sequences as a
-    ``[windows, length]`` byte matrix already made (:meth:`TupleBlock.window_bytes`)."""
+    ``[windows, length]`` byte matrix already made (`TupleBlock.window_bytes`)."""
     arrays = []
     for f in WINDOWS_SCHEMA:
         if f.name == "sequence" and bases is not None and len(bases) == len(windows):
