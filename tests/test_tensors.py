@@ -219,14 +219,29 @@ def test_batching_a_batched_dataset_is_a_clear_error(built):
     assert batch["window"].shape[0] == 8
 
 
-@pytest.mark.slow
-def test_readme_training_loop_runs(built, capsys):
+def documented_code(page: str, marker: str) -> str:
+    """The Python block a page marks with ``<!-- marker -->`` ... ``<!-- /marker -->``."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    code = re.search(r"<!-- training-loop -->\n```python\n(.*?)```\n<!-- /training-loop -->", readme, re.S).group(1)
+    text = (Path(__file__).resolve().parent.parent / page).read_text()
+    return re.search(rf"<!-- {marker} -->\n```python\n(.*?)```\n<!-- /{marker} -->", text, re.S).group(1)
+
+
+@pytest.mark.slow
+def test_documented_training_loop_runs(built, capsys):
     runs, _ = built
-    exec(compile(code, "README.md", "exec"), {"RUN": str(runs["targets"])})
+    code = documented_code("docs/guide/training.md", "training-loop")
+    exec(compile(code, "docs/guide/training.md", "exec"), {"RUN": str(runs["targets"])})
     lines = capsys.readouterr().out.splitlines()
     assert "batches per epoch" in lines[0] and lines[1].startswith("1 ")
+
+
+@pytest.mark.slow
+def test_readme_reading_a_run_runs(built, capsys):
+    import json
+
+    runs, _ = built
+    exec(compile(documented_code("README.md", "read-run"), "README.md", "exec"), {"RUN": str(runs["targets"])})
+    tuples = capsys.readouterr().out.split()[0]
+    assert int(tuples) == json.loads((runs["targets"] / "manifest.json").read_text())["tuples"]["total"]
