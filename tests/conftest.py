@@ -45,7 +45,7 @@ def composed(overrides=()):
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory):
-    """The build the issue names: mix=default holdout=chr8 on the demo data (run in-process)."""
+    """The demo build of the README: mix=default holdout=chr8 on the demo data (run in-process)."""
     cfg = composed(["mix=default", "holdout=chr8"])
     run_dir = tmp_path_factory.mktemp("demo_build")
     manifest = run(cfg, str(run_dir), progress=False)

@@ -2,8 +2,7 @@
 
 Each is the sha256 of ``{"<table>/part-k.parquet": sha256 of the shard's rows as sorted-key JSON}``, so
 it does not depend on the Parquet writer's version. Change one only on purpose, and say why in
-``schema_version``. History: the digests taken before the extension-point redesign (issue 9) held after
-it; schema_version 3 (issue 12) added each edit's variant identity (chrom, pos, id, af, clnsig) to the
+``schema_version``. History: schema_version 3 added each edit's variant identity (chrom, pos, id, af, clnsig) to the
 rows, the only change: the draws, the order and every other field are the same. schema_version 4 draws
 from counter-based streams (genolewm.streams) instead of seeded Mersenne Twisters: a slot of single-edit
 tuples draws all its edits from its source at once, a pool is sampled by a lazy Fisher-Yates taking one

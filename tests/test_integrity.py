@@ -1,4 +1,5 @@
-"""Integrity at the edges (issue 10): each numbered case of the issue, reproduced, with the fixed behaviour."""
+"""Integrity at the edges: each way a run dir could lie (a kill, a full disk, a second build, a stale index),
+reproduced, with the behaviour that keeps it honest."""
 
 import filecmp
 import os
