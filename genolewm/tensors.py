@@ -3,19 +3,17 @@
 A batch of ``B`` tuples whose longest action has ``E`` edits (or
 ``max_edits``), windows of ``L`` bases:
 
-=============  ==============  =====  ===============================================
-key            shape           dtype  meaning
-=============  ==============  =====  ===============================================
-window         ``[B, L]``      uint8  reference window tokens, A=0 C=1 G=2 T=3 N=4
-target         ``[B, L]``      uint8  target window tokens
-edit_pos       ``[B, E]``      int64  0-based ``rel_pos`` of each edit (0 where padded)
-edit_type      ``[B, E]``      uint8  int(EditType): SNV=0 INS=1 DEL=2 MNV=3 INDEL=4 (0 where padded)
-edit_mask      ``[B, E]``      bool   which edit slots hold an edit
-ref, alt       ``[B, E, 16]``  uint8  allele tokens, 0 where padded
-ref_mask, ...  ``[B, E, 16]``  bool   which allele positions hold a base
-window_index   ``[B]``         int64  the tuple's window in the plan
-tuple_index    ``[B]``         int64  the tuple within its window
-=============  ==============  =====  ===============================================
+| key | shape | dtype | meaning |
+|---|---|---|---|
+| window | ``[B, L]`` | uint8 | reference window tokens, A=0 C=1 G=2 T=3 N=4 |
+| target | ``[B, L]`` | uint8 | target window tokens |
+| edit_pos | ``[B, E]`` | int64 | 0-based ``rel_pos`` of each edit (0 where padded) |
+| edit_type | ``[B, E]`` | uint8 | int(EditType): SNV=0 INS=1 DEL=2 MNV=3 INDEL=4 (0 where padded) |
+| edit_mask | ``[B, E]`` | bool | which edit slots hold an edit |
+| ref, alt | ``[B, E, 16]`` | uint8 | allele tokens, 0 where padded |
+| ref_mask, alt_mask | ``[B, E, 16]`` | bool | which allele positions hold a base |
+| window_index | ``[B]`` | int64 | the tuple's window in the plan |
+| tuple_index | ``[B]`` | int64 | the tuple within its window |
 
 With a `Vocabulary` (``RunDataset`` always has one,
 ``collate(..., vocabulary=...)`` for live items), batches also carry labels:
