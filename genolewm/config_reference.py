@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -241,5 +241,13 @@ def rows(conf: str | Path = CONFIG_PATH) -> list[Row]:
     return [row for section in sections(conf) for row in section.rows]
 
 
+def main() -> None:
+    try:
+        text = markdown()
+    except ModuleNotFoundError as exc:  # griffe comes with the docs extra
+        sys.exit(f"genolewm.config_reference: error: {exc.name} is missing: pip install 'genolewm[docs]'")
+    print(text)
+
+
 if __name__ == "__main__":
-    print(markdown())
+    main()

@@ -89,3 +89,13 @@ def test_the_reference_names_types_and_defaults():
     assert by_key[("paths.reference", None)].default == "required"
     assert by_key[("shard.count", None)].description
     assert by_key[("holdout.keys", "genolewm.holdout.HoldoutPolicy.from_files")].description.startswith("A file of")
+
+
+def test_the_reference_prints_from_the_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "genolewm.config_reference"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == markdown().strip()
