@@ -2,12 +2,14 @@
 
 Imported only by those who use it, so genolewm itself never needs Lightning.
 In a Lightning + Hydra project (the lightning-hydra-template's
-``configs/data/``), one file plugs runs in::
+``configs/data/``), one file plugs runs in:
 
-    _target_: genolewm.lightning.RunDataModule
-    train: /data/runs/train          # run dirs, or the job dirs of a sharded sweep
-    val: /data/runs/val              # e.g. built with split=val
-    batch_size: 64
+```yaml
+_target_: genolewm.lightning.RunDataModule
+train: /data/runs/train          # run dirs, or the job dirs of a sharded sweep
+val: /data/runs/val              # e.g. built with split=val
+batch_size: 64
+```
 
 Each loader reads a `RunDataset`, which yields whole
 batches and shares shards out across distributed ranks and DataLoader

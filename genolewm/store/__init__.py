@@ -1,11 +1,13 @@
 """Run directories: shards of windows and tuples in one of the output formats, and the manifest.
 
-Layout of a finished run (``output=parquet``; ``output=arrays`` has ``arrays/part-k/``)::
+Layout of a finished run (``output=parquet``; ``output=arrays`` has ``arrays/part-k/``):
 
-    windows/part-00000.parquet ...   one row per kept window of plan block 0, 1, ...
-    tuples/part-00000.parquet ...    one row per tuple of the same windows
-    config.yaml                      the resolved config the run was built from
-    manifest.json                    written last; its presence marks a finished run
+```text
+windows/part-00000.parquet ...   one row per kept window of plan block 0, 1, ...
+tuples/part-00000.parquet ...    one row per tuple of the same windows
+config.yaml                      the resolved config the run was built from
+manifest.json                    written last; its presence marks a finished run
+```
 
 Everything is staged under ``.partial/`` and moved into place only when the
 whole build succeeded, so an interrupted or failed run never leaves a file

@@ -1,24 +1,26 @@
 """``output=arrays``: each shard is a directory of memory-mappable NumPy arrays.
 
-``arrays/part-k/`` holds (``W`` windows of ``L`` bases, ``T`` tuples, ``E`` edits)::
+``arrays/part-k/`` holds (``W`` windows of ``L`` bases, ``T`` tuples, ``E`` edits):
 
-    windows.npy        uint8 [W, L]   window tokens (A=0 C=1 G=2 T=3 N=4)
-    targets.npy        uint8 [T, L]   target tokens (when output.store_targets)
-    tuple_window.npy   int64 [T]      row of each tuple's window in windows.npy
-    tuple_index.npy    int64 [T]      the tuple within its window
-    edit_offsets.npy   int64 [T + 1]  tuple i's edits are rows edit_offsets[i]:edit_offsets[i+1]
-    edit_pos.npy       int64 [E]      0-based rel_pos
-    edit_type.npy      uint8 [E]      SNV=0 INS=1 DEL=2 MNV=3 INDEL=4
-    edit_ref.npy       uint8 [E, 16]  allele tokens, 0 where padded; edit_ref_len.npy [E]
-    edit_alt.npy       uint8 [E, 16]  likewise; edit_alt_len.npy [E]
-    edit_source.npy    int16 [E]      index into meta.json "sources"
-    tuple_requested.npy int16 [T]     index into "sources"
-    tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right (tokens.SIDE_CODES)
-    edit_af.npy        float64 [E]    the AF that selected a VCF edit (NaN: none)
-    tuple_sample.npy   int32 [T]      the sample a haplotype slot drew: index into "samples" (-1: none)
-    tuple_haplotype.npy int8 [T]      its haplotype, 0 or 1 (-1: none)
-    meta.json          the windows' coordinates and ids, the source and sample names, and per edit
-                       the VCF record's ID and CLNSIG terms (null: none)
+```text
+windows.npy        uint8 [W, L]   window tokens (A=0 C=1 G=2 T=3 N=4)
+targets.npy        uint8 [T, L]   target tokens (when output.store_targets)
+tuple_window.npy   int64 [T]      row of each tuple's window in windows.npy
+tuple_index.npy    int64 [T]      the tuple within its window
+edit_offsets.npy   int64 [T + 1]  tuple i's edits are rows edit_offsets[i]:edit_offsets[i+1]
+edit_pos.npy       int64 [E]      0-based rel_pos
+edit_type.npy      uint8 [E]      SNV=0 INS=1 DEL=2 MNV=3 INDEL=4
+edit_ref.npy       uint8 [E, 16]  allele tokens, 0 where padded; edit_ref_len.npy [E]
+edit_alt.npy       uint8 [E, 16]  likewise; edit_alt_len.npy [E]
+edit_source.npy    int16 [E]      index into meta.json "sources"
+tuple_requested.npy int16 [T]     index into "sources"
+tuple_side.npy     int8  [T]      adjusted_side: -1 none, 0 left, 1 right (tokens.SIDE_CODES)
+edit_af.npy        float64 [E]    the AF that selected a VCF edit (NaN: none)
+tuple_sample.npy   int32 [T]      the sample a haplotype slot drew: index into "samples" (-1: none)
+tuple_haplotype.npy int8 [T]      its haplotype, 0 or 1 (-1: none)
+meta.json          the windows' coordinates and ids, the source and sample names, and per edit
+                   the VCF record's ID and CLNSIG terms (null: none)
+```
 
 Readers open arrays with ``mmap_mode="c"`` (copy-on-write): a batch touches only its rows, and its
 tensors can be views of the files that writing to never changes.

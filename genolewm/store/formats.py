@@ -5,10 +5,12 @@ A run's manifest names its format (``format.name``); readers are found by
 that name among genolewm's own formats and those installed packages declare
 in the entry-point group ``genolewm.formats`` (name = format name, object =
 its `RunReader` class), for example in a package's
-``pyproject.toml``::
+``pyproject.toml``:
 
-    [project.entry-points."genolewm.formats"]
-    zarr = "mypackage.zarr_format:ZarrReader"
+```toml
+[project.entry-points."genolewm.formats"]
+zarr = "mypackage.zarr_format:ZarrReader"
+```
 
 Nothing a run directory holds is imported or called: a run only chooses
 among the registered names.
