@@ -349,11 +349,13 @@ def known_targets() -> set[str]:
     """The ``_target_`` of every component a build's config can name: the group schemas' and the fallbacks'."""
     targets = {f"{Fallbacks.__module__}.{Fallbacks.__qualname__}"}
     for nodes in SCHEMAS.values():
-        for node in nodes.values():
-            default = next((f.default for f in dataclasses.fields(node) if f.name == "_target_"), None)
-            if isinstance(default, str):
-                targets.add(default)
+        targets.update(t for t in map(target_of, nodes.values()) if t is not None)
     return targets
+
+
+def target_of(node: type) -> str | None:
+    """The ``_target_`` a schema's nodes build (None: a plain settings node)."""
+    return next((f.default for f in dataclasses.fields(node) if f.name == "_target_"), None)
 
 
 # config.yaml is a few kB; a larger one is not a run's config.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.resources
 import sys
 import types
 import typing
@@ -23,7 +24,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from .config import CONFIG_PATH, SCHEMA_SOURCES, SCHEMAS, BuildConfig, PrepareConfig
+from .config import CONFIG_PATH, SCHEMA_SOURCES, SCHEMAS, BuildConfig, PrepareConfig, target_of
 from .mix import Fallbacks
 
 # The build's groups in the order of conf/build.yaml's defaults list, then the ones with no schema.
@@ -64,6 +65,7 @@ class Section:
     intro: str
     rows: tuple[Row, ...]
     options: tuple[Option, ...] = ()
+    level: int = 2
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,10 +165,6 @@ def schema_rows(node: type, prefix: str, target: str | None, config: str, source
     return rows
 
 
-def _target(node: type) -> str | None:
-    return next((f.default for f in dataclasses.fields(node) if f.name == "_target_"), None)
-
-
 def options(group: str, conf: Path) -> list[Option]:
     """Each YAML file of ``group``, described by its leading comment paragraph."""
     out = []
@@ -182,9 +180,16 @@ def options(group: str, conf: Path) -> list[Option]:
     return out
 
 
-def sections(conf: str | Path = CONFIG_PATH) -> list[Section]:
+def conf_dir() -> Path:
+    """The build's config directory: a checkout's ``conf/``, or the installed package's copy."""
+    if CONFIG_PATH.startswith("pkg://"):
+        return Path(str(importlib.resources.files(CONFIG_PATH.removeprefix("pkg://"))))
+    return Path(CONFIG_PATH)
+
+
+def sections(conf: Path | None = None) -> list[Section]:
     """Every section of the reference: the build's top level, each group, then ``genolewm-prepare``."""
-    conf = Path(conf)
+    conf = conf or conf_dir()
     top = schema_rows(BuildConfig, "", None, "build", skip=GROUPS)
     out = [Section("Top level (`conf/build.yaml`)", summary(BuildConfig), tuple(top))]
     for group in GROUPS:
@@ -193,10 +198,11 @@ def sections(conf: str | Path = CONFIG_PATH) -> list[Section]:
         out.append(Section(group, f"`{group}=<option>` picks one of these:", tuple(fallback),
                            tuple(options(group, conf))))
         for node in SCHEMAS.get(SCHEMA_GROUP.get(group, group), {}).values():
-            target = _target(node)
+            target = target_of(node)
             prefix = f"{group}.<{NAMED[group]}>." if group in NAMED else f"{group}."
             out.append(Section(f"{group}: " + (f"`{target}`" if target else "keys"),
-                               summary(SCHEMA_SOURCES.get(node, node)), tuple(schema_rows(node, prefix, target, "build"))))
+                               summary(SCHEMA_SOURCES.get(node, node)),
+                               tuple(schema_rows(node, prefix, target, "build")), level=3))
     prepare = schema_rows(PrepareConfig, "", None, "prepare", skip=("paths", "providers"))
     out.append(Section("genolewm-prepare (`conf/prepare/prepare.yaml`)",
                        summary(PrepareConfig) + " Its `paths` and `providers` are the build's groups, above.",
@@ -208,7 +214,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(conf: str | Path = CONFIG_PATH) -> str:
+def markdown(conf: Path | None = None) -> str:
     """The whole reference page."""
     parts = [
         "# Config reference",
@@ -219,8 +225,7 @@ def markdown(conf: str | Path = CONFIG_PATH) -> str:
         "",
     ]
     for section in sections(conf):
-        level = "##" if ":" not in section.title else "###"
-        parts += [f"{level} {section.title}", "", section.intro, ""]
+        parts += [f"{'#' * section.level} {section.title}", "", section.intro, ""]
         for option in section.options:
             group = section.title
             parts += [f"- `{group}={option.name}`" + (f": {option.description}" if option.description else "")]
@@ -237,7 +242,7 @@ def markdown(conf: str | Path = CONFIG_PATH) -> str:
     return "\n".join(parts)
 
 
-def rows(conf: str | Path = CONFIG_PATH) -> list[Row]:
+def rows(conf: Path | None = None) -> list[Row]:
     return [row for section in sections(conf) for row in section.rows]
 
 
