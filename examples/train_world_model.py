@@ -59,37 +59,39 @@ class WorldModel(nn.Module):
         self.head = nn.Conv1d(dim, TOKENS, 1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        window = batch["window"].long()
-        width, length = window.shape[0], window.shape[1]
-        x = self.bases(window)                                             # [B, L, D]
-        features, positions, named = action_features(self, batch)         # [B, E*16, D], [B, E*16], [B, E*16]
-        x = x.scatter_add(1, positions.clamp(max=length - 1)[..., None].expand(-1, -1, x.shape[-1]),
-                          features * named[..., None])
+        x = self.bases(batch["window"].long())                             # [B, L, D]
+        positions, named = named_positions(batch)                          # [B, E, 16]
+        features = action_features(self, batch) * named[..., None]        # [B, E, 16, D]
+        x = x.scatter_add(1, positions.flatten(1)[..., None].expand(-1, -1, x.shape[-1]), features.flatten(1, 2))
         h = x.transpose(1, 2)                                              # [B, D, L]
         for conv, norm in zip(self.convs, self.norms):
             h = h + conv(F.gelu(norm(h)))
-        return self.head(h).transpose(1, 2).reshape(width, length, TOKENS)  # [B, L, 5]
+        return self.head(h).transpose(1, 2)                                # [B, L, 5]
 
 
-def action_features(model: WorldModel, batch: dict[str, torch.Tensor]):
-    """Each edit's features per allele offset, the window position each lands on, and which are real."""
+def named_positions(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, E, 16] each edit's allele offsets as window positions (kept inside the window), and which of them
+    the edit names (a REF or ALT base there): ``rel_pos`` .. ``rel_pos + max(ref, alt) - 1``."""
     offsets = torch.arange(MAX_ALLELE_BP, device=batch["edit_pos"].device)
-    named = (batch["ref_mask"] | batch["alt_mask"]) & batch["edit_mask"][..., None]  # [B, E, 16]
+    named = (batch["ref_mask"] | batch["alt_mask"]) & batch["edit_mask"][..., None]
+    positions = (batch["edit_pos"][..., None] + offsets).clamp(max=batch["window"].shape[1] - 1)
+    return positions, named
+
+
+def action_features(model: WorldModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B, E, 16, D]: each edit's type, allele offset and REF and ALT bases there, encoded."""
+    offsets = torch.arange(MAX_ALLELE_BP, device=batch["edit_pos"].device)
     features = (model.edit_type(batch["edit_type"].long())[:, :, None] + model.offset(offsets)[None, None]
                 + model.ref(batch["ref"].long()) * batch["ref_mask"][..., None]
                 + model.alt(batch["alt"].long()) * batch["alt_mask"][..., None])
-    positions = batch["edit_pos"][..., None] + offsets
-    return model.action(features).flatten(1, 2), positions.flatten(1), named.flatten(1).to(features.dtype)
+    return model.action(features)
 
 
 def edited_positions(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[B, L] bool: the window positions the edits name (``rel_pos`` .. ``rel_pos + max(ref, alt) - 1``)."""
-    window = batch["window"]
-    mask = torch.zeros(window.shape, dtype=torch.bool, device=window.device)
-    offsets = torch.arange(MAX_ALLELE_BP, device=window.device)
-    named = (batch["ref_mask"] | batch["alt_mask"]) & batch["edit_mask"][..., None]
-    positions = (batch["edit_pos"][..., None] + offsets).clamp(max=window.shape[1] - 1)
-    rows = torch.arange(window.shape[0], device=window.device)[:, None, None].expand_as(positions)
+    """[B, L] bool: the window positions the edits name."""
+    positions, named = named_positions(batch)
+    mask = torch.zeros(batch["window"].shape, dtype=torch.bool, device=positions.device)
+    rows = torch.arange(len(mask), device=positions.device)[:, None, None].expand_as(positions)
     mask[rows[named], positions[named]] = True
     return mask
 

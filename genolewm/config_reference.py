@@ -116,7 +116,8 @@ def type_name(hint) -> str:
 
 def _source_type(source, name: str) -> str:
     """The annotation written in the source, for keys the schema cannot type further (``any``)."""
-    member = _object(source).all_members.get(name) if not _object(source).is_function else None
+    obj = _object(source)
+    member = None if obj.is_function else obj.all_members.get(name)
     annotation = str(member.annotation) if member is not None else ""
     annotation = annotation.replace("None", "null").replace("Sequence", "list")
     return annotation or "any"
